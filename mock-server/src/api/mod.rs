@@ -1,0 +1,256 @@
+//! One request through the twin: route, body, caller, fault decision, delay, the
+//! handler, then the faults that spoil a reply after commit, then common headers,
+//! metrics and the oracle's backoff bookkeeping.
+
+pub mod handlers;
+pub mod reply;
+pub mod routes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+pub use reply::{Reply, TwinBody};
+pub use routes::Route;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::faults::{Decision, FaultKind, RequestFacts};
+use crate::ratelimit::{Group, Quota};
+use crate::twin::Twin;
+
+/// The service's error: the reply is withheld and the connection dropped.
+#[derive(Debug, thiserror::Error)]
+#[error("reply dropped by fault")]
+pub struct Dropped;
+
+/// What the twin knows about the request in hand.
+#[derive(Debug)]
+pub struct Ctx {
+    pub seq: u64,
+    pub request_id: String,
+    pub now: Duration,
+    pub unix: f64,
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub principal: Result<Principal, ApiError>,
+    /// The bucket after this request's charge, for the rate-limit headers.
+    pub quota: Option<Quota>,
+    /// The flat-error fault is on for this request.
+    pub flat: bool,
+}
+
+impl Ctx {
+    /// The idempotency key, if the request carries one.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.headers.get("idempotency-key").and_then(|v| v.to_str().ok())
+    }
+
+    /// The oracle's name for "the same operation": the idempotency key if any, else
+    /// the same client on the same route.
+    fn operation(&self, route: &str) -> String {
+        let org = self.principal.as_ref().map(|p| p.org.as_str()).unwrap_or("-");
+        match self.idempotency_key() {
+            Some(k) => format!("key {org} {k}"),
+            None => {
+                let client = self.principal.as_ref().map(|p| p.client.as_str()).unwrap_or("anonymous");
+                format!("route {client} {} {route}", self.method)
+            }
+        }
+    }
+
+    pub fn error(&self, e: ApiError) -> Reply {
+        let mut r = Reply::json(e.status, &e.body(&self.request_id, self.flat));
+        for (name, value) in e.headers {
+            r = r.header(name, value);
+        }
+        r
+    }
+}
+
+enum Outcome {
+    Reply(Reply),
+    Drop { reset: bool },
+}
+
+/// The hyper service.
+pub async fn handle(
+    twin: Arc<Twin>,
+    reset: Arc<AtomicBool>,
+    req: Request<Incoming>,
+) -> Result<Response<TwinBody>, Dropped> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if path == "/_gauntlet" || path.starts_with("/_gauntlet/") {
+        let body = read_body(body, twin.config.limits.max_body_bytes).await;
+        return Ok(crate::control::handle(&twin, &parts, body).into_response());
+    }
+    if path == "/metrics" && parts.method == Method::GET {
+        let now = twin.clock.now();
+        let text = twin.metrics.render(&twin.limiter.levels(now), &twin.oracle.actions(), &twin.oracle.backoff());
+        return Ok(Reply::text(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text).into_response());
+    }
+    let seq = twin.next_seq();
+    let mut rng = twin.faults.rng(seq);
+    let now = twin.clock.now();
+    let mut cx = Ctx {
+        seq,
+        request_id: format!("req_{:016x}", rng.random::<u64>()),
+        now,
+        unix: twin.clock.unix_at(now),
+        method: parts.method.clone(),
+        path,
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        principal: Err(ApiError::unauthorized("missing credentials")),
+        quota: None,
+        flat: false,
+    };
+    let route = Route::resolve(&cx.method, &cx.path);
+    let template = route.as_ref().map(|r| r.template()).unwrap_or("unmatched");
+    let outcome = match route {
+        Ok(route) => run(&twin, &mut cx, route, body, &mut rng).await,
+        Err(e) => Outcome::Reply(cx.error(e)),
+    };
+    let op = cx.operation(template);
+    match outcome {
+        Outcome::Drop { reset: rst } => {
+            reset.store(rst, Ordering::Relaxed);
+            twin.metrics.request(&cx.method, template, 0);
+            twin.oracle.faulted_reply(&op, twin.clock.now(), Duration::ZERO);
+            Err(Dropped)
+        }
+        Outcome::Reply(mut reply) => {
+            reply = reply.header("x-request-id", cx.request_id.clone());
+            if let Some(q) = cx.quota {
+                reply = reply
+                    .header("x-ratelimit-limit", q.limit.to_string())
+                    .header("x-ratelimit-remaining", q.remaining.to_string())
+                    .header("x-ratelimit-reset", q.reset_unix.to_string());
+            }
+            let status = reply.status.as_u16();
+            twin.metrics.request(&cx.method, template, status);
+            if status == 429 || status >= 500 {
+                let advised = Duration::from_secs(reply.retry_after().unwrap_or(0));
+                twin.oracle.faulted_reply(&op, twin.clock.now(), advised);
+            }
+            Ok(reply.into_response())
+        }
+    }
+}
+
+async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming, rng: &mut ChaCha8Rng) -> Outcome {
+    let body = match read_body(body, twin.config.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Outcome::Reply(cx.error(e)),
+    };
+    if !route.public() {
+        cx.principal = twin.auth.authenticate(&cx.headers, cx.now, cx.unix);
+    }
+    let submission = route.submits().then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch));
+    if let (Some(Ok(sub)), Ok(_)) = (&submission, &cx.principal) {
+        twin.oracle.arrived(&sub.fingerprints);
+    }
+    twin.oracle.arrival(&cx.operation(route.template()), cx.now);
+    let facts = RequestFacts { seq: cx.seq, now: cx.now, request_id: &cx.request_id, method: &cx.method, path: &cx.path };
+    let d = twin.faults.decide(&facts, rng);
+    for kind in &d.kinds {
+        twin.metrics.fault(kind);
+    }
+    cx.flat = d.flat_error;
+    if let Some(Group::Ebus) = route.group(&cx.method)
+        && let Ok(p) = &cx.principal
+    {
+        // Every event-bus response carries the headers, injected ones too.
+        cx.quota = Some(twin.limiter.peek(&p.org, Group::Ebus, cx.now, cx.unix));
+    }
+    if !d.delay.is_zero() && !pause(twin, d.delay).await {
+        return Outcome::Drop { reset: false };
+    }
+    if let Some(early) = pre_commit(twin, cx, &d).await {
+        return early;
+    }
+    let reply = handlers::dispatch(twin, cx, &route, body, submission, &d, rng).unwrap_or_else(|e| cx.error(e));
+    match d.terminal {
+        Some(FaultKind::LostReply(Some(status))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            Outcome::Reply(cx.error(ApiError::new(status, "upstream failed")))
+        }
+        Some(FaultKind::LostReply(None)) => Outcome::Drop { reset: false },
+        Some(FaultKind::Truncated) => Outcome::Reply(Reply { truncate: true, ..reply }),
+        Some(FaultKind::Malformed) => Outcome::Reply(reply.malformed()),
+        _ => Outcome::Reply(reply),
+    }
+}
+
+/// Faults that answer instead of the handler: nothing is applied.
+async fn pre_commit(twin: &Twin, cx: &Ctx, d: &Decision) -> Option<Outcome> {
+    match d.terminal.as_ref()? {
+        FaultKind::Status { status, retry_after, headers, body } => {
+            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut reply = match body {
+                Some(b) => Reply::bytes(code, Bytes::from(b.clone())),
+                None => cx.error(ApiError::new(code, code.canonical_reason().unwrap_or("error"))),
+            };
+            if let Some(s) = retry_after {
+                reply = reply.header("retry-after", s.to_string());
+            }
+            for (name, value) in headers {
+                reply = reply.header(name.to_ascii_lowercase(), value.clone());
+            }
+            Some(Outcome::Reply(reply))
+        }
+        FaultKind::Reset => Some(Outcome::Drop { reset: true }),
+        FaultKind::Hang(for_) => {
+            pause(twin, *for_).await;
+            Some(Outcome::Drop { reset: false })
+        }
+        _ => None,
+    }
+}
+
+/// Sleep for a twin duration; false if the twin shut down meanwhile.
+async fn pause(twin: &Twin, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(twin.clock.real(d)) => true,
+        _ = twin.shutdown.cancelled() => false,
+    }
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+        .detail("body", format!("at most {limit} bytes"))),
+        Err(e) => Err(ApiError::field("body", format!("could not read the body: {e}"))),
+    }
+}
+
+impl Reply {
+    fn into_response(self) -> Response<TwinBody> {
+        let mut b = Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            b = b.header(name.as_ref(), value.as_str());
+        }
+        let body = if self.truncate {
+            let half = self.body.len() / 2;
+            b = b.header("content-length", self.body.len().to_string());
+            TwinBody::Truncated(Some(self.body.slice(..half)))
+        } else {
+            TwinBody::full(self.body)
+        };
+        b.body(body).unwrap_or_else(|_| Response::new(TwinBody::full("")))
+    }
+}

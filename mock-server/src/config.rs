@@ -1,0 +1,475 @@
+//! The twin's configuration: the TOML a user writes (`twin.toml`), checked into a
+//! `TwinConfig` in one place. Every error names the file, the line and the key.
+//!
+//! Secrets never live in the file: extra API keys and login passwords name the
+//! environment variable that holds them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::faults::{Rule, RuleSpec, SpecError};
+
+/// Dual's event-bus limit per organization (DOMAIN.md).
+pub const DEFAULT_ACTIONS_PER_SEC: u32 = 2_000;
+/// Dual's batch limit.
+pub const DEFAULT_MAX_BATCH: usize = 500;
+/// 500 actions with generous payloads fit in well under this.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The other rate-limit groups of DOMAIN.md, per minute.
+pub const DEFAULT_READS_PER_MIN: u32 = 300;
+pub const DEFAULT_WRITES_PER_MIN: u32 = 60;
+pub const DEFAULT_SEARCH_PER_MIN: u32 = 120;
+pub const DEFAULT_WEBHOOKS_PER_MIN: u32 = 30;
+/// A common access-token lifetime; short enough that soaks exercise refresh.
+pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Dual's documented grace period for a rotated key.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(5 * 60);
+/// Dual's sequencer: a checkpoint every 15 minutes or 10,000 actions.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_CHECKPOINT_ACTIONS: u64 = 10_000;
+/// Optimistic mode's challenge window before finality.
+pub const DEFAULT_CHALLENGE_WINDOW: Duration = Duration::from_secs(4 * 3600);
+/// Enough tape for a nightly run's faults; older entries are counted, not kept.
+pub const DEFAULT_TAPE_CAPACITY: usize = 100_000;
+/// Action records kept for `GET /ebus/actions/{id}` (the oracle's counts are kept apart).
+pub const DEFAULT_ACTION_CAPACITY: usize = 1_000_000;
+/// The default organization of the sandbox key.
+pub const SANDBOX_ORG: &str = "org_sandbox";
+/// The default login of the sandbox user; its password is the sandbox API key.
+pub const SANDBOX_EMAIL: &str = "sandbox@gauntlet.test";
+
+/// Every scope the twin knows. A key or user without a route's scope gets 403.
+pub const ALL_SCOPES: [&str; 6] =
+    ["actions:write", "actions:read", "objects:read", "templates:read", "templates:write", "webhooks:manage"];
+
+/// A checked twin configuration.
+#[derive(Debug, Clone)]
+pub struct TwinConfig {
+    /// One seed for every random draw of the run.
+    pub seed: u64,
+    /// Twin seconds per real second.
+    pub time_scale: f64,
+    pub limits: Limits,
+    pub auth: AuthConfig,
+    pub sequencer: SequencerConfig,
+    pub faults: Vec<Rule>,
+    /// Needed in `x-gauntlet-token` for `/_gauntlet/*`.
+    pub control_token: String,
+    pub tape_capacity: usize,
+    pub action_capacity: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub actions_per_sec: u32,
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+    pub reads_per_min: u32,
+    pub writes_per_min: u32,
+    pub search_per_min: u32,
+    pub webhooks_per_min: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub keys: Vec<ApiKeyConfig>,
+    pub users: Vec<UserConfig>,
+    pub jwt_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub rotation_grace: Duration,
+}
+
+#[derive(Clone)]
+pub struct ApiKeyConfig {
+    pub key: String,
+    pub org: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct UserConfig {
+    pub email: String,
+    pub password: String,
+    pub org: String,
+    pub scopes: Vec<String>,
+}
+
+// Secrets stay out of Debug output, and so out of logs.
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig")
+            .field("key", &crate::redact(&self.key))
+            .field("org", &self.org)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig").field("email", &self.email).field("org", &self.org).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementMode {
+    /// Sealed checkpoints sit in a challenge window before they are final.
+    Optimistic,
+    /// Sealed checkpoints are final at once.
+    Zk,
+}
+
+#[derive(Debug, Clone)]
+pub struct SequencerConfig {
+    pub interval: Duration,
+    pub max_actions: u64,
+    pub challenge_window: Duration,
+    pub mode: SettlementMode,
+}
+
+impl TwinConfig {
+    /// The sandbox: one org, one all-scopes key, the sandbox login, no faults.
+    pub fn sandbox(api_key: impl Into<String>, control_token: impl Into<String>) -> Self {
+        let api_key = api_key.into();
+        let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
+        Self {
+            seed: 0,
+            time_scale: 1.0,
+            limits: Limits {
+                actions_per_sec: DEFAULT_ACTIONS_PER_SEC,
+                max_batch: DEFAULT_MAX_BATCH,
+                max_body_bytes: DEFAULT_MAX_BODY,
+                reads_per_min: DEFAULT_READS_PER_MIN,
+                writes_per_min: DEFAULT_WRITES_PER_MIN,
+                search_per_min: DEFAULT_SEARCH_PER_MIN,
+                webhooks_per_min: DEFAULT_WEBHOOKS_PER_MIN,
+            },
+            auth: AuthConfig {
+                keys: vec![ApiKeyConfig { key: api_key.clone(), org: SANDBOX_ORG.into(), scopes: scopes.clone() }],
+                users: vec![UserConfig {
+                    email: SANDBOX_EMAIL.into(),
+                    password: api_key,
+                    org: SANDBOX_ORG.into(),
+                    scopes,
+                }],
+                jwt_ttl: DEFAULT_JWT_TTL,
+                refresh_ttl: DEFAULT_REFRESH_TTL,
+                rotation_grace: DEFAULT_ROTATION_GRACE,
+            },
+            sequencer: SequencerConfig {
+                interval: DEFAULT_CHECKPOINT_INTERVAL,
+                max_actions: DEFAULT_CHECKPOINT_ACTIONS,
+                challenge_window: DEFAULT_CHALLENGE_WINDOW,
+                mode: SettlementMode::Optimistic,
+            },
+            faults: Vec::new(),
+            control_token: control_token.into(),
+            tape_capacity: DEFAULT_TAPE_CAPACITY,
+            action_capacity: DEFAULT_ACTION_CAPACITY,
+        }
+    }
+
+    /// Read `path` over the sandbox defaults; `env` looks up secrets by variable name.
+    pub fn load(
+        path: &Path,
+        base: TwinConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<TwinConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError { file: path.into(), line: None, key: String::new(), message: e.to_string() })?;
+        Self::from_toml(&text, path, base, env)
+    }
+
+    /// Parse and check a twin file's text; `path` is only for messages.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        base: TwinConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<TwinConfig, ConfigError> {
+        let raw: TwinFile = from_toml(text, path)?;
+        raw.check(text, path, base, env)
+    }
+}
+
+/// A configuration error: which file, which line, which key, what was wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Deserialize TOML into `T`, naming file, line and key on failure. The harness's
+/// plan loader uses this too, so every TOML error in gauntlet reads the same.
+pub fn from_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    let fail = |key: String, span: Option<std::ops::Range<usize>>, message: &str| ConfigError {
+        file: path.into(),
+        line: span.map(|s| line_of(text, s.start)),
+        key,
+        message: message.trim().to_string(),
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| fail(String::new(), e.span(), e.message()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        fail(key, e.inner().span(), e.inner().message())
+    })
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Turn a rule-list error into a config error at the rule's line.
+pub fn spec_error(err: SpecError, path: &Path, text: &str, spans: &[std::ops::Range<usize>]) -> ConfigError {
+    let index = err
+        .key
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .and_then(|(i, _)| i.parse::<usize>().ok());
+    ConfigError {
+        file: path.into(),
+        line: index.and_then(|i| spans.get(i)).map(|s| line_of(text, s.start)),
+        key: err.key,
+        message: err.reason,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TwinFile {
+    seed: Option<u64>,
+    time_scale: Option<f64>,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    auth: AuthFile,
+    #[serde(default)]
+    sequencer: SequencerFile,
+    #[serde(default)]
+    faults: Vec<toml::Spanned<RuleSpec>>,
+    tape_capacity: Option<usize>,
+    action_capacity: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    actions_per_sec: Option<u32>,
+    max_batch: Option<usize>,
+    max_body_bytes: Option<usize>,
+    reads_per_min: Option<u32>,
+    writes_per_min: Option<u32>,
+    search_per_min: Option<u32>,
+    webhooks_per_min: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default, with = "humantime_serde")]
+    jwt_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    refresh_ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    rotation_grace: Option<Duration>,
+    #[serde(default)]
+    keys: Vec<toml::Spanned<KeyFile>>,
+    #[serde(default)]
+    users: Vec<toml::Spanned<UserFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    /// The environment variable that holds the key.
+    env: String,
+    org: String,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    email: String,
+    /// The environment variable that holds the password.
+    password_env: String,
+    org: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SequencerFile {
+    #[serde(default, with = "humantime_serde")]
+    interval: Option<Duration>,
+    max_actions: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    challenge_window: Option<Duration>,
+    mode: Option<String>,
+}
+
+impl TwinFile {
+    fn check(
+        self,
+        text: &str,
+        path: &Path,
+        mut c: TwinConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<TwinConfig, ConfigError> {
+        let at = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
+            file: path.into(),
+            line: span.map(|s| line_of(text, s.start)),
+            key: key.into(),
+            message,
+        };
+        let positive = |v: Option<u64>, key: &str| match v {
+            Some(0) => Err(at(None, key, "must be greater than 0".into())),
+            _ => Ok(v),
+        };
+        c.seed = self.seed.unwrap_or(c.seed);
+        if let Some(scale) = self.time_scale {
+            if !(scale > 0.0 && scale.is_finite()) {
+                return Err(at(None, "time_scale", format!("must be > 0, got {scale}")));
+            }
+            c.time_scale = scale;
+        }
+        let l = &mut c.limits;
+        let lf = self.limits;
+        l.actions_per_sec = positive(lf.actions_per_sec.map(u64::from), "limits.actions_per_sec")?
+            .map_or(l.actions_per_sec, |v| v as u32);
+        l.max_batch = positive(lf.max_batch.map(|v| v as u64), "limits.max_batch")?.map_or(l.max_batch, |v| v as usize);
+        if l.max_batch as u64 > u64::from(l.actions_per_sec) {
+            return Err(at(None, "limits.max_batch", "a batch larger than one second of rate could never be accepted".into()));
+        }
+        l.max_body_bytes =
+            positive(lf.max_body_bytes.map(|v| v as u64), "limits.max_body_bytes")?.map_or(l.max_body_bytes, |v| v as usize);
+        for (v, key, slot) in [
+            (lf.reads_per_min, "limits.reads_per_min", &mut l.reads_per_min),
+            (lf.writes_per_min, "limits.writes_per_min", &mut l.writes_per_min),
+            (lf.search_per_min, "limits.search_per_min", &mut l.search_per_min),
+            (lf.webhooks_per_min, "limits.webhooks_per_min", &mut l.webhooks_per_min),
+        ] {
+            if let Some(v) = positive(v.map(u64::from), key)? {
+                *slot = v as u32;
+            }
+        }
+
+        let a = self.auth;
+        c.auth.jwt_ttl = a.jwt_ttl.unwrap_or(c.auth.jwt_ttl);
+        c.auth.refresh_ttl = a.refresh_ttl.unwrap_or(c.auth.refresh_ttl);
+        c.auth.rotation_grace = a.rotation_grace.unwrap_or(c.auth.rotation_grace);
+        let scopes = |given: Option<Vec<String>>, key: &str, span: std::ops::Range<usize>| {
+            let given = given.unwrap_or_else(|| ALL_SCOPES.iter().map(|s| s.to_string()).collect());
+            match given.iter().find(|s| !ALL_SCOPES.contains(&s.as_str())) {
+                Some(bad) => Err(at(Some(span), key, format!("unknown scope `{bad}`; expected one of {}", ALL_SCOPES.join(", ")))),
+                None => Ok(given),
+            }
+        };
+        for (i, k) in a.keys.into_iter().enumerate() {
+            let span = k.span();
+            let k = k.into_inner();
+            let key = env(&k.env).filter(|v| !v.is_empty()).ok_or_else(|| {
+                at(Some(span.clone()), &format!("auth.keys[{i}].env"), format!("environment variable {} is not set", k.env))
+            })?;
+            let scopes = scopes(k.scopes, &format!("auth.keys[{i}].scopes"), span)?;
+            c.auth.keys.push(ApiKeyConfig { key, org: k.org, scopes });
+        }
+        for (i, u) in a.users.into_iter().enumerate() {
+            let span = u.span();
+            let u = u.into_inner();
+            let password = env(&u.password_env).filter(|v| !v.is_empty()).ok_or_else(|| {
+                at(
+                    Some(span.clone()),
+                    &format!("auth.users[{i}].password_env"),
+                    format!("environment variable {} is not set", u.password_env),
+                )
+            })?;
+            let scopes = scopes(u.scopes, &format!("auth.users[{i}].scopes"), span)?;
+            c.auth.users.push(UserConfig { email: u.email, password, org: u.org.unwrap_or(SANDBOX_ORG.into()), scopes });
+        }
+
+        let s = self.sequencer;
+        if s.interval.is_some_and(|d| d.is_zero()) {
+            return Err(at(None, "sequencer.interval", "must be greater than 0".into()));
+        }
+        c.sequencer.interval = s.interval.unwrap_or(c.sequencer.interval);
+        c.sequencer.max_actions = positive(s.max_actions, "sequencer.max_actions")?.unwrap_or(c.sequencer.max_actions);
+        c.sequencer.challenge_window = s.challenge_window.unwrap_or(c.sequencer.challenge_window);
+        c.sequencer.mode = match s.mode.as_deref() {
+            None => c.sequencer.mode,
+            Some("optimistic") => SettlementMode::Optimistic,
+            Some("zk") => SettlementMode::Zk,
+            Some(other) => return Err(at(None, "sequencer.mode", format!("`{other}`: expected `optimistic` or `zk`"))),
+        };
+
+        let spans: Vec<_> = self.faults.iter().map(|f| f.span()).collect();
+        let specs: Vec<RuleSpec> = self.faults.into_iter().map(|f| f.into_inner()).collect();
+        c.faults = crate::faults::spec::validate_all(&specs, "faults").map_err(|e| spec_error(e, path, text, &spans))?;
+        c.tape_capacity = positive(self.tape_capacity.map(|v| v as u64), "tape_capacity")?.map_or(c.tape_capacity, |v| v as usize);
+        c.action_capacity =
+            positive(self.action_capacity.map(|v| v as u64), "action_capacity")?.map_or(c.action_capacity, |v| v as usize);
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<TwinConfig, ConfigError> {
+        let env = |name: &str| (name == "TEAM_KEY").then(|| "sk_team_123456".to_string());
+        TwinConfig::from_toml(text, Path::new("twin.toml"), TwinConfig::sandbox("sk", "tok"), env)
+    }
+
+    #[test]
+    fn a_full_file_is_read() {
+        let c = load(
+            "seed = 9\ntime_scale = 60.0\n[limits]\nactions_per_sec = 1000\n[sequencer]\nmode = \"zk\"\n\
+             [[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"org_team\"\nscopes = [\"actions:read\"]\n\
+             [[faults]]\nkind = \"status\"\nstatus = 503\nat = \"10s\"\nfor = \"5s\"\n",
+        )
+        .expect("valid");
+        assert_eq!((c.seed, c.time_scale, c.limits.actions_per_sec), (9, 60.0, 1000));
+        assert_eq!(c.sequencer.mode, SettlementMode::Zk);
+        assert_eq!(c.auth.keys[1].key, "sk_team_123456");
+        assert_eq!(c.faults.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let cases = [
+            ("seed = \"x\"\n", Some(1), "seed"),
+            ("[limits]\nactions_per_sec = 10\nbogus = 1\n", Some(3), "limits.bogus"),
+            ("\n\n[[faults]]\nkind = \"status\"\nstatus = 503\n[[faults]]\nkind = \"reset\"\nprobability = 3.0\n", Some(6), "faults[1].probability"),
+            ("[[auth.keys]]\nenv = \"MISSING\"\norg = \"o\"\n", Some(1), "auth.keys[0].env"),
+            ("[sequencer]\nmode = \"fast\"\n", None, "sequencer.mode"),
+            ("seed = \n", Some(1), ""),
+        ];
+        for (text, line, key) in cases {
+            let err = load(text).expect_err(text);
+            assert_eq!((err.line, err.key.as_str()), (line, key), "{err}");
+            assert!(err.to_string().starts_with("twin.toml"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /metrics`: Prometheus text (prometheus-client) for requests by route and
+//! status, faults injected by kind, tokens left per bucket, and the oracle's counts.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::oracle::{ActionCounts, BackoffGrade};
+use crate::ratelimit::Group;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BucketLabels {
+    org: String,
+    group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The twin's metric families.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    faults: Family<KindLabels, Counter>,
+    tokens: Family<BucketLabels, FloatGauge>,
+    actions: Family<OutcomeLabels, Gauge>,
+    backoff: Family<OutcomeLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gauntlet");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let faults = Family::<KindLabels, Counter>::default();
+        let tokens = Family::<BucketLabels, FloatGauge>::default();
+        let actions = Family::<OutcomeLabels, Gauge>::default();
+        let backoff = Family::<OutcomeLabels, Gauge>::default();
+        registry.register("requests", "Requests answered, by route template and status", requests.clone());
+        registry.register("faults_injected", "Faults injected, by kind", faults.clone());
+        registry.register("ratelimit_tokens", "Tokens left in each rate-limit bucket", tokens.clone());
+        registry.register("oracle_actions", "The oracle's action ledger, by outcome", actions.clone());
+        registry.register("oracle_backoff", "The oracle's backoff grade: faulted replies, retries, early retries", backoff.clone());
+        Self { registry, requests, faults, tokens, actions, backoff }
+    }
+
+    pub fn request(&self, method: &http::Method, route: &str, status: u16) {
+        self.requests.get_or_create(&RequestLabels { method: method.to_string(), route: route.to_string(), status }).inc();
+    }
+
+    pub fn fault(&self, kind: &str) {
+        self.faults.get_or_create(&KindLabels { kind: kind.to_string() }).inc();
+    }
+
+    /// Refresh the gauges from their sources and render the text format.
+    pub fn render(&self, levels: &[(String, Group, f64)], actions: &ActionCounts, backoff: &BackoffGrade) -> String {
+        for (org, group, tokens) in levels {
+            let labels = BucketLabels { org: org.clone(), group: format!("{group:?}").to_lowercase() };
+            self.tokens.get_or_create(&labels).set(*tokens);
+        }
+        let set = |family: &Family<OutcomeLabels, Gauge>, outcome: &str, v: u64| {
+            family.get_or_create(&OutcomeLabels { outcome: outcome.to_string() }).set(v as i64);
+        };
+        set(&self.actions, "applies", actions.applies);
+        set(&self.actions, "exactly_once", actions.exactly_once);
+        set(&self.actions, "duplicated", actions.duplicated);
+        set(&self.actions, "lost", actions.lost);
+        set(&self.actions, "rejected", actions.rejected);
+        set(&self.backoff, "faulted_replies", backoff.faulted_replies);
+        set(&self.backoff, "retries", backoff.retries);
+        set(&self.backoff, "early", backoff.early);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,140 @@
+//! The webhook registry (`/webhooks` CRUD). Delivery, retries and the handler's
+//! effects are a separate part (issue 4); this keeps what a team registered.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+/// Event types a webhook may subscribe to (DOMAIN.md).
+pub const EVENT_TYPES: [&str; 6] =
+    ["object.created", "object.transferred", "object.updated", "action.executed", "action.failed", "webhook.failed"];
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub id: String,
+    pub org: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    /// The signing secret; returned only when the twin generated it, never listed.
+    pub secret: String,
+    pub created_at: String,
+}
+
+impl Webhook {
+    fn view(&self) -> Value {
+        json!({ "id": self.id, "url": self.url, "events": self.events, "active": self.active, "created_at": self.created_at })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PatchWebhook {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+fn check_url(url: &str) -> Result<(), ApiError> {
+    let ok = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+        && url.parse::<http::Uri>().is_ok();
+    if ok { Ok(()) } else { Err(ApiError::field("url", "must be an absolute http(s) URL")) }
+}
+
+fn check_events(events: &[String]) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Err(ApiError::field("events", "subscribe to at least one event type"));
+    }
+    match events.iter().position(|e| !EVENT_TYPES.contains(&e.as_str())) {
+        Some(i) => Err(ApiError::field(
+            format!("events[{i}]"),
+            format!("unknown event type `{}`; expected one of {}", events[i], EVENT_TYPES.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every registered webhook.
+#[derive(Debug, Default)]
+pub struct Registry {
+    next: u64,
+    hooks: Vec<Webhook>,
+}
+
+impl Registry {
+    pub fn create(&mut self, org: &str, req: CreateWebhook, created_at: String) -> Result<Value, ApiError> {
+        check_url(&req.url)?;
+        check_events(&req.events)?;
+        if req.secret.as_deref().is_some_and(|s| s.len() < 16) {
+            return Err(ApiError::field("secret", "must be at least 16 characters"));
+        }
+        self.next += 1;
+        let generated = req.secret.is_none();
+        let hook = Webhook {
+            id: format!("wh_{}", self.next),
+            org: org.to_string(),
+            url: req.url,
+            events: req.events,
+            active: req.active.unwrap_or(true),
+            secret: req.secret.unwrap_or_else(|| crate::auth::random_secret("whsec_")),
+            created_at,
+        };
+        let mut view = hook.view();
+        if generated {
+            view["secret"] = json!(hook.secret);
+        }
+        self.hooks.push(hook);
+        Ok(view)
+    }
+
+    pub fn list(&self, org: &str) -> Vec<Value> {
+        self.hooks.iter().filter(|h| h.org == org).map(Webhook::view).collect()
+    }
+
+    fn find(&mut self, org: &str, id: &str) -> Result<&mut Webhook, ApiError> {
+        self.hooks.iter_mut().find(|h| h.org == org && h.id == id).ok_or_else(|| ApiError::not_found(format!("webhook {id}")))
+    }
+
+    pub fn get(&mut self, org: &str, id: &str) -> Result<Value, ApiError> {
+        self.find(org, id).map(|h| h.view())
+    }
+
+    pub fn patch(&mut self, org: &str, id: &str, req: PatchWebhook) -> Result<Value, ApiError> {
+        if let Some(url) = &req.url {
+            check_url(url)?;
+        }
+        if let Some(events) = &req.events {
+            check_events(events)?;
+        }
+        let hook = self.find(org, id)?;
+        if let Some(url) = req.url {
+            hook.url = url;
+        }
+        if let Some(events) = req.events {
+            hook.events = events;
+        }
+        if let Some(active) = req.active {
+            hook.active = active;
+        }
+        Ok(hook.view())
+    }
+
+    pub fn delete(&mut self, org: &str, id: &str) -> Result<(), ApiError> {
+        self.find(org, id)?;
+        self.hooks.retain(|h| !(h.org == org && h.id == id));
+        Ok(())
+    }
+}
