@@ -1,1 +1,36 @@
-fn main(){}
+//! The `gauntlet` binary: parse, call the library, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gauntlet::cli::{Cli, Command};
+use gauntlet::exit;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let env = |name: &str| std::env::var(name).ok();
+    let result = match cli.command {
+        Command::Mock(args) => gauntlet::mock::run(
+            args,
+            env,
+            gauntlet::signal::shutdown_signal(),
+            &mut std::io::stdout(),
+        )
+        .await
+        .map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::PASS),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit::code_of(&e))
+        }
+    }
+}

@@ -1,1 +1,15 @@
+//! gauntlet's integration tests: one binary, a module per area (ripgrep's layout).
 
+// Items here are shared between the test modules of one binary, never exported.
+#![allow(unreachable_pub)]
+
+mod util;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod control;
+mod ebus;
+mod faults;
+mod oracle;
+mod resources;

@@ -27,7 +27,11 @@ pub struct Principal {
 
 impl Principal {
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.scopes.iter().any(|s| s == scope) { Ok(()) } else { Err(ApiError::forbidden(scope)) }
+        if self.scopes.iter().any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(scope))
+        }
     }
 }
 
@@ -94,7 +98,14 @@ pub fn random_secret(prefix: &str) -> String {
 }
 
 fn tail(secret: &str) -> String {
-    secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect()
+    secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }
 
 impl Auth {
@@ -126,13 +137,21 @@ impl Auth {
             return v.to_str().ok();
         }
         let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-        v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::trim)
     }
 
     /// Authenticate a request at twin time `now` (`unix_now` for JWT expiry).
-    pub fn authenticate(&self, headers: &HeaderMap, now: Duration, unix_now: f64) -> Result<Principal, ApiError> {
-        let cred = Self::credential(headers)
-            .ok_or_else(|| ApiError::unauthorized("missing credentials: send x-api-key or Authorization: Bearer"))?;
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: Duration,
+        unix_now: f64,
+    ) -> Result<Principal, ApiError> {
+        let cred = Self::credential(headers).ok_or_else(|| {
+            ApiError::unauthorized("missing credentials: send x-api-key or Authorization: Bearer")
+        })?;
         if cred.split('.').count() == 3 {
             return self.verify_jwt(cred, unix_now);
         }
@@ -147,9 +166,15 @@ impl Auth {
         }
         let k = found.ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
         if k.expires_at.is_some_and(|t| now >= t) {
-            return Err(ApiError::unauthorized("API key expired: it was rotated and its grace period has ended"));
+            return Err(ApiError::unauthorized(
+                "API key expired: it was rotated and its grace period has ended",
+            ));
         }
-        Ok(Principal { org: k.org.clone(), scopes: k.scopes.clone(), client: format!("key:…{}", k.tail) })
+        Ok(Principal {
+            org: k.org.clone(),
+            scopes: k.scopes.clone(),
+            client: format!("key:…{}", k.tail),
+        })
     }
 
     fn verify_jwt(&self, token: &str, unix_now: f64) -> Result<Principal, ApiError> {
@@ -160,16 +185,29 @@ impl Auth {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v)
             .map_err(|_| ApiError::unauthorized("invalid token"))?;
         if (data.claims.exp as f64) <= unix_now {
-            return Err(ApiError::unauthorized("token expired: refresh it at /wallets/token/refresh"));
+            return Err(ApiError::unauthorized(
+                "token expired: refresh it at /wallets/token/refresh",
+            ));
         }
-        Ok(Principal { org: data.claims.org, scopes: data.claims.scopes, client: format!("user:{}", data.claims.sub) })
+        Ok(Principal {
+            org: data.claims.org,
+            scopes: data.claims.scopes,
+            client: format!("user:{}", data.claims.sub),
+        })
     }
 
     /// `POST /wallets/login`.
-    pub fn login(&self, email: &str, password: &str, now: Duration, unix_now: f64) -> Result<Tokens, ApiError> {
+    pub fn login(
+        &self,
+        email: &str,
+        password: &str,
+        now: Duration,
+        unix_now: f64,
+    ) -> Result<Tokens, ApiError> {
         let mut found = None;
         for u in &self.cfg.users {
-            let same = u.email.as_bytes().ct_eq(email.as_bytes()) & u.password.as_bytes().ct_eq(password.as_bytes());
+            let same = u.email.as_bytes().ct_eq(email.as_bytes())
+                & u.password.as_bytes().ct_eq(password.as_bytes());
             if bool::from(same) {
                 found = Some(u);
             }
@@ -179,7 +217,12 @@ impl Auth {
     }
 
     /// `POST /wallets/token/refresh`: the refresh token is single-use.
-    pub fn refresh(&self, refresh_token: &str, now: Duration, unix_now: f64) -> Result<Tokens, ApiError> {
+    pub fn refresh(
+        &self,
+        refresh_token: &str,
+        now: Duration,
+        unix_now: f64,
+    ) -> Result<Tokens, ApiError> {
         let entry = self
             .refresh
             .lock()
@@ -192,7 +235,9 @@ impl Auth {
 
     fn issue(&self, email: &str, now: Duration, unix_now: f64) -> Tokens {
         let user = self.cfg.users.iter().find(|u| u.email == email);
-        let (org, scopes) = user.map(|u| (u.org.clone(), u.scopes.clone())).unwrap_or_default();
+        let (org, scopes) = user
+            .map(|u| (u.org.clone(), u.scopes.clone()))
+            .unwrap_or_default();
         let iat = unix_now as u64;
         let claims = Claims {
             sub: email.to_string(),
@@ -202,14 +247,26 @@ impl Auth {
             exp: iat + self.cfg.jwt_ttl.as_secs(),
             jti: random_secret(""),
         };
-        let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default();
+        let access_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+                .unwrap_or_default();
         let refresh_token = random_secret("rt_");
-        self.refresh.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            digest(&refresh_token),
-            RefreshEntry { email: email.to_string(), expires_at: now + self.cfg.refresh_ttl },
-        );
-        Tokens { access_token, refresh_token, expires_in: self.cfg.jwt_ttl.as_secs(), token_type: "Bearer" }
+        self.refresh
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                digest(&refresh_token),
+                RefreshEntry {
+                    email: email.to_string(),
+                    expires_at: now + self.cfg.refresh_ttl,
+                },
+            );
+        Tokens {
+            access_token,
+            refresh_token,
+            expires_in: self.cfg.jwt_ttl.as_secs(),
+            token_type: "Bearer",
+        }
     }
 
     /// Rotate `old` (or the first key): a new key with the same org and scopes; the

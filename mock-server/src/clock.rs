@@ -71,8 +71,10 @@ impl Clock {
 pub fn rfc3339(unix: f64) -> String {
     let secs = unix.max(0.0) as u64;
     let millis = ((unix.max(0.0) - secs as f64) * 1000.0) as u64;
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
-        .to_string()
+    humantime::format_rfc3339_millis(
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis),
+    )
+    .to_string()
 }
 
 #[cfg(test)]

@@ -43,8 +43,14 @@ pub const SANDBOX_ORG: &str = "org_sandbox";
 pub const SANDBOX_EMAIL: &str = "sandbox@gauntlet.test";
 
 /// Every scope the twin knows. A key or user without a route's scope gets 403.
-pub const ALL_SCOPES: [&str; 6] =
-    ["actions:write", "actions:read", "objects:read", "templates:read", "templates:write", "webhooks:manage"];
+pub const ALL_SCOPES: [&str; 6] = [
+    "actions:write",
+    "actions:read",
+    "objects:read",
+    "templates:read",
+    "templates:write",
+    "webhooks:manage",
+];
 
 /// A checked twin configuration.
 #[derive(Debug, Clone)]
@@ -111,7 +117,10 @@ impl std::fmt::Debug for ApiKeyConfig {
 
 impl std::fmt::Debug for UserConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserConfig").field("email", &self.email).field("org", &self.org).finish_non_exhaustive()
+        f.debug_struct("UserConfig")
+            .field("email", &self.email)
+            .field("org", &self.org)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,7 +158,11 @@ impl TwinConfig {
                 webhooks_per_min: DEFAULT_WEBHOOKS_PER_MIN,
             },
             auth: AuthConfig {
-                keys: vec![ApiKeyConfig { key: api_key.clone(), org: SANDBOX_ORG.into(), scopes: scopes.clone() }],
+                keys: vec![ApiKeyConfig {
+                    key: api_key.clone(),
+                    org: SANDBOX_ORG.into(),
+                    scopes: scopes.clone(),
+                }],
                 users: vec![UserConfig {
                     email: SANDBOX_EMAIL.into(),
                     password: api_key,
@@ -179,8 +192,12 @@ impl TwinConfig {
         base: TwinConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<TwinConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { file: path.into(), line: None, key: String::new(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.into(),
+            line: None,
+            key: String::new(),
+            message: e.to_string(),
+        })?;
         Self::from_toml(&text, path, base, env)
     }
 
@@ -227,7 +244,8 @@ pub fn from_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
         key,
         message: message.trim().to_string(),
     };
-    let de = toml::Deserializer::parse(text).map_err(|e| fail(String::new(), e.span(), e.message()))?;
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| fail(String::new(), e.span(), e.message()))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let key = if key == "." { String::new() } else { key };
@@ -237,11 +255,20 @@ pub fn from_toml<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, Conf
 
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Turn a rule-list error into a config error at the rule's line.
-pub fn spec_error(err: SpecError, path: &Path, text: &str, spans: &[std::ops::Range<usize>]) -> ConfigError {
+pub fn spec_error(
+    err: SpecError,
+    path: &Path,
+    text: &str,
+    spans: &[std::ops::Range<usize>],
+) -> ConfigError {
     let index = err
         .key
         .split_once('[')
@@ -249,7 +276,9 @@ pub fn spec_error(err: SpecError, path: &Path, text: &str, spans: &[std::ops::Ra
         .and_then(|(i, _)| i.parse::<usize>().ok());
     ConfigError {
         file: path.into(),
-        line: index.and_then(|i| spans.get(i)).map(|s| line_of(text, s.start)),
+        line: index
+            .and_then(|i| spans.get(i))
+            .map(|s| line_of(text, s.start)),
         key: err.key,
         message: err.reason,
     }
@@ -358,17 +387,38 @@ impl TwinFile {
         let lf = self.limits;
         l.actions_per_sec = positive(lf.actions_per_sec.map(u64::from), "limits.actions_per_sec")?
             .map_or(l.actions_per_sec, |v| v as u32);
-        l.max_batch = positive(lf.max_batch.map(|v| v as u64), "limits.max_batch")?.map_or(l.max_batch, |v| v as usize);
+        l.max_batch = positive(lf.max_batch.map(|v| v as u64), "limits.max_batch")?
+            .map_or(l.max_batch, |v| v as usize);
         if l.max_batch as u64 > u64::from(l.actions_per_sec) {
-            return Err(at(None, "limits.max_batch", "a batch larger than one second of rate could never be accepted".into()));
+            return Err(at(
+                None,
+                "limits.max_batch",
+                "a batch larger than one second of rate could never be accepted".into(),
+            ));
         }
-        l.max_body_bytes =
-            positive(lf.max_body_bytes.map(|v| v as u64), "limits.max_body_bytes")?.map_or(l.max_body_bytes, |v| v as usize);
+        l.max_body_bytes = positive(lf.max_body_bytes.map(|v| v as u64), "limits.max_body_bytes")?
+            .map_or(l.max_body_bytes, |v| v as usize);
         for (v, key, slot) in [
-            (lf.reads_per_min, "limits.reads_per_min", &mut l.reads_per_min),
-            (lf.writes_per_min, "limits.writes_per_min", &mut l.writes_per_min),
-            (lf.search_per_min, "limits.search_per_min", &mut l.search_per_min),
-            (lf.webhooks_per_min, "limits.webhooks_per_min", &mut l.webhooks_per_min),
+            (
+                lf.reads_per_min,
+                "limits.reads_per_min",
+                &mut l.reads_per_min,
+            ),
+            (
+                lf.writes_per_min,
+                "limits.writes_per_min",
+                &mut l.writes_per_min,
+            ),
+            (
+                lf.search_per_min,
+                "limits.search_per_min",
+                &mut l.search_per_min,
+            ),
+            (
+                lf.webhooks_per_min,
+                "limits.webhooks_per_min",
+                &mut l.webhooks_per_min,
+            ),
         ] {
             if let Some(v) = positive(v.map(u64::from), key)? {
                 *slot = v as u32;
@@ -382,7 +432,14 @@ impl TwinFile {
         let scopes = |given: Option<Vec<String>>, key: &str, span: std::ops::Range<usize>| {
             let given = given.unwrap_or_else(|| ALL_SCOPES.iter().map(|s| s.to_string()).collect());
             match given.iter().find(|s| !ALL_SCOPES.contains(&s.as_str())) {
-                Some(bad) => Err(at(Some(span), key, format!("unknown scope `{bad}`; expected one of {}", ALL_SCOPES.join(", ")))),
+                Some(bad) => Err(at(
+                    Some(span),
+                    key,
+                    format!(
+                        "unknown scope `{bad}`; expected one of {}",
+                        ALL_SCOPES.join(", ")
+                    ),
+                )),
                 None => Ok(given),
             }
         };
@@ -390,45 +447,73 @@ impl TwinFile {
             let span = k.span();
             let k = k.into_inner();
             let key = env(&k.env).filter(|v| !v.is_empty()).ok_or_else(|| {
-                at(Some(span.clone()), &format!("auth.keys[{i}].env"), format!("environment variable {} is not set", k.env))
+                at(
+                    Some(span.clone()),
+                    &format!("auth.keys[{i}].env"),
+                    format!("environment variable {} is not set", k.env),
+                )
             })?;
             let scopes = scopes(k.scopes, &format!("auth.keys[{i}].scopes"), span)?;
-            c.auth.keys.push(ApiKeyConfig { key, org: k.org, scopes });
+            c.auth.keys.push(ApiKeyConfig {
+                key,
+                org: k.org,
+                scopes,
+            });
         }
         for (i, u) in a.users.into_iter().enumerate() {
             let span = u.span();
             let u = u.into_inner();
-            let password = env(&u.password_env).filter(|v| !v.is_empty()).ok_or_else(|| {
-                at(
-                    Some(span.clone()),
-                    &format!("auth.users[{i}].password_env"),
-                    format!("environment variable {} is not set", u.password_env),
-                )
-            })?;
+            let password = env(&u.password_env)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    at(
+                        Some(span.clone()),
+                        &format!("auth.users[{i}].password_env"),
+                        format!("environment variable {} is not set", u.password_env),
+                    )
+                })?;
             let scopes = scopes(u.scopes, &format!("auth.users[{i}].scopes"), span)?;
-            c.auth.users.push(UserConfig { email: u.email, password, org: u.org.unwrap_or(SANDBOX_ORG.into()), scopes });
+            c.auth.users.push(UserConfig {
+                email: u.email,
+                password,
+                org: u.org.unwrap_or(SANDBOX_ORG.into()),
+                scopes,
+            });
         }
 
         let s = self.sequencer;
         if s.interval.is_some_and(|d| d.is_zero()) {
-            return Err(at(None, "sequencer.interval", "must be greater than 0".into()));
+            return Err(at(
+                None,
+                "sequencer.interval",
+                "must be greater than 0".into(),
+            ));
         }
         c.sequencer.interval = s.interval.unwrap_or(c.sequencer.interval);
-        c.sequencer.max_actions = positive(s.max_actions, "sequencer.max_actions")?.unwrap_or(c.sequencer.max_actions);
+        c.sequencer.max_actions =
+            positive(s.max_actions, "sequencer.max_actions")?.unwrap_or(c.sequencer.max_actions);
         c.sequencer.challenge_window = s.challenge_window.unwrap_or(c.sequencer.challenge_window);
         c.sequencer.mode = match s.mode.as_deref() {
             None => c.sequencer.mode,
             Some("optimistic") => SettlementMode::Optimistic,
             Some("zk") => SettlementMode::Zk,
-            Some(other) => return Err(at(None, "sequencer.mode", format!("`{other}`: expected `optimistic` or `zk`"))),
+            Some(other) => {
+                return Err(at(
+                    None,
+                    "sequencer.mode",
+                    format!("`{other}`: expected `optimistic` or `zk`"),
+                ));
+            }
         };
 
         let spans: Vec<_> = self.faults.iter().map(|f| f.span()).collect();
         let specs: Vec<RuleSpec> = self.faults.into_iter().map(|f| f.into_inner()).collect();
-        c.faults = crate::faults::spec::validate_all(&specs, "faults").map_err(|e| spec_error(e, path, text, &spans))?;
-        c.tape_capacity = positive(self.tape_capacity.map(|v| v as u64), "tape_capacity")?.map_or(c.tape_capacity, |v| v as usize);
-        c.action_capacity =
-            positive(self.action_capacity.map(|v| v as u64), "action_capacity")?.map_or(c.action_capacity, |v| v as usize);
+        c.faults = crate::faults::spec::validate_all(&specs, "faults")
+            .map_err(|e| spec_error(e, path, text, &spans))?;
+        c.tape_capacity = positive(self.tape_capacity.map(|v| v as u64), "tape_capacity")?
+            .map_or(c.tape_capacity, |v| v as usize);
+        c.action_capacity = positive(self.action_capacity.map(|v| v as u64), "action_capacity")?
+            .map_or(c.action_capacity, |v| v as usize);
         Ok(c)
     }
 }
@@ -439,7 +524,12 @@ mod tests {
 
     fn load(text: &str) -> Result<TwinConfig, ConfigError> {
         let env = |name: &str| (name == "TEAM_KEY").then(|| "sk_team_123456".to_string());
-        TwinConfig::from_toml(text, Path::new("twin.toml"), TwinConfig::sandbox("sk", "tok"), env)
+        TwinConfig::from_toml(
+            text,
+            Path::new("twin.toml"),
+            TwinConfig::sandbox("sk", "tok"),
+            env,
+        )
     }
 
     #[test]
@@ -450,7 +540,10 @@ mod tests {
              [[faults]]\nkind = \"status\"\nstatus = 503\nat = \"10s\"\nfor = \"5s\"\n",
         )
         .expect("valid");
-        assert_eq!((c.seed, c.time_scale, c.limits.actions_per_sec), (9, 60.0, 1000));
+        assert_eq!(
+            (c.seed, c.time_scale, c.limits.actions_per_sec),
+            (9, 60.0, 1000)
+        );
         assert_eq!(c.sequencer.mode, SettlementMode::Zk);
         assert_eq!(c.auth.keys[1].key, "sk_team_123456");
         assert_eq!(c.faults.len(), 1);
@@ -460,9 +553,21 @@ mod tests {
     fn errors_name_line_and_key() {
         let cases = [
             ("seed = \"x\"\n", Some(1), "seed"),
-            ("[limits]\nactions_per_sec = 10\nbogus = 1\n", Some(3), "limits.bogus"),
-            ("\n\n[[faults]]\nkind = \"status\"\nstatus = 503\n[[faults]]\nkind = \"reset\"\nprobability = 3.0\n", Some(6), "faults[1].probability"),
-            ("[[auth.keys]]\nenv = \"MISSING\"\norg = \"o\"\n", Some(1), "auth.keys[0].env"),
+            (
+                "[limits]\nactions_per_sec = 10\nbogus = 1\n",
+                Some(3),
+                "limits.bogus",
+            ),
+            (
+                "\n\n[[faults]]\nkind = \"status\"\nstatus = 503\n[[faults]]\nkind = \"reset\"\nprobability = 3.0\n",
+                Some(6),
+                "faults[1].probability",
+            ),
+            (
+                "[[auth.keys]]\nenv = \"MISSING\"\norg = \"o\"\n",
+                Some(1),
+                "auth.keys[0].env",
+            ),
             ("[sequencer]\nmode = \"fast\"\n", None, "sequencer.mode"),
             ("seed = \n", Some(1), ""),
         ];

@@ -44,17 +44,24 @@ struct Rotate {
 
 /// Answer a control request.
 pub fn handle(twin: &Twin, parts: &Parts, body: Result<Bytes, ApiError>) -> Reply {
-    let request_id = format!("ctl_{}", twin.clock.now().as_micros());
+    let request_id = crate::auth::random_secret("ctl_")[..20].to_string();
     let fail = |e: ApiError| {
-        let mut r = Reply::json(e.status, &e.body(&request_id, false));
+        let mut r = Reply::json(e.status, &e.body(&request_id, false))
+            .header("x-request-id", request_id.clone());
         for (n, v) in e.headers {
             r = r.header(n, v);
         }
         r
     };
-    let token = parts.headers.get(TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    let token = parts
+        .headers
+        .get(TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if !bool::from(token.ct_eq(twin.config.control_token.as_bytes())) {
-        return fail(ApiError::unauthorized(format!("the control API needs the control token in {TOKEN_HEADER}")));
+        return fail(ApiError::unauthorized(format!(
+            "the control API needs the control token in {TOKEN_HEADER}"
+        )));
     }
     match body.and_then(|b| route(twin, parts, &b)) {
         Ok(r) => r.header("x-request-id", request_id.clone()),
@@ -63,19 +70,34 @@ pub fn handle(twin: &Twin, parts: &Parts, body: Result<Bytes, ApiError>) -> Repl
 }
 
 fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
-    let path = parts.uri.path().trim_start_matches("/_gauntlet").trim_matches('/');
+    let path = parts
+        .uri
+        .path()
+        .trim_start_matches("/_gauntlet")
+        .trim_matches('/');
     let query = parts.uri.query().unwrap_or("");
     let ok = |v: serde_json::Value| Ok(Reply::json(StatusCode::OK, &v));
     let allowed: &[Method] = match path {
         "rules" => &[Method::GET, Method::PUT],
         "oracle" | "tape" => &[Method::GET],
         "clock/advance" | "reset" | "keys/rotate" => &[Method::POST],
-        _ => return Err(ApiError::not_found(format!("control route /_gauntlet/{path}"))),
+        _ => {
+            return Err(ApiError::not_found(format!(
+                "control route /_gauntlet/{path}"
+            )));
+        }
     };
     if !allowed.contains(&parts.method) {
-        let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{} is not allowed; allowed: {allow}", parts.method))
-            .header("allow", allow));
+        let allow = allowed
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed; allowed: {allow}", parts.method),
+        )
+        .header("allow", allow));
     }
     match (path, &parts.method) {
         ("rules", &Method::GET) => {
@@ -85,24 +107,39 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
         }
         ("rules", _) => {
             let r: Rules = parse_json(body)?;
-            let rules = validate_all(&r.rules, "rules").map_err(|e| ApiError::field(e.key, e.reason))?;
+            let rules =
+                validate_all(&r.rules, "rules").map_err(|e| ApiError::field(e.key, e.reason))?;
             let n = rules.len();
             twin.faults.install(rules, twin.clock.now());
             ok(json!({ "installed": n }))
         }
         ("oracle", _) => {
             let now = twin.clock.now();
-            ok(json!({ "now_ms": now.as_millis() as u64, "oracle": twin.oracle_view(), "faults": twin.faults.tape.view(u64::MAX, 0).by_kind }))
+            ok(
+                json!({ "now_ms": now.as_millis() as u64, "oracle": twin.oracle_view(), "faults": twin.faults.tape.view(u64::MAX, 0).by_kind }),
+            )
         }
         ("tape", _) => {
             let param = |name: &str, default: u64| -> Result<u64, ApiError> {
-                match query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name) {
+                match query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == name)
+                {
                     None => Ok(default),
-                    Some((_, v)) => v.parse().map_err(|_| ApiError::field(name, "must be a non-negative integer")),
+                    Some((_, v)) => v
+                        .parse()
+                        .map_err(|_| ApiError::field(name, "must be a non-negative integer")),
                 }
             };
-            let (since, limit) = (param("since", 0)?, param("limit", TAPE_PAGE as u64)?.min(TAPE_PAGE as u64));
-            ok(serde_json::to_value(twin.faults.tape.view(since, limit as usize)).unwrap_or_default())
+            let (since, limit) = (
+                param("since", 0)?,
+                param("limit", TAPE_PAGE as u64)?.min(TAPE_PAGE as u64),
+            );
+            ok(
+                serde_json::to_value(twin.faults.tape.view(since, limit as usize))
+                    .unwrap_or_default(),
+            )
         }
         ("clock/advance", _) => {
             let a: Advance = parse_json(body)?;
@@ -110,7 +147,11 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             ok(json!({ "now_ms": now.as_millis() as u64 }))
         }
         ("keys/rotate", _) => {
-            let r: Rotate = if body.is_empty() { Rotate::default() } else { parse_json(body)? };
+            let r: Rotate = if body.is_empty() {
+                Rotate::default()
+            } else {
+                parse_json(body)?
+            };
             let key = twin.auth.rotate(r.key.as_deref(), twin.clock.now())?;
             ok(json!({ "api_key": key, "grace_s": twin.config.auth.rotation_grace.as_secs() }))
         }

@@ -16,7 +16,9 @@ use crate::clock::{Clock, rfc3339};
 use crate::sequencer::{Sequencer, checkpoint_id};
 
 /// The built-in action types of DOMAIN.md.
-pub const ACTION_TYPES: [&str; 7] = ["Emit", "Transfer", "Update", "Redeem", "Burn", "Drop", "Pickup"];
+pub const ACTION_TYPES: [&str; 7] = [
+    "Emit", "Transfer", "Update", "Redeem", "Burn", "Drop", "Pickup",
+];
 /// How long a stored idempotent reply is replayed. Longer than any sane retry budget.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 60);
 /// Stored replies kept at most; the oldest go first.
@@ -65,10 +67,18 @@ pub struct ActionError {
 
 impl ActionError {
     fn new(code: u16, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     fn field(field: &str, reason: impl Into<String>) -> Self {
-        Self { code: 400, message: reason.into(), field: Some(field.to_string()) }
+        Self {
+            code: 400,
+            message: reason.into(),
+            field: Some(field.to_string()),
+        }
     }
     /// Retrying cannot help (4xx other than 408 and 429).
     pub fn is_final(&self) -> bool {
@@ -222,8 +232,14 @@ impl Store {
             .collect();
         let applied = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
         if applied == 0 {
-            let results = outcomes.into_iter().map(|o| o.map(|_| (String::new(), 0))).collect();
-            return Applied { batch_id: None, results };
+            let results = outcomes
+                .into_iter()
+                .map(|o| o.map(|_| (String::new(), 0)))
+                .collect();
+            return Applied {
+                batch_id: None,
+                results,
+            };
         }
         let (batch_id, checkpoint, mut sequence) = self.sequencer.record(applied, now);
         let results = outcomes
@@ -232,20 +248,26 @@ impl Store {
             .map(|(o, a)| {
                 let object_id = o?;
                 let id = format!("act_{sequence}");
-                self.remember(id.clone(), ActionRecord {
-                    org: org.to_string(),
-                    action_type: a.action_type.clone(),
-                    object_id,
-                    sequence,
-                    batch_id: batch_id.clone(),
-                    checkpoint,
-                    created_at: now,
-                });
+                self.remember(
+                    id.clone(),
+                    ActionRecord {
+                        org: org.to_string(),
+                        action_type: a.action_type.clone(),
+                        object_id,
+                        sequence,
+                        batch_id: batch_id.clone(),
+                        checkpoint,
+                        created_at: now,
+                    },
+                );
                 sequence += 1;
                 Ok((id, sequence - 1))
             })
             .collect();
-        Applied { batch_id: Some(batch_id), results }
+        Applied {
+            batch_id: Some(batch_id),
+            results,
+        }
     }
 
     fn remember(&mut self, id: String, record: ActionRecord) {
@@ -269,18 +291,30 @@ impl Store {
             match payload.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ActionError::field(&format!("payload.{key}"), "must be a string")),
+                Some(_) => Err(ActionError::field(
+                    &format!("payload.{key}"),
+                    "must be a string",
+                )),
             }
         };
         if a.action_type == "Emit" {
             let template_id = str_field("template_id")?;
             if let Some(t) = &template_id
-                && !self.templates.iter().any(|v| v["id"] == *t && v["org_id"] == org)
+                && !self
+                    .templates
+                    .iter()
+                    .any(|v| v["id"] == *t && v["org_id"] == org)
             {
-                return Err(ActionError { code: 404, message: format!("template {t} not found"), field: Some("payload.template_id".into()) });
+                return Err(ActionError {
+                    code: 404,
+                    message: format!("template {t} not found"),
+                    field: Some("payload.template_id".into()),
+                });
             }
             let id = match &a.object_id {
-                Some(id) if self.objects.contains_key(id) => return Err(ActionError::new(409, format!("object {id} already exists"))),
+                Some(id) if self.objects.contains_key(id) => {
+                    return Err(ActionError::new(409, format!("object {id} already exists")));
+                }
                 Some(id) => id.clone(),
                 None => {
                     self.next_object += 1;
@@ -290,40 +324,72 @@ impl Store {
             let properties = match payload.get("properties") {
                 None => Map::new(),
                 Some(Value::Object(m)) => m.clone(),
-                Some(_) => return Err(ActionError::field("payload.properties", "must be an object")),
+                Some(_) => {
+                    return Err(ActionError::field(
+                        "payload.properties",
+                        "must be an object",
+                    ));
+                }
             };
             let owner = str_field("owner")?.unwrap_or_else(|| org.to_string());
             self.object_order.push(id.clone());
-            self.objects.insert(id.clone(), Object {
-                id: id.clone(),
-                org: org.to_string(),
-                template_id,
-                owner,
-                version: 1,
-                state: ObjState::Active,
-                properties,
-                created_at: now,
-                updated_at: now,
-            });
+            self.objects.insert(
+                id.clone(),
+                Object {
+                    id: id.clone(),
+                    org: org.to_string(),
+                    template_id,
+                    owner,
+                    version: 1,
+                    state: ObjState::Active,
+                    properties,
+                    created_at: now,
+                    updated_at: now,
+                },
+            );
             return Ok(id);
         }
         if !ACTION_TYPES.contains(&a.action_type.as_str()) {
-            return Err(ActionError::field("action_type", format!("unknown action type; expected one of {}", ACTION_TYPES.join(", "))));
+            return Err(ActionError::field(
+                "action_type",
+                format!(
+                    "unknown action type; expected one of {}",
+                    ACTION_TYPES.join(", ")
+                ),
+            ));
         }
-        let id = a.object_id.clone().ok_or_else(|| ActionError::field("object_id", format!("{} needs object_id", a.action_type)))?;
+        let id = a.object_id.clone().ok_or_else(|| {
+            ActionError::field("object_id", format!("{} needs object_id", a.action_type))
+        })?;
         let to = str_field("to")?;
         let obj = self
             .objects
             .get_mut(&id)
             .filter(|o| o.org == org)
             .ok_or_else(|| ActionError::new(404, format!("object {id} not found")))?;
-        let illegal = |o: &Object| ActionError::new(409, format!("illegal transition: {} on a {:?} object", a.action_type, o.state));
+        let illegal = |o: &Object| {
+            ActionError::new(
+                409,
+                format!(
+                    "illegal transition: {} on a {:?} object",
+                    a.action_type, o.state
+                ),
+            )
+        };
         match (a.action_type.as_str(), obj.state) {
             (_, ObjState::Burned) => return Err(illegal(obj)),
-            ("Transfer", _) => obj.owner = to.ok_or_else(|| ActionError::field("payload.to", "Transfer needs payload.to"))?,
+            ("Transfer", _) => {
+                obj.owner =
+                    to.ok_or_else(|| ActionError::field("payload.to", "Transfer needs payload.to"))?
+            }
             ("Update", _) => match payload.get("properties") {
                 Some(Value::Object(m)) => obj.properties.extend(m.clone()),
-                _ => return Err(ActionError::field("payload.properties", "Update needs an object of properties")),
+                _ => {
+                    return Err(ActionError::field(
+                        "payload.properties",
+                        "Update needs an object of properties",
+                    ));
+                }
             },
             ("Redeem", ObjState::Active) => obj.state = ObjState::Redeemed,
             ("Burn", _) => obj.state = ObjState::Burned,
@@ -342,12 +408,25 @@ impl Store {
     }
 
     pub fn object(&self, org: &str, id: &str, clock: &Clock) -> Option<Value> {
-        self.objects.get(id).filter(|o| o.org == org).map(|o| o.view(clock))
+        self.objects
+            .get(id)
+            .filter(|o| o.org == org)
+            .map(|o| o.view(clock))
     }
 
     pub fn objects(&self, org: &str, offset: usize, limit: usize, clock: &Clock) -> Value {
-        let mine: Vec<&Object> = self.object_order.iter().filter_map(|id| self.objects.get(id)).filter(|o| o.org == org).collect();
-        let page: Vec<Value> = mine.iter().skip(offset).take(limit).map(|o| o.view(clock)).collect();
+        let mine: Vec<&Object> = self
+            .object_order
+            .iter()
+            .filter_map(|id| self.objects.get(id))
+            .filter(|o| o.org == org)
+            .collect();
+        let page: Vec<Value> = mine
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|o| o.view(clock))
+            .collect();
         json!({ "objects": page, "total": mine.len(), "offset": offset, "limit": limit })
     }
 
@@ -361,7 +440,13 @@ impl Store {
         })
     }
 
-    pub fn create_template(&mut self, org: &str, name: String, properties: Map<String, Value>, at: String) -> Value {
+    pub fn create_template(
+        &mut self,
+        org: &str,
+        name: String,
+        properties: Map<String, Value>,
+        at: String,
+    ) -> Value {
         let t = json!({ "id": format!("tpl_{}", self.next_template), "org_id": org, "name": name, "properties": properties, "created_at": at });
         self.next_template += 1;
         self.templates.push(t.clone());
@@ -369,11 +454,21 @@ impl Store {
     }
 
     pub fn templates(&self, org: &str) -> Vec<Value> {
-        self.templates.iter().filter(|t| t["org_id"] == org).cloned().collect()
+        self.templates
+            .iter()
+            .filter(|t| t["org_id"] == org)
+            .cloned()
+            .collect()
     }
 
     /// Look up a stored reply for `(org, key)` at `now`.
-    pub fn replay(&mut self, org: &str, key: &str, request_hash: &[u8; 32], now: Duration) -> Replay {
+    pub fn replay(
+        &mut self,
+        org: &str,
+        key: &str,
+        request_hash: &[u8; 32],
+        now: Duration,
+    ) -> Replay {
         let k = (org.to_string(), key.to_string());
         match self.idempotent.get(&k) {
             Some(s) if s.expires_at <= now => {
@@ -381,13 +476,24 @@ impl Store {
                 Replay::Fresh
             }
             Some(s) if s.request_hash != *request_hash => Replay::Mismatch,
-            Some(s) => Replay::Stored { status: s.status, body: s.body.clone() },
+            Some(s) => Replay::Stored {
+                status: s.status,
+                body: s.body.clone(),
+            },
             None => Replay::Fresh,
         }
     }
 
     /// Store the reply of a request that committed, for replays of its key.
-    pub fn store_reply(&mut self, org: &str, key: &str, request_hash: [u8; 32], status: u16, body: Bytes, now: Duration) {
+    pub fn store_reply(
+        &mut self,
+        org: &str,
+        key: &str,
+        request_hash: [u8; 32],
+        status: u16,
+        body: Bytes,
+        now: Duration,
+    ) {
         let k = (org.to_string(), key.to_string());
         if self.idempotent_order.len() >= IDEMPOTENCY_CAPACITY
             && let Some(old) = self.idempotent_order.pop_front()
@@ -395,7 +501,15 @@ impl Store {
             self.idempotent.remove(&old);
         }
         self.idempotent_order.push_back(k.clone());
-        self.idempotent.insert(k, Stored { request_hash, status, body, expires_at: now + IDEMPOTENCY_TTL });
+        self.idempotent.insert(
+            k,
+            Stored {
+                request_hash,
+                status,
+                body,
+                expires_at: now + IDEMPOTENCY_TTL,
+            },
+        );
     }
 }
 
@@ -405,7 +519,11 @@ mod tests {
     use crate::config::TwinConfig;
 
     fn action(t: &str, obj: Option<&str>, payload: Value) -> ActionIn {
-        ActionIn { action_type: t.into(), object_id: obj.map(Into::into), payload }
+        ActionIn {
+            action_type: t.into(),
+            object_id: obj.map(Into::into),
+            payload,
+        }
     }
 
     #[test]
@@ -424,11 +542,18 @@ mod tests {
             t,
             |_| None,
         );
-        let codes: Vec<u16> = out.results.iter().map(|o| o.as_ref().map(|_| 200).unwrap_or_else(|e| e.code)).collect();
+        let codes: Vec<u16> = out
+            .results
+            .iter()
+            .map(|o| o.as_ref().map(|_| 200).unwrap_or_else(|e| e.code))
+            .collect();
         assert_eq!(codes, [200, 404, 200, 200, 409]);
         let clock = Clock::new(1.0);
         let obj = s.object("org", "o1", &clock).expect("exists");
-        assert_eq!((obj["owner"].as_str(), obj["version"].as_u64()), (Some("bob"), Some(3)));
+        assert_eq!(
+            (obj["owner"].as_str(), obj["version"].as_u64()),
+            (Some("bob"), Some(3))
+        );
     }
 
     #[test]

@@ -24,18 +24,29 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), details: Vec::new(), headers: Vec::new() }
+        Self {
+            status,
+            message: message.into(),
+            details: Vec::new(),
+            headers: Vec::new(),
+        }
     }
 
     /// A 400 naming the field.
     pub fn field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         let (field, reason) = (field.into(), reason.into());
-        Self::new(StatusCode::BAD_REQUEST, format!("invalid request: {field}: {reason}"))
-            .detail(field, reason)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request: {field}: {reason}"),
+        )
+        .detail(field, reason)
     }
 
     pub fn detail(mut self, field: impl Into<String>, reason: impl Into<String>) -> Self {
-        self.details.push(Detail { field: field.into(), reason: reason.into() });
+        self.details.push(Detail {
+            field: field.into(),
+            reason: reason.into(),
+        });
         self
     }
 
@@ -49,7 +60,8 @@ impl ApiError {
     }
 
     pub fn forbidden(scope: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, format!("missing scope {scope}")).detail("scope", format!("requires {scope}"))
+        Self::new(StatusCode::FORBIDDEN, format!("missing scope {scope}"))
+            .detail("scope", format!("requires {scope}"))
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
@@ -67,7 +79,11 @@ impl ApiError {
             "message": self.message,
             "details": self.details,
         });
-        if flat { inner } else { json!({ "error": inner, "x_request_id": request_id }) }
+        if flat {
+            inner
+        } else {
+            json!({ "error": inner, "x_request_id": request_id })
+        }
     }
 }
 
@@ -77,7 +93,9 @@ pub fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiErro
     let inner = err.inner();
     let msg = inner.to_string();
     // serde reports a missing field at its parent: name the field itself.
-    let missing = msg.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let missing = msg
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
     let syntax = inner.is_syntax() || inner.is_eof();
     let field = match (missing, path.as_str()) {
         _ if syntax => "body".to_string(),
@@ -87,7 +105,11 @@ pub fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiErro
         (None, p) => p.to_string(),
     };
     let reason = if syntax {
-        format!("malformed JSON at line {} column {}", inner.line(), inner.column())
+        format!(
+            "malformed JSON at line {} column {}",
+            inner.line(),
+            inner.column()
+        )
     } else {
         // Drop serde's " at line 1 column 42" suffix: the field says where.
         msg.split(" at line ").next().unwrap_or(&msg).to_string()
@@ -123,8 +145,14 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (&br#"{"actions":[{"action_type":"Emit"},{"object_id":"o"}]}"#[..], "actions[1].action_type"),
-            (br#"{"actions":[{"action_type":7}]}"#, "actions[0].action_type"),
+            (
+                &br#"{"actions":[{"action_type":"Emit"},{"object_id":"o"}]}"#[..],
+                "actions[1].action_type",
+            ),
+            (
+                br#"{"actions":[{"action_type":7}]}"#,
+                "actions[0].action_type",
+            ),
             (br#"{"actions":"#, "body"),
             (br#"{}"#, "actions"),
         ];

@@ -42,6 +42,17 @@ pub use twin::Twin;
 
 /// A secret as it may appear in logs and reports: its last 4 characters.
 pub fn redact(secret: &str) -> String {
-    let tail: String = secret.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    if secret.chars().count() <= 8 { "…".to_string() } else { format!("…{tail}") }
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if secret.chars().count() <= 8 {
+        "…".to_string()
+    } else {
+        format!("…{tail}")
+    }
 }

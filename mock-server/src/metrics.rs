@@ -62,30 +62,79 @@ impl Metrics {
         let tokens = Family::<BucketLabels, FloatGauge>::default();
         let actions = Family::<OutcomeLabels, Gauge>::default();
         let backoff = Family::<OutcomeLabels, Gauge>::default();
-        registry.register("requests", "Requests answered, by route template and status", requests.clone());
-        registry.register("faults_injected", "Faults injected, by kind", faults.clone());
-        registry.register("ratelimit_tokens", "Tokens left in each rate-limit bucket", tokens.clone());
-        registry.register("oracle_actions", "The oracle's action ledger, by outcome", actions.clone());
-        registry.register("oracle_backoff", "The oracle's backoff grade: faulted replies, retries, early retries", backoff.clone());
-        Self { registry, requests, faults, tokens, actions, backoff }
+        registry.register(
+            "requests",
+            "Requests answered, by route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "faults_injected",
+            "Faults injected, by kind",
+            faults.clone(),
+        );
+        registry.register(
+            "ratelimit_tokens",
+            "Tokens left in each rate-limit bucket",
+            tokens.clone(),
+        );
+        registry.register(
+            "oracle_actions",
+            "The oracle's action ledger, by outcome",
+            actions.clone(),
+        );
+        registry.register(
+            "oracle_backoff",
+            "The oracle's backoff grade: faulted replies, retries, early retries",
+            backoff.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            faults,
+            tokens,
+            actions,
+            backoff,
+        }
     }
 
     pub fn request(&self, method: &http::Method, route: &str, status: u16) {
-        self.requests.get_or_create(&RequestLabels { method: method.to_string(), route: route.to_string(), status }).inc();
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+            })
+            .inc();
     }
 
     pub fn fault(&self, kind: &str) {
-        self.faults.get_or_create(&KindLabels { kind: kind.to_string() }).inc();
+        self.faults
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
     }
 
     /// Refresh the gauges from their sources and render the text format.
-    pub fn render(&self, levels: &[(String, Group, f64)], actions: &ActionCounts, backoff: &BackoffGrade) -> String {
+    pub fn render(
+        &self,
+        levels: &[(String, Group, f64)],
+        actions: &ActionCounts,
+        backoff: &BackoffGrade,
+    ) -> String {
         for (org, group, tokens) in levels {
-            let labels = BucketLabels { org: org.clone(), group: format!("{group:?}").to_lowercase() };
+            let labels = BucketLabels {
+                org: org.clone(),
+                group: format!("{group:?}").to_lowercase(),
+            };
             self.tokens.get_or_create(&labels).set(*tokens);
         }
         let set = |family: &Family<OutcomeLabels, Gauge>, outcome: &str, v: u64| {
-            family.get_or_create(&OutcomeLabels { outcome: outcome.to_string() }).set(v as i64);
+            family
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_string(),
+                })
+                .set(v as i64);
         };
         set(&self.actions, "applies", actions.applies);
         set(&self.actions, "exactly_once", actions.exactly_once);

@@ -114,7 +114,9 @@ impl Timeline {
     }
 
     fn range(&self, from: Duration, to: Duration) -> std::ops::Range<usize> {
-        let b = |t: Duration| ((t.as_nanos() / BUCKET.as_nanos()) as u64).saturating_sub(self.first) as usize;
+        let b = |t: Duration| {
+            ((t.as_nanos() / BUCKET.as_nanos()) as u64).saturating_sub(self.first) as usize
+        };
         b(from).min(self.requests.len())..b(to).min(self.requests.len())
     }
 }
@@ -244,7 +246,9 @@ impl Oracle {
             }
         }
         let mut b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(p) = b.pending.remove(op) else { return };
+        let Some(p) = b.pending.remove(op) else {
+            return;
+        };
         let gap = now.saturating_sub(p.sent_at);
         b.retries += 1;
         record(&mut b.gap, gap);
@@ -265,7 +269,16 @@ impl Oracle {
     pub fn faulted_reply(&self, op: &str, now: Duration, advised: Duration) {
         let mut b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
         b.faulted_replies += 1;
-        if b.pending.insert(op.to_string(), Pending { sent_at: now, advised }).is_none() {
+        if b.pending
+            .insert(
+                op.to_string(),
+                Pending {
+                    sent_at: now,
+                    advised,
+                },
+            )
+            .is_none()
+        {
             b.order.push_back(op.to_string());
         }
         while b.pending.len() > PENDING_CAPACITY {
@@ -291,7 +304,12 @@ impl Oracle {
     }
 
     /// Outcomes of a request that was handled: `Ok` applied, `Err(true)` final rejection.
-    pub fn outcomes(&self, results: &[([u8; 16], Result<(), bool>)], key: Option<(&str, &str)>, now: Duration) {
+    pub fn outcomes(
+        &self,
+        results: &[([u8; 16], Result<(), bool>)],
+        key: Option<(&str, &str)>,
+        now: Duration,
+    ) {
         let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
         let mut applied = 0;
         for (fp, r) in results {
@@ -320,16 +338,25 @@ impl Oracle {
     }
 
     pub fn replayed(&self) {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).replays += 1;
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replays += 1;
     }
 
     pub fn key_mismatch(&self) {
-        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).key_mismatches += 1;
+        self.ledger
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .key_mismatches += 1;
     }
 
     pub fn actions(&self) -> ActionCounts {
         let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        let mut c = ActionCounts { distinct: l.actions.len() as u64, ..Default::default() };
+        let mut c = ActionCounts {
+            distinct: l.actions.len() as u64,
+            ..Default::default()
+        };
         for e in l.actions.values() {
             c.applies += u64::from(e.applied);
             match e.applied {
@@ -404,7 +431,11 @@ impl Oracle {
                 let steady = if before.is_empty() {
                     0.0
                 } else {
-                    t.requests.range(before.clone()).map(|v| f64::from(*v)).sum::<f64>() / before.len() as f64
+                    t.requests
+                        .range(before.clone())
+                        .map(|v| f64::from(*v))
+                        .sum::<f64>()
+                        / before.len() as f64
                 };
                 let peak = t.requests.range(after).copied().max().unwrap_or(0);
                 Some(Burst {
@@ -413,14 +444,23 @@ impl Oracle {
                     window_end_ms: end.as_millis() as u64,
                     steady_per_100ms: steady,
                     peak_per_100ms: peak,
-                    ratio: if steady > 0.0 { f64::from(peak) / steady } else { 0.0 },
+                    ratio: if steady > 0.0 {
+                        f64::from(peak) / steady
+                    } else {
+                        0.0
+                    },
                 })
             })
             .collect()
     }
 
     pub fn view(&self, windows: &[(String, Duration, Duration)], now: Duration) -> OracleView {
-        OracleView { actions: self.actions(), idempotency: self.keys(), backoff: self.backoff(), bursts: self.bursts(windows, now) }
+        OracleView {
+            actions: self.actions(),
+            idempotency: self.keys(),
+            backoff: self.backoff(),
+            bursts: self.bursts(windows, now),
+        }
     }
 
     pub fn reset(&self) {
@@ -441,10 +481,28 @@ mod tests {
         let o = Oracle::new();
         let (once, twice, lost, rejected) = ([1; 16], [2; 16], [3; 16], [4; 16]);
         o.arrived(&[once, twice, lost, rejected]);
-        o.outcomes(&[(once, Ok(())), (twice, Ok(())), (lost, Err(false)), (rejected, Err(true))], None, S(0));
+        o.outcomes(
+            &[
+                (once, Ok(())),
+                (twice, Ok(())),
+                (lost, Err(false)),
+                (rejected, Err(true)),
+            ],
+            None,
+            S(0),
+        );
         o.outcomes(&[(twice, Ok(()))], None, S(1));
         let c = o.actions();
-        assert_eq!((c.exactly_once, c.duplicated, c.extra_applies, c.lost, c.rejected), (1, 1, 1, 1, 1));
+        assert_eq!(
+            (
+                c.exactly_once,
+                c.duplicated,
+                c.extra_applies,
+                c.lost,
+                c.rejected
+            ),
+            (1, 1, 1, 1, 1)
+        );
     }
 
     #[test]

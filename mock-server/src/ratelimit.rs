@@ -47,14 +47,20 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
-        Self { limits, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// (capacity, refill per second) of a group.
     fn shape(&self, group: Group) -> (f64, f64) {
         let per_min = |n: u32| (f64::from(n), f64::from(n) / 60.0);
         match group {
-            Group::Ebus => (f64::from(self.limits.actions_per_sec), f64::from(self.limits.actions_per_sec)),
+            Group::Ebus => (
+                f64::from(self.limits.actions_per_sec),
+                f64::from(self.limits.actions_per_sec),
+            ),
             Group::Reads => per_min(self.limits.reads_per_min),
             Group::Writes => per_min(self.limits.writes_per_min),
             Group::Search => per_min(self.limits.search_per_min),
@@ -82,10 +88,20 @@ impl RateLimiter {
     }
 
     /// Take `cost` tokens, or refuse with the wait after which they would be there.
-    pub fn charge(&self, org: &str, group: Group, cost: u32, now: Duration, unix_now: f64) -> Result<Quota, Quota> {
+    pub fn charge(
+        &self,
+        org: &str,
+        group: Group,
+        cost: u32,
+        now: Duration,
+        unix_now: f64,
+    ) -> Result<Quota, Quota> {
         let (cap, rate) = self.shape(group);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets.entry((org.to_string(), group)).or_insert(Bucket { tokens: cap, last: now });
+        let b = buckets.entry((org.to_string(), group)).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
         self.refill(b, group, now);
         let cost = f64::from(cost);
         if b.tokens + 1e-9 >= cost {
@@ -101,7 +117,10 @@ impl RateLimiter {
     pub fn peek(&self, org: &str, group: Group, now: Duration, unix_now: f64) -> Quota {
         let (cap, _) = self.shape(group);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let b = buckets.entry((org.to_string(), group)).or_insert(Bucket { tokens: cap, last: now });
+        let b = buckets.entry((org.to_string(), group)).or_insert(Bucket {
+            tokens: cap,
+            last: now,
+        });
         self.refill(b, group, now);
         self.quota(b, group, unix_now, None)
     }
@@ -118,7 +137,10 @@ impl RateLimiter {
     }
 
     pub fn reset(&self) {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -137,8 +159,10 @@ mod tests {
         assert_eq!(refused.retry_after, Some(1));
         assert_eq!(refused.remaining, 500);
         // 50 ms later, 100 more tokens: 600 fits.
-        rl.charge("o", Group::Ebus, 600, t0 + Duration::from_millis(50), 0.0).expect("refilled");
+        rl.charge("o", Group::Ebus, 600, t0 + Duration::from_millis(50), 0.0)
+            .expect("refilled");
         // Other orgs have their own bucket.
-        rl.charge("other", Group::Ebus, 2000, t0, 0.0).expect("own bucket");
+        rl.charge("other", Group::Ebus, 2000, t0, 0.0)
+            .expect("own bucket");
     }
 }

@@ -74,12 +74,20 @@ impl Sequencer {
             next_sequence: 1,
             next_batch: 1,
             batches: VecDeque::new(),
-            checkpoints: vec![Checkpoint { number: 1, opened_at: Duration::ZERO, sealed_at: None, actions: 0, batches: 0 }],
+            checkpoints: vec![Checkpoint {
+                number: 1,
+                opened_at: Duration::ZERO,
+                sealed_at: None,
+                actions: 0,
+                batches: 0,
+            }],
         }
     }
 
     fn open(&mut self) -> &mut Checkpoint {
-        self.checkpoints.last_mut().expect("one checkpoint is always open")
+        self.checkpoints
+            .last_mut()
+            .expect("one checkpoint is always open")
     }
 
     /// Seal the open checkpoint if its time is up (sealing at the exact deadline).
@@ -98,7 +106,13 @@ impl Sequencer {
         }
         cp.sealed_at = Some(deadline);
         let number = cp.number + 1;
-        self.checkpoints.push(Checkpoint { number, opened_at: deadline, sealed_at: None, actions: 0, batches: 0 });
+        self.checkpoints.push(Checkpoint {
+            number,
+            opened_at: deadline,
+            sealed_at: None,
+            actions: 0,
+            batches: 0,
+        });
         self.tick(now);
     }
 
@@ -117,12 +131,24 @@ impl Sequencer {
         let number = cp.number;
         if cp.actions >= max {
             cp.sealed_at = Some(now);
-            self.checkpoints.push(Checkpoint { number: number + 1, opened_at: now, sealed_at: None, actions: 0, batches: 0 });
+            self.checkpoints.push(Checkpoint {
+                number: number + 1,
+                opened_at: now,
+                sealed_at: None,
+                actions: 0,
+                batches: 0,
+            });
         }
         if self.batches.len() == BATCH_HISTORY {
             self.batches.pop_front();
         }
-        self.batches.push_back(Batch { id: id.clone(), checkpoint: number, actions: n, first_sequence, created_at: now });
+        self.batches.push_back(Batch {
+            id: id.clone(),
+            checkpoint: number,
+            actions: n,
+            first_sequence,
+            created_at: now,
+        });
         (id, number, first_sequence)
     }
 
@@ -132,7 +158,10 @@ impl Sequencer {
             (Some(s), SettlementMode::Zk) => ("finalized", Some(s)),
             (Some(s), SettlementMode::Optimistic) => {
                 let fin = s + self.cfg.challenge_window;
-                (if now >= fin { "finalized" } else { "challenge" }, Some(fin))
+                (
+                    if now >= fin { "finalized" } else { "challenge" },
+                    Some(fin),
+                )
             }
         }
     }
@@ -177,7 +206,12 @@ impl Sequencer {
     /// The newest sealed checkpoint and how long the open one has been building.
     pub fn health(&mut self, now: Duration) -> (Option<String>, f64) {
         self.tick(now);
-        let last = self.checkpoints.iter().rev().find(|c| c.sealed_at.is_some()).map(|c| checkpoint_id(c.number));
+        let last = self
+            .checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.sealed_at.is_some())
+            .map(|c| checkpoint_id(c.number));
         let lag = now.saturating_sub(self.checkpoints.last().map_or(now, |c| c.opened_at));
         (last, lag.as_secs_f64())
     }
@@ -195,10 +229,16 @@ mod tests {
         let mut s = Sequencer::new(cfg);
         s.record(60, Duration::from_secs(1));
         s.record(60, Duration::from_secs(2));
-        assert!(s.checkpoints[0].sealed_at.is_some(), "sealed at 120 >= 100 actions");
+        assert!(
+            s.checkpoints[0].sealed_at.is_some(),
+            "sealed at 120 >= 100 actions"
+        );
         s.record(10, Duration::from_secs(3));
         s.tick(Duration::from_secs(16 * 60));
-        assert!(s.checkpoints[1].sealed_at.is_some(), "sealed after 15 minutes");
+        assert!(
+            s.checkpoints[1].sealed_at.is_some(),
+            "sealed after 15 minutes"
+        );
         assert_eq!(s.checkpoints.len(), 3);
     }
 }

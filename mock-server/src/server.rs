@@ -89,7 +89,11 @@ impl MockHandle {
     }
 }
 
-async fn serve(listener: TcpListener, twin: Arc<Twin>, shutdown: impl Future<Output = ()> + Send + 'static) {
+async fn serve(
+    listener: TcpListener,
+    twin: Arc<Twin>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     // Each connection holds a receiver; when all are dropped, `closed()` resolves.
     let (close_tx, close_rx) = watch::channel(());
     let stop = twin.shutdown.clone();
@@ -137,7 +141,10 @@ async fn serve(listener: TcpListener, twin: Arc<Twin>, shutdown: impl Future<Out
     }
     drop(listener);
     drop(close_rx);
-    if tokio::time::timeout(DRAIN_TIMEOUT, close_tx.closed()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, close_tx.closed())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain deadline passed with connections still open");
     }
 }
@@ -151,7 +158,10 @@ struct ChaosIo {
 
 impl ChaosIo {
     fn new(inner: TcpStream) -> Self {
-        Self { inner, reset: Arc::new(AtomicBool::new(false)) }
+        Self {
+            inner,
+            reset: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -165,13 +175,21 @@ impl Drop for ChaosIo {
 }
 
 impl AsyncRead for ChaosIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ChaosIo {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -55,7 +55,10 @@ impl Twin {
     }
 
     fn fresh_store(config: &TwinConfig) -> Store {
-        Store::new(config.action_capacity, Sequencer::new(config.sequencer.clone()))
+        Store::new(
+            config.action_capacity,
+            Sequencer::new(config.sequencer.clone()),
+        )
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -73,7 +76,8 @@ impl Twin {
     /// The oracle's account as of now.
     pub fn oracle_view(&self) -> OracleView {
         let now = self.clock.now();
-        self.oracle.view(&self.faults.ended_windows(now, BURST_WINDOWS), now)
+        self.oracle
+            .view(&self.faults.ended_windows(now, BURST_WINDOWS), now)
     }
 
     /// Forget all state, counts and tape; the rules stay and their windows restart now.

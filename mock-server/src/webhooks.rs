@@ -7,8 +7,14 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 
 /// Event types a webhook may subscribe to (DOMAIN.md).
-pub const EVENT_TYPES: [&str; 6] =
-    ["object.created", "object.transferred", "object.updated", "action.executed", "action.failed", "webhook.failed"];
+pub const EVENT_TYPES: [&str; 6] = [
+    "object.created",
+    "object.transferred",
+    "object.updated",
+    "action.executed",
+    "action.failed",
+    "webhook.failed",
+];
 
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -49,19 +55,35 @@ pub struct PatchWebhook {
 }
 
 fn check_url(url: &str) -> Result<(), ApiError> {
-    let ok = ["http://", "https://"].iter().any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
+    let ok = ["http://", "https://"]
+        .iter()
+        .any(|p| url.strip_prefix(p).is_some_and(|rest| !rest.is_empty()))
         && url.parse::<http::Uri>().is_ok();
-    if ok { Ok(()) } else { Err(ApiError::field("url", "must be an absolute http(s) URL")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field("url", "must be an absolute http(s) URL"))
+    }
 }
 
 fn check_events(events: &[String]) -> Result<(), ApiError> {
     if events.is_empty() {
-        return Err(ApiError::field("events", "subscribe to at least one event type"));
+        return Err(ApiError::field(
+            "events",
+            "subscribe to at least one event type",
+        ));
     }
-    match events.iter().position(|e| !EVENT_TYPES.contains(&e.as_str())) {
+    match events
+        .iter()
+        .position(|e| !EVENT_TYPES.contains(&e.as_str()))
+    {
         Some(i) => Err(ApiError::field(
             format!("events[{i}]"),
-            format!("unknown event type `{}`; expected one of {}", events[i], EVENT_TYPES.join(", ")),
+            format!(
+                "unknown event type `{}`; expected one of {}",
+                events[i],
+                EVENT_TYPES.join(", ")
+            ),
         )),
         None => Ok(()),
     }
@@ -75,7 +97,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn create(&mut self, org: &str, req: CreateWebhook, created_at: String) -> Result<Value, ApiError> {
+    pub fn create(
+        &mut self,
+        org: &str,
+        req: CreateWebhook,
+        created_at: String,
+    ) -> Result<Value, ApiError> {
         check_url(&req.url)?;
         check_events(&req.events)?;
         if req.secret.as_deref().is_some_and(|s| s.len() < 16) {
@@ -89,7 +116,9 @@ impl Registry {
             url: req.url,
             events: req.events,
             active: req.active.unwrap_or(true),
-            secret: req.secret.unwrap_or_else(|| crate::auth::random_secret("whsec_")),
+            secret: req
+                .secret
+                .unwrap_or_else(|| crate::auth::random_secret("whsec_")),
             created_at,
         };
         let mut view = hook.view();
@@ -101,11 +130,18 @@ impl Registry {
     }
 
     pub fn list(&self, org: &str) -> Vec<Value> {
-        self.hooks.iter().filter(|h| h.org == org).map(Webhook::view).collect()
+        self.hooks
+            .iter()
+            .filter(|h| h.org == org)
+            .map(Webhook::view)
+            .collect()
     }
 
     fn find(&mut self, org: &str, id: &str) -> Result<&mut Webhook, ApiError> {
-        self.hooks.iter_mut().find(|h| h.org == org && h.id == id).ok_or_else(|| ApiError::not_found(format!("webhook {id}")))
+        self.hooks
+            .iter_mut()
+            .find(|h| h.org == org && h.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("webhook {id}")))
     }
 
     pub fn get(&mut self, org: &str, id: &str) -> Result<Value, ApiError> {

@@ -52,17 +52,27 @@ pub struct Ctx {
 impl Ctx {
     /// The idempotency key, if the request carries one.
     pub fn idempotency_key(&self) -> Option<&str> {
-        self.headers.get("idempotency-key").and_then(|v| v.to_str().ok())
+        self.headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The oracle's name for "the same operation": the idempotency key if any, else
     /// the same client on the same route.
     fn operation(&self, route: &str) -> String {
-        let org = self.principal.as_ref().map(|p| p.org.as_str()).unwrap_or("-");
+        let org = self
+            .principal
+            .as_ref()
+            .map(|p| p.org.as_str())
+            .unwrap_or("-");
         match self.idempotency_key() {
             Some(k) => format!("key {org} {k}"),
             None => {
-                let client = self.principal.as_ref().map(|p| p.client.as_str()).unwrap_or("anonymous");
+                let client = self
+                    .principal
+                    .as_ref()
+                    .map(|p| p.client.as_str())
+                    .unwrap_or("anonymous");
                 format!("route {client} {} {route}", self.method)
             }
         }
@@ -96,8 +106,17 @@ pub async fn handle(
     }
     if path == "/metrics" && parts.method == Method::GET {
         let now = twin.clock.now();
-        let text = twin.metrics.render(&twin.limiter.levels(now), &twin.oracle.actions(), &twin.oracle.backoff());
-        return Ok(Reply::text(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text).into_response());
+        let text = twin.metrics.render(
+            &twin.limiter.levels(now),
+            &twin.oracle.actions(),
+            &twin.oracle.backoff(),
+        );
+        return Ok(Reply::text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            text,
+        )
+        .into_response());
     }
     let seq = twin.next_seq();
     let mut rng = twin.faults.rng(seq);
@@ -126,7 +145,8 @@ pub async fn handle(
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
             twin.metrics.request(&cx.method, template, 0);
-            twin.oracle.faulted_reply(&op, twin.clock.now(), Duration::ZERO);
+            twin.oracle
+                .faulted_reply(&op, twin.clock.now(), Duration::ZERO);
             Err(Dropped)
         }
         Outcome::Reply(mut reply) => {
@@ -148,7 +168,13 @@ pub async fn handle(
     }
 }
 
-async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming, rng: &mut ChaCha8Rng) -> Outcome {
+async fn run(
+    twin: &Twin,
+    cx: &mut Ctx,
+    route: Route,
+    body: Incoming,
+    rng: &mut ChaCha8Rng,
+) -> Outcome {
     let body = match read_body(body, twin.config.limits.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return Outcome::Reply(cx.error(e)),
@@ -156,12 +182,20 @@ async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming, rng: &mut 
     if !route.public() {
         cx.principal = twin.auth.authenticate(&cx.headers, cx.now, cx.unix);
     }
-    let submission = route.submits().then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch));
+    let submission = route
+        .submits()
+        .then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch));
     if let (Some(Ok(sub)), Ok(_)) = (&submission, &cx.principal) {
         twin.oracle.arrived(&sub.fingerprints);
     }
     twin.oracle.arrival(&cx.operation(route.template()), cx.now);
-    let facts = RequestFacts { seq: cx.seq, now: cx.now, request_id: &cx.request_id, method: &cx.method, path: &cx.path };
+    let facts = RequestFacts {
+        seq: cx.seq,
+        now: cx.now,
+        request_id: &cx.request_id,
+        method: &cx.method,
+        path: &cx.path,
+    };
     let d = twin.faults.decide(&facts, rng);
     for kind in &d.kinds {
         twin.metrics.fault(kind);
@@ -179,14 +213,18 @@ async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming, rng: &mut 
     if let Some(early) = pre_commit(twin, cx, &d).await {
         return early;
     }
-    let reply = handlers::dispatch(twin, cx, &route, body, submission, &d, rng).unwrap_or_else(|e| cx.error(e));
+    let reply = handlers::dispatch(twin, cx, &route, body, submission, &d, rng)
+        .unwrap_or_else(|e| cx.error(e));
     match d.terminal {
         Some(FaultKind::LostReply(Some(status))) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Outcome::Reply(cx.error(ApiError::new(status, "upstream failed")))
         }
         Some(FaultKind::LostReply(None)) => Outcome::Drop { reset: false },
-        Some(FaultKind::Truncated) => Outcome::Reply(Reply { truncate: true, ..reply }),
+        Some(FaultKind::Truncated) => Outcome::Reply(Reply {
+            truncate: true,
+            ..reply
+        }),
         Some(FaultKind::Malformed) => Outcome::Reply(reply.malformed()),
         _ => Outcome::Reply(reply),
     }
@@ -195,11 +233,19 @@ async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming, rng: &mut 
 /// Faults that answer instead of the handler: nothing is applied.
 async fn pre_commit(twin: &Twin, cx: &Ctx, d: &Decision) -> Option<Outcome> {
     match d.terminal.as_ref()? {
-        FaultKind::Status { status, retry_after, headers, body } => {
+        FaultKind::Status {
+            status,
+            retry_after,
+            headers,
+            body,
+        } => {
             let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut reply = match body {
                 Some(b) => Reply::bytes(code, Bytes::from(b.clone())),
-                None => cx.error(ApiError::new(code, code.canonical_reason().unwrap_or("error"))),
+                None => cx.error(ApiError::new(
+                    code,
+                    code.canonical_reason().unwrap_or("error"),
+                )),
             };
             if let Some(s) = retry_after {
                 reply = reply.header("retry-after", s.to_string());
@@ -229,12 +275,20 @@ async fn pause(twin: &Twin, d: Duration) -> bool {
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than {limit} bytes"),
-        )
-        .detail("body", format!("at most {limit} bytes"))),
-        Err(e) => Err(ApiError::field("body", format!("could not read the body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {limit} bytes"),
+            )
+            .detail("body", format!("at most {limit} bytes")))
+        }
+        Err(e) => Err(ApiError::field(
+            "body",
+            format!("could not read the body: {e}"),
+        )),
     }
 }
 
@@ -247,10 +301,14 @@ impl Reply {
         let body = if self.truncate {
             let half = self.body.len() / 2;
             b = b.header("content-length", self.body.len().to_string());
-            TwinBody::Truncated(Some(self.body.slice(..half)))
+            TwinBody::Truncated {
+                part: Some(self.body.slice(..half)),
+                flushed: false,
+            }
         } else {
             TwinBody::full(self.body)
         };
-        b.body(body).unwrap_or_else(|_| Response::new(TwinBody::full("")))
+        b.body(body)
+            .unwrap_or_else(|_| Response::new(TwinBody::full("")))
     }
 }

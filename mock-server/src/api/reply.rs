@@ -14,7 +14,11 @@ use serde::Serialize;
 #[derive(Debug)]
 pub enum TwinBody {
     Full(Option<Bytes>),
-    Truncated(Option<Bytes>),
+    /// The part to send; then one `Pending` (so hyper flushes it); then an error.
+    Truncated {
+        part: Option<Bytes>,
+        flushed: bool,
+    },
 }
 
 impl TwinBody {
@@ -27,14 +31,25 @@ impl Body for TwinBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(match self.get_mut() {
-            TwinBody::Full(b) => b.take().map(|b| Ok(Frame::data(b))),
-            TwinBody::Truncated(b) => Some(match b.take() {
-                Some(b) => Ok(Frame::data(b)),
-                None => Err(std::io::Error::other("reply truncated by fault")),
-            }),
-        })
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            TwinBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            TwinBody::Truncated { part, flushed } => {
+                if let Some(b) = part.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(b))));
+                }
+                if !*flushed {
+                    // Hyper flushes what it holds when the body is not ready.
+                    *flushed = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(std::io::Error::other("reply truncated by fault"))))
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
@@ -45,7 +60,7 @@ impl Body for TwinBody {
         match self {
             TwinBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             TwinBody::Full(None) => SizeHint::with_exact(0),
-            TwinBody::Truncated(_) => SizeHint::default(),
+            TwinBody::Truncated { .. } => SizeHint::default(),
         }
     }
 }
@@ -67,11 +82,21 @@ impl Reply {
     }
 
     pub fn bytes(status: StatusCode, body: Bytes) -> Self {
-        Self { status, body, headers: vec![("content-type".into(), "application/json".into())], truncate: false }
+        Self {
+            status,
+            body,
+            headers: vec![("content-type".into(), "application/json".into())],
+            truncate: false,
+        }
     }
 
     pub fn text(status: StatusCode, content_type: &str, body: String) -> Self {
-        Self { status, body: body.into(), headers: vec![("content-type".into(), content_type.into())], truncate: false }
+        Self {
+            status,
+            body: body.into(),
+            headers: vec![("content-type".into(), content_type.into())],
+            truncate: false,
+        }
     }
 
     pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
@@ -96,6 +121,9 @@ impl Reply {
 
     /// Advised wait in seconds (`Retry-After`), if the reply gave one.
     pub fn retry_after(&self) -> Option<u64> {
-        self.headers.iter().find(|(n, _)| n == "retry-after").and_then(|(_, v)| v.parse().ok())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == "retry-after")
+            .and_then(|(_, v)| v.parse().ok())
     }
 }

@@ -40,15 +40,25 @@ impl Route {
             ["objects"] => (Route::Objects, &[M::GET]),
             ["objects", id] => (Route::Object(id.to_string()), &[M::GET]),
             ["webhooks"] => (Route::Webhooks, &[M::GET, M::POST]),
-            ["webhooks", id] => (Route::Webhook(id.to_string()), &[M::GET, M::PATCH, M::DELETE]),
+            ["webhooks", id] => (
+                Route::Webhook(id.to_string()),
+                &[M::GET, M::PATCH, M::DELETE],
+            ),
             ["batches"] => (Route::Batches, &[M::GET]),
             ["checkpoints"] => (Route::Checkpoints, &[M::GET]),
             _ => return Err(ApiError::not_found(format!("route {method} {path}"))),
         };
         if !allowed.contains(method) {
-            let allow = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            return Err(ApiError::new(http::StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}; allowed: {allow}"))
-                .header("allow", allow));
+            let allow = allowed
+                .iter()
+                .map(Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ApiError::new(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed on {path}; allowed: {allow}"),
+            )
+            .header("allow", allow));
         }
         Ok(route)
     }

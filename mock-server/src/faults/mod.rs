@@ -24,10 +24,25 @@ pub use spec::{FaultKind, Rule, RuleSpec, SpecError, When};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Latency {
     Fixed(Duration),
-    Uniform { min: Duration, max: Duration },
-    Normal { mean: Duration, stddev: Duration, cap: Duration },
-    LogNormal { median: Duration, sigma: f64, cap: Duration },
-    Pareto { scale: Duration, shape: f64, cap: Duration },
+    Uniform {
+        min: Duration,
+        max: Duration,
+    },
+    Normal {
+        mean: Duration,
+        stddev: Duration,
+        cap: Duration,
+    },
+    LogNormal {
+        median: Duration,
+        sigma: f64,
+        cap: Duration,
+    },
+    Pareto {
+        scale: Duration,
+        shape: f64,
+        cap: Duration,
+    },
 }
 
 impl Latency {
@@ -39,7 +54,10 @@ impl Latency {
         if cap > spec::MAX_DELAY {
             return Err(("max", format!("at most {:?}", spec::MAX_DELAY)));
         }
-        let dist = s.dist.as_deref().unwrap_or(if s.delay.is_some() { "fixed" } else { "" });
+        let dist = s
+            .dist
+            .as_deref()
+            .unwrap_or(if s.delay.is_some() { "fixed" } else { "" });
         let lat = match dist {
             "fixed" => Latency::Fixed(need(s.delay, "delay", dist)?),
             "uniform" => {
@@ -49,16 +67,28 @@ impl Latency {
                 }
                 Latency::Uniform { min, max }
             }
-            "normal" => Latency::Normal { mean: need(s.mean, "mean", dist)?, stddev: need(s.stddev, "stddev", dist)?, cap },
+            "normal" => Latency::Normal {
+                mean: need(s.mean, "mean", dist)?,
+                stddev: need(s.stddev, "stddev", dist)?,
+                cap,
+            },
             "lognormal" => {
-                let sigma = s.sigma.ok_or(("sigma", "dist lognormal needs `sigma`".to_string()))?;
+                let sigma = s
+                    .sigma
+                    .ok_or(("sigma", "dist lognormal needs `sigma`".to_string()))?;
                 if !(sigma > 0.0 && sigma.is_finite()) {
                     return Err(("sigma", format!("must be > 0, got {sigma}")));
                 }
-                Latency::LogNormal { median: need(s.median, "median", dist)?, sigma, cap }
+                Latency::LogNormal {
+                    median: need(s.median, "median", dist)?,
+                    sigma,
+                    cap,
+                }
             }
             "pareto" => {
-                let shape = s.shape.ok_or(("shape", "dist pareto needs `shape`".to_string()))?;
+                let shape = s
+                    .shape
+                    .ok_or(("shape", "dist pareto needs `shape`".to_string()))?;
                 if !(shape > 0.0 && shape.is_finite()) {
                     return Err(("shape", format!("must be > 0, got {shape}")));
                 }
@@ -68,8 +98,20 @@ impl Latency {
                 }
                 Latency::Pareto { scale, shape, cap }
             }
-            "" => return Err(("dist", "kind latency needs `dist` (fixed, uniform, normal, lognormal, pareto)".into())),
-            other => return Err(("dist", format!("unknown dist `{other}`; expected fixed, uniform, normal, lognormal, pareto"))),
+            "" => {
+                return Err((
+                    "dist",
+                    "kind latency needs `dist` (fixed, uniform, normal, lognormal, pareto)".into(),
+                ));
+            }
+            other => {
+                return Err((
+                    "dist",
+                    format!(
+                        "unknown dist `{other}`; expected fixed, uniform, normal, lognormal, pareto"
+                    ),
+                ));
+            }
         };
         if matches!(lat, Latency::Fixed(d) if d > spec::MAX_DELAY) {
             return Err(("delay", format!("at most {:?}", spec::MAX_DELAY)));
@@ -82,18 +124,31 @@ impl Latency {
         let secs = |d: Duration| d.as_secs_f64();
         let (draw, cap) = match *self {
             Latency::Fixed(d) => return d,
-            Latency::Uniform { min, max } => return if min == max { min } else { rng.random_range(min..=max) },
+            Latency::Uniform { min, max } => {
+                return if min == max {
+                    min
+                } else {
+                    rng.random_range(min..=max)
+                };
+            }
             Latency::Normal { mean, stddev, cap } => (
-                Normal::new(secs(mean), secs(stddev)).map(|n| n.sample(rng)).unwrap_or(secs(mean)),
+                Normal::new(secs(mean), secs(stddev))
+                    .map(|n| n.sample(rng))
+                    .unwrap_or(secs(mean)),
                 cap,
             ),
             Latency::LogNormal { median, sigma, cap } => (
-                LogNormal::new(secs(median).max(1e-9).ln(), sigma).map(|d| d.sample(rng)).unwrap_or(secs(median)),
+                LogNormal::new(secs(median).max(1e-9).ln(), sigma)
+                    .map(|d| d.sample(rng))
+                    .unwrap_or(secs(median)),
                 cap,
             ),
-            Latency::Pareto { scale, shape, cap } => {
-                (Pareto::new(secs(scale), shape).map(|d| d.sample(rng)).unwrap_or(secs(scale)), cap)
-            }
+            Latency::Pareto { scale, shape, cap } => (
+                Pareto::new(secs(scale), shape)
+                    .map(|d| d.sample(rng))
+                    .unwrap_or(secs(scale)),
+                cap,
+            ),
         };
         Duration::from_secs_f64(draw.clamp(0.0, secs(cap)))
     }
@@ -111,7 +166,11 @@ pub struct RuleSet {
 impl RuleSet {
     pub fn new(rules: Vec<Rule>, epoch: Duration) -> Self {
         let injected = rules.iter().map(|_| AtomicU64::new(0)).collect();
-        Self { rules, epoch, injected }
+        Self {
+            rules,
+            epoch,
+            injected,
+        }
     }
 }
 
@@ -169,7 +228,10 @@ pub struct TapeView {
 
 impl Tape {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), inner: Mutex::new(TapeInner::default()) }
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new(TapeInner::default()),
+        }
     }
 
     fn push(&self, entry: TapeEntry) {
@@ -189,7 +251,13 @@ impl Tape {
             total: t.by_kind.values().sum(),
             dropped: t.dropped,
             by_kind: t.by_kind.clone(),
-            entries: t.entries.iter().filter(|e| e.seq >= since).take(limit).cloned().collect(),
+            entries: t
+                .entries
+                .iter()
+                .filter(|e| e.seq >= since)
+                .take(limit)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -218,7 +286,11 @@ pub struct RequestFacts<'a> {
 
 impl FaultEngine {
     pub fn new(seed: u64, rules: Vec<Rule>, tape_capacity: usize) -> Self {
-        Self { seed, rules: RwLock::new(Arc::new(RuleSet::new(rules, Duration::ZERO))), tape: Tape::new(tape_capacity) }
+        Self {
+            seed,
+            rules: RwLock::new(Arc::new(RuleSet::new(rules, Duration::ZERO))),
+            tape: Tape::new(tape_capacity),
+        }
     }
 
     /// The random stream of request `seq`.
@@ -270,7 +342,9 @@ impl FaultEngine {
             match &rule.kind {
                 FaultKind::Latency(lat) => d.delay += lat.sample(rng),
                 FaultKind::FlatError => d.flat_error = true,
-                FaultKind::PartialBatch { fraction, codes } => d.partial = Some((*fraction, codes.clone())),
+                FaultKind::PartialBatch { fraction, codes } => {
+                    d.partial = Some((*fraction, codes.clone()))
+                }
                 FaultKind::HealthDegraded => d.degraded = true,
                 other => d.terminal = Some(other.clone()),
             }
@@ -294,7 +368,12 @@ impl FaultEngine {
         let since = now.saturating_sub(set.epoch);
         set.rules
             .iter()
-            .filter(|r| !matches!(r.kind, FaultKind::Latency(_) | FaultKind::FlatError | FaultKind::HealthDegraded))
+            .filter(|r| {
+                !matches!(
+                    r.kind,
+                    FaultKind::Latency(_) | FaultKind::FlatError | FaultKind::HealthDegraded
+                )
+            })
             .flat_map(|r| {
                 r.when
                     .ended_windows(since, cap)
@@ -310,27 +389,45 @@ mod tests {
     use super::*;
 
     fn spec(kind: &str) -> RuleSpec {
-        RuleSpec { kind: kind.into(), ..Default::default() }
+        RuleSpec {
+            kind: kind.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn latency_draws_stay_within_cap() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let lat = Latency::Pareto { scale: Duration::from_millis(10), shape: 0.5, cap: Duration::from_millis(200) };
+        let lat = Latency::Pareto {
+            scale: Duration::from_millis(10),
+            shape: 0.5,
+            cap: Duration::from_millis(200),
+        };
         for _ in 0..1000 {
             let d = lat.sample(&mut rng);
-            assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(200), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(10) && d <= Duration::from_millis(200),
+                "{d:?}"
+            );
         }
     }
 
     #[test]
     fn every_window_is_periodic() {
-        let w = When::Every { at: Duration::from_secs(1), period: Duration::from_secs(10), len: Duration::from_secs(2) };
+        let w = When::Every {
+            at: Duration::from_secs(1),
+            period: Duration::from_secs(10),
+            len: Duration::from_secs(2),
+        };
         assert!(!w.live(Duration::from_millis(500)));
         assert!(w.live(Duration::from_millis(1500)));
         assert!(!w.live(Duration::from_secs(4)));
         assert!(w.live(Duration::from_millis(11_500)));
-        assert_eq!(w.ended_windows(Duration::from_secs(25), 10).len(), 3, "[1,3) [11,13) [21,23)");
+        assert_eq!(
+            w.ended_windows(Duration::from_secs(25), 10).len(),
+            3,
+            "[1,3) [11,13) [21,23)"
+        );
     }
 
     #[test]
@@ -338,13 +435,56 @@ mod tests {
         let cases: Vec<(RuleSpec, &str)> = vec![
             (spec("nope"), "faults[0].kind"),
             (spec("status"), "faults[0].status"),
-            (RuleSpec { probability: Some(1.5), ..spec("reset") }, "faults[0].probability"),
-            (RuleSpec { status: Some(503), ..spec("latency") }, "faults[0].status"),
-            (RuleSpec { dist: Some("lognormal".into()), sigma: Some(0.5), ..spec("latency") }, "faults[0].median"),
-            (RuleSpec { every: Some(Duration::from_secs(5)), ..spec("reset") }, "faults[0].for"),
-            (RuleSpec { fraction: Some(2.0), ..spec("partial_batch") }, "faults[0].fraction"),
-            (RuleSpec { route: Some("ebus".into()), ..spec("reset") }, "faults[0].route"),
-            (RuleSpec { reply: Some("maybe".into()), ..spec("lost_reply") }, "faults[0].reply"),
+            (
+                RuleSpec {
+                    probability: Some(1.5),
+                    ..spec("reset")
+                },
+                "faults[0].probability",
+            ),
+            (
+                RuleSpec {
+                    status: Some(503),
+                    ..spec("latency")
+                },
+                "faults[0].status",
+            ),
+            (
+                RuleSpec {
+                    dist: Some("lognormal".into()),
+                    sigma: Some(0.5),
+                    ..spec("latency")
+                },
+                "faults[0].median",
+            ),
+            (
+                RuleSpec {
+                    every: Some(Duration::from_secs(5)),
+                    ..spec("reset")
+                },
+                "faults[0].for",
+            ),
+            (
+                RuleSpec {
+                    fraction: Some(2.0),
+                    ..spec("partial_batch")
+                },
+                "faults[0].fraction",
+            ),
+            (
+                RuleSpec {
+                    route: Some("ebus".into()),
+                    ..spec("reset")
+                },
+                "faults[0].route",
+            ),
+            (
+                RuleSpec {
+                    reply: Some("maybe".into()),
+                    ..spec("lost_reply")
+                },
+                "faults[0].reply",
+            ),
         ];
         for (s, key) in cases {
             let err = s.validate("faults[0]").expect_err(key);

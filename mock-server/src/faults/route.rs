@@ -21,12 +21,20 @@ impl RoutePattern {
             None => (None, text),
         };
         if path == "*" {
-            return Ok(Self { method, segments: vec!["*".into()] });
+            return Ok(Self {
+                method,
+                segments: vec!["*".into()],
+            });
         }
         let Some(rest) = path.strip_prefix('/') else {
-            return Err(format!("`{text}`: expected `[METHOD ]/path`, e.g. `POST /ebus/actions/batch`, or `*`"));
+            return Err(format!(
+                "`{text}`: expected `[METHOD ]/path`, e.g. `POST /ebus/actions/batch`, or `*`"
+            ));
         };
-        Ok(Self { method, segments: rest.split('/').map(str::to_string).collect() })
+        Ok(Self {
+            method,
+            segments: rest.split('/').map(str::to_string).collect(),
+        })
     }
 
     /// Does the request match?
@@ -57,8 +65,18 @@ mod tests {
     #[test]
     fn patterns_match_as_documented() {
         let cases = [
-            ("POST /ebus/actions/batch", Method::POST, "/ebus/actions/batch", true),
-            ("POST /ebus/actions/batch", Method::GET, "/ebus/actions/batch", false),
+            (
+                "POST /ebus/actions/batch",
+                Method::POST,
+                "/ebus/actions/batch",
+                true,
+            ),
+            (
+                "POST /ebus/actions/batch",
+                Method::GET,
+                "/ebus/actions/batch",
+                false,
+            ),
             ("/ebus/*", Method::POST, "/ebus/actions", true),
             ("/ebus/*", Method::GET, "/ebus/actions/act_1", true),
             ("/ebus/*", Method::GET, "/objects", false),
@@ -69,7 +87,11 @@ mod tests {
         ];
         for (pattern, method, path, want) in cases {
             let p = RoutePattern::parse(pattern).expect(pattern);
-            assert_eq!(p.matches(&method, path), want, "{pattern} vs {method} {path}");
+            assert_eq!(
+                p.matches(&method, path),
+                want,
+                "{pattern} vs {method} {path}"
+            );
         }
     }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::route::RoutePattern;
 use crate::faults::Latency;
+use crate::faults::route::RoutePattern;
 
 /// A fault rule as written. Every field is optional except `kind`; validation says
 /// which fields a kind takes and rejects the rest by name.
@@ -29,13 +29,26 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// Start of the window, counted from when the rules were installed.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub at: Option<Duration>,
     /// Length of the window (with `at`) or of each periodic window (with `every`).
-    #[serde(default, rename = "for", with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "for",
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub for_: Option<Duration>,
     /// Period of a recurring window; the first opens at `at` (default 0).
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub every: Option<Duration>,
     /// Chance that a matching request gets the fault (default 1.0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,31 +74,64 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dist: Option<String>,
     /// latency fixed: the delay.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delay: Option<Duration>,
     /// latency uniform: bounds; every distribution: `max` caps a draw (default 30 s).
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min: Option<Duration>,
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max: Option<Duration>,
     /// latency normal: mean and standard deviation.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mean: Option<Duration>,
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stddev: Option<Duration>,
     /// latency lognormal: the median and the shape sigma (of the log).
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub median: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigma: Option<f64>,
     /// latency pareto: the scale (the minimum delay) and the shape alpha.
-    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scale: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<f64>,
 
     /// hang: how long the request hangs before the connection is dropped (default 30 s).
-    #[serde(default, rename = "hang_for", with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "hang_for",
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hang_for: Option<Duration>,
     /// lost_reply: `status` (send `status`, default 502) or `drop` (close the connection).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -164,8 +210,15 @@ impl FaultKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum When {
     Always,
-    Window { at: Duration, len: Duration },
-    Every { at: Duration, period: Duration, len: Duration },
+    Window {
+        at: Duration,
+        len: Duration,
+    },
+    Every {
+        at: Duration,
+        period: Duration,
+        len: Duration,
+    },
 }
 
 impl When {
@@ -175,7 +228,8 @@ impl When {
             When::Always => true,
             When::Window { at, len } => t >= at && t < at + len,
             When::Every { at, period, len } => {
-                t >= at && Duration::from_nanos(((t - at).as_nanos() % period.as_nanos()) as u64) < len
+                t >= at
+                    && Duration::from_nanos(((t - at).as_nanos() % period.as_nanos()) as u64) < len
             }
         }
     }
@@ -194,7 +248,8 @@ impl When {
                 let first = last.saturating_sub(cap as u64 - 1);
                 (first..=last)
                     .map(|k| {
-                        let start = at + Duration::from_nanos((period.as_nanos() * k as u128) as u64);
+                        let start =
+                            at + Duration::from_nanos((period.as_nanos() * k as u128) as u64);
                         (start, start + len)
                     })
                     .collect()
@@ -235,32 +290,61 @@ pub const DEFAULT_HANG: Duration = Duration::from_secs(30);
 impl RuleSpec {
     /// Check one rule; `at` is its path for errors (e.g. `faults[2]`).
     pub fn validate(&self, at: &str) -> Result<Rule, SpecError> {
-        let err = |key: &str, reason: String| SpecError { key: format!("{at}.{key}"), reason };
+        let err = |key: &str, reason: String| SpecError {
+            key: format!("{at}.{key}"),
+            reason,
+        };
         self.reject_foreign_fields(at)?;
         let kind = self.kind(at)?;
-        let route_text = self.route.clone().unwrap_or_else(|| default_route(&kind).to_string());
+        let route_text = self
+            .route
+            .clone()
+            .unwrap_or_else(|| default_route(&kind).to_string());
         let route = RoutePattern::parse(&route_text).map_err(|r| err("route", r))?;
         let probability = self.probability.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&probability) {
-            return Err(err("probability", format!("must be within 0..=1, got {probability}")));
+            return Err(err(
+                "probability",
+                format!("must be within 0..=1, got {probability}"),
+            ));
         }
         if self.limit == Some(0) {
-            return Err(err("limit", "must be at least 1 (remove the rule to disable it)".into()));
+            return Err(err(
+                "limit",
+                "must be at least 1 (remove the rule to disable it)".into(),
+            ));
         }
         let when = match (self.at, self.for_, self.every) {
             (None, None, None) => When::Always,
-            (at, Some(len), None) => When::Window { at: at.unwrap_or_default(), len },
-            (_, None, Some(_)) => return Err(err("for", "`every` needs `for`, the length of each window".into())),
+            (at, Some(len), None) => When::Window {
+                at: at.unwrap_or_default(),
+                len,
+            },
+            (_, None, Some(_)) => {
+                return Err(err(
+                    "for",
+                    "`every` needs `for`, the length of each window".into(),
+                ));
+            }
             (at, Some(len), Some(period)) => {
                 if period.is_zero() || len > period {
                     return Err(err("every", format!("must be longer than `for` ({len:?})")));
                 }
-                When::Every { at: at.unwrap_or_default(), period, len }
+                When::Every {
+                    at: at.unwrap_or_default(),
+                    period,
+                    len,
+                }
             }
-            (Some(_), None, None) => return Err(err("for", "a window with `at` needs `for`".into())),
+            (Some(_), None, None) => {
+                return Err(err("for", "a window with `at` needs `for`".into()));
+            }
         };
         Ok(Rule {
-            name: self.name.clone().unwrap_or_else(|| format!("{}@{at}", kind.name())),
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}@{at}", kind.name())),
             kind,
             route,
             when,
@@ -271,7 +355,10 @@ impl RuleSpec {
     }
 
     fn kind(&self, at: &str) -> Result<FaultKind, SpecError> {
-        let err = |key: &str, reason: String| SpecError { key: format!("{at}.{key}"), reason };
+        let err = |key: &str, reason: String| SpecError {
+            key: format!("{at}.{key}"),
+            reason,
+        };
         let status_ok = |s: u16, key: &str| {
             if (100..=599).contains(&s) {
                 Ok(s)
@@ -281,15 +368,36 @@ impl RuleSpec {
         };
         Ok(match self.kind.as_str() {
             "status" => {
-                let status = status_ok(self.status.ok_or_else(|| err("status", "kind status needs `status`".into()))?, "status")?;
-                let retry_after = self.retry_after.or(matches!(status, 429 | 503).then_some(1));
-                let headers = self.headers.clone().unwrap_or_default().into_iter().collect::<Vec<_>>();
+                let status = status_ok(
+                    self.status
+                        .ok_or_else(|| err("status", "kind status needs `status`".into()))?,
+                    "status",
+                )?;
+                let retry_after = self
+                    .retry_after
+                    .or(matches!(status, 429 | 503).then_some(1));
+                let headers = self
+                    .headers
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect::<Vec<_>>();
                 for (name, value) in &headers {
-                    if http::HeaderName::try_from(name.as_str()).is_err() || http::HeaderValue::try_from(value.as_str()).is_err() {
-                        return Err(err(&format!("headers.{name}"), "is not a valid HTTP header".into()));
+                    if http::HeaderName::try_from(name.as_str()).is_err()
+                        || http::HeaderValue::try_from(value.as_str()).is_err()
+                    {
+                        return Err(err(
+                            &format!("headers.{name}"),
+                            "is not a valid HTTP header".into(),
+                        ));
                     }
                 }
-                FaultKind::Status { status, retry_after, headers, body: self.body.clone() }
+                FaultKind::Status {
+                    status,
+                    retry_after,
+                    headers,
+                    body: self.body.clone(),
+                }
             }
             "latency" => FaultKind::Latency(Latency::from_spec(self).map_err(|(k, r)| err(k, r))?),
             "reset" => FaultKind::Reset,
@@ -301,17 +409,29 @@ impl RuleSpec {
                 FaultKind::Hang(hang)
             }
             "lost_reply" => match self.reply.as_deref().unwrap_or("status") {
-                "status" => FaultKind::LostReply(Some(status_ok(self.status.unwrap_or(502), "status")?)),
+                "status" => {
+                    FaultKind::LostReply(Some(status_ok(self.status.unwrap_or(502), "status")?))
+                }
                 "drop" => FaultKind::LostReply(None),
-                other => return Err(err("reply", format!("`{other}`: expected `status` or `drop`"))),
+                other => {
+                    return Err(err(
+                        "reply",
+                        format!("`{other}`: expected `status` or `drop`"),
+                    ));
+                }
             },
             "truncated" => FaultKind::Truncated,
             "malformed" => FaultKind::Malformed,
             "flat_error" => FaultKind::FlatError,
             "partial_batch" => {
-                let fraction = self.fraction.ok_or_else(|| err("fraction", "kind partial_batch needs `fraction`".into()))?;
+                let fraction = self
+                    .fraction
+                    .ok_or_else(|| err("fraction", "kind partial_batch needs `fraction`".into()))?;
                 if !(0.0..=1.0).contains(&fraction) {
-                    return Err(err("fraction", format!("must be within 0..=1, got {fraction}")));
+                    return Err(err(
+                        "fraction",
+                        format!("must be within 0..=1, got {fraction}"),
+                    ));
                 }
                 let codes = self.codes.clone().unwrap_or_else(|| vec![500, 503]);
                 if codes.is_empty() {
@@ -324,7 +444,13 @@ impl RuleSpec {
             }
             "health_degraded" => FaultKind::HealthDegraded,
             other => {
-                return Err(err("kind", format!("unknown kind `{other}`; expected one of {}", FaultKind::NAMES.join(", "))));
+                return Err(err(
+                    "kind",
+                    format!(
+                        "unknown kind `{other}`; expected one of {}",
+                        FaultKind::NAMES.join(", ")
+                    ),
+                ));
             }
         })
     }
@@ -353,7 +479,10 @@ impl RuleSpec {
         ];
         let allowed: &[&str] = match self.kind.as_str() {
             "status" => &["status", "retry_after", "headers", "body"],
-            "latency" => &["dist", "delay", "min", "max", "mean", "stddev", "median", "sigma", "scale", "shape"],
+            "latency" => &[
+                "dist", "delay", "min", "max", "mean", "stddev", "median", "sigma", "scale",
+                "shape",
+            ],
             "hang" => &["hang_for"],
             "lost_reply" => &["reply", "status"],
             "partial_batch" => &["fraction", "codes"],
@@ -361,7 +490,10 @@ impl RuleSpec {
             // An unknown kind is reported by `kind()`.
             _ => return Ok(()),
         };
-        match given.iter().find(|(name, set)| *set && !allowed.contains(name)) {
+        match given
+            .iter()
+            .find(|(name, set)| *set && !allowed.contains(name))
+        {
             Some((name, _)) => Err(SpecError {
                 key: format!("{at}.{name}"),
                 reason: format!("is not a field of kind {}", self.kind),
@@ -381,5 +513,9 @@ fn default_route(kind: &FaultKind) -> &'static str {
 
 /// Check a whole rule list; `prefix` names the list (`faults`, `rules`).
 pub fn validate_all(specs: &[RuleSpec], prefix: &str) -> Result<Vec<Rule>, SpecError> {
-    specs.iter().enumerate().map(|(i, s)| s.validate(&format!("{prefix}[{i}]"))).collect()
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.validate(&format!("{prefix}[{i}]")))
+        .collect()
 }

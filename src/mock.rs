@@ -1,0 +1,116 @@
+//! `gauntlet mock`: the twin as a standalone server.
+
+use std::future::Future;
+use std::io::Write;
+
+use anyhow::Context;
+use gauntlet_mock::{MockServer, OracleView, TwinConfig};
+
+use crate::cli::MockArgs;
+use crate::exit::UsageError;
+use crate::secrets::Secret;
+
+/// Environment variables for the twin's secrets.
+pub const API_KEY_VAR: &str = "GAUNTLET_API_KEY";
+pub const CONTROL_TOKEN_VAR: &str = "GAUNTLET_CONTROL_TOKEN";
+
+/// The configuration `args` ask for, with the secrets it uses.
+pub fn config(
+    args: &MockArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<(TwinConfig, Secret, Secret)> {
+    let key = Secret::from_env_or_generate(API_KEY_VAR, "sk_sandbox_", &env);
+    let token = Secret::from_env_or_generate(CONTROL_TOKEN_VAR, "ctl_", &env);
+    let base = TwinConfig::sandbox(key.expose(), token.expose());
+    let mut config = match &args.config {
+        Some(path) => TwinConfig::load(path, base, &env)?,
+        None => base,
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(scale) = args.time_scale {
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(UsageError(format!("--time-scale must be > 0, got {scale}")).into());
+        }
+        config.time_scale = scale;
+    }
+    if !args.listen.ip().is_loopback() && !args.allow_non_loopback {
+        return Err(UsageError(format!(
+            "--listen {}: not a loopback address; the control API shares this listener, pass --allow-non-loopback if you mean it",
+            args.listen
+        ))
+        .into());
+    }
+    Ok((config, key, token))
+}
+
+/// Serve until `shutdown`, printing the address and credentials first and the
+/// oracle's account after the drain.
+pub async fn run(
+    args: MockArgs,
+    env: impl Fn(&str) -> Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<OracleView> {
+    let (config, key, token) = config(&args, env)?;
+    let (seed, scale, rules) = (config.seed, config.time_scale, config.faults.len());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = MockServer::start(config, listener, shutdown).await?;
+    writeln!(out, "listening on {}", handle.url())?;
+    writeln!(out, "api key:       {}", key.for_display())?;
+    writeln!(out, "control token: {}", token.for_display())?;
+    writeln!(
+        out,
+        "seed {seed}, time scale {scale}, {rules} fault rule(s); Ctrl-C to stop"
+    )?;
+    out.flush()?;
+    tracing::info!(addr = %handle.addr(), seed, "twin serving");
+    let view = handle.wait().await;
+    write_summary(out, &view)?;
+    Ok(view)
+}
+
+/// The oracle's account, for a person.
+pub fn write_summary(out: &mut impl Write, v: &OracleView) -> std::io::Result<()> {
+    let a = &v.actions;
+    let b = &v.backoff;
+    writeln!(out, "\noracle")?;
+    writeln!(
+        out,
+        "  actions     distinct {}  applied {}  exactly once {}",
+        a.distinct, a.applies, a.exactly_once
+    )?;
+    writeln!(
+        out,
+        "              duplicated {} (+{} applies)  lost {}  rejected {}",
+        a.duplicated, a.extra_applies, a.lost, a.rejected
+    )?;
+    writeln!(
+        out,
+        "  idempotency keys {}  replays {}  reused with another body {}",
+        v.idempotency.keys, v.idempotency.replays, v.idempotency.mismatches
+    )?;
+    writeln!(
+        out,
+        "  backoff     faulted replies {}  retries {}  early {}",
+        b.faulted_replies, b.retries, b.early
+    )?;
+    if b.retries > 0 {
+        writeln!(
+            out,
+            "              gap p50 {:.0} ms  p99 {:.0} ms",
+            b.gap.p50_ms, b.gap.p99_ms
+        )?;
+    }
+    for burst in &v.bursts {
+        writeln!(
+            out,
+            "  burst after {}: peak {} per 100 ms vs steady {:.1} (x{:.1})",
+            burst.rule, burst.peak_per_100ms, burst.steady_per_100ms, burst.ratio
+        )?;
+    }
+    Ok(())
+}

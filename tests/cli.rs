@@ -1,0 +1,149 @@
+//! `gauntlet mock` as a user runs it: the binary, its output, its errors.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn gauntlet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
+    c.env_remove("GAUNTLET_API_KEY")
+        .env_remove("GAUNTLET_CONTROL_TOKEN")
+        .env_remove("GAUNTLET_TWIN_CONFIG");
+    c
+}
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("gauntlet-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_key_and_exits_2() {
+    let path = temp_file(
+        "bad.toml",
+        "seed = 1\n\n[[faults]]\nkind = \"status\"\nstatus = 503\nprobability = 7.0\n",
+    );
+    let out = gauntlet()
+        .args(["mock", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:3: key `faults[0].probability`",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_secret_variable_is_named() {
+    let path = temp_file(
+        "keys.toml",
+        "[[auth.keys]]\nenv = \"GAUNTLET_TEST_UNSET_KEY\"\norg = \"org_x\"\n",
+    );
+    let out = gauntlet()
+        .args(["mock", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .env_remove("GAUNTLET_TEST_UNSET_KEY")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("GAUNTLET_TEST_UNSET_KEY is not set"), "{err}");
+}
+
+#[test]
+fn a_non_loopback_listen_address_is_refused() {
+    let out = gauntlet()
+        .args(["mock", "--listen", "0.0.0.0:0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[test]
+fn mock_prints_how_to_reach_it_serves_and_drains_on_sigterm() {
+    let mut child = gauntlet()
+        .args(["mock", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .env("GAUNTLET_CONTROL_TOKEN", "ctl_from_env_secret_1234")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read");
+        lines.push(line);
+    }
+    let addr = lines[0]
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("address line")
+        .to_string();
+    let key = lines[1]
+        .trim()
+        .strip_prefix("api key:")
+        .expect("key line")
+        .trim()
+        .to_string();
+    assert!(
+        key.starts_with("sk_sandbox_"),
+        "a generated key is shown: {lines:?}"
+    );
+    assert!(
+        lines[2].contains("…1234 (from the environment)") && !lines[2].contains("ctl_from_env"),
+        "env secrets are redacted: {lines:?}"
+    );
+
+    // One real request through the binary.
+    let body = r#"{"actions":[{"action_type":"Emit","payload":{"n":1}}]}"#;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let status = rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        let req = format!(
+            "POST /ebus/actions/batch HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut got = String::new();
+        tokio::time::timeout(Duration::from_secs(30), s.read_to_string(&mut got)).await.expect("bounded").expect("read");
+        got
+    });
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let code = child.wait().expect("wait");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("rest");
+    assert!(code.success(), "clean exit after SIGTERM: {code:?}");
+    assert!(
+        rest.contains("oracle") && rest.contains("exactly once 1"),
+        "{rest}"
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
+    assert!(
+        !err.contains("ctl_from_env_secret") && !rest.contains("ctl_from_env_secret"),
+        "no secret in output"
+    );
+}
