@@ -147,3 +147,12 @@ fn mock_prints_how_to_reach_it_serves_and_drains_on_sigterm() {
         "no secret in output"
     );
 }
+
+#[test]
+fn the_example_twin_config_is_valid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/twin.toml");
+    let base = gauntlet_mock::TwinConfig::sandbox("sk_test_0000000000", "ctl_test_0000000000");
+    let c =
+        gauntlet_mock::TwinConfig::load(&path, base, |_| None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.seed, c.faults.len()), (7, 5));
+}
