@@ -65,7 +65,8 @@ fn batch_path(c: &mut Criterion) {
                 (body(round), Duration::from_millis(round))
             },
             |(body, now)| {
-                let sub = Submission::parse(&Route::Batch, &body, BATCH).expect("valid batch");
+                let sub = Submission::parse(&Route::Batch, &body, BATCH, SANDBOX_ORG)
+                    .expect("valid batch");
                 oracle.arrived(&sub.fingerprints);
                 limiter
                     .charge(SANDBOX_ORG, Group::Ebus, sub.actions.len() as u32, now, 0.0)

@@ -30,8 +30,11 @@ pub fn config(
         config.seed = seed;
     }
     if let Some(scale) = args.time_scale {
-        if !(scale > 0.0 && scale.is_finite()) {
-            return Err(UsageError(format!("--time-scale must be > 0, got {scale}")).into());
+        if !(scale >= 1.0 && scale.is_finite()) {
+            return Err(UsageError(format!(
+                "--time-scale must be at least 1 (twin seconds per real second), got {scale}"
+            ))
+            .into());
         }
         config.time_scale = scale;
     }

@@ -146,3 +146,34 @@ async fn a_rotated_key_works_for_the_grace_period_only() {
         200
     );
 }
+
+#[tokio::test]
+async fn secrets_stay_out_of_debug_output() {
+    let mut c = config();
+    c.auth.keys.push(ApiKeyConfig {
+        key: "sk_other_secret_998877".into(),
+        org: "o".into(),
+        scopes: vec![],
+    });
+    let twin = Twin::start(c).await;
+    let created = twin.api("POST", "/webhooks").json(&json!({ "url": "http://127.0.0.1:9/h", "events": ["object.created"], "secret": "whsec_given_secret_5566" })).send().await;
+    assert_eq!(created.status(), 201);
+    let handle = twin.handle.as_ref().expect("running");
+    let text = format!(
+        "{handle:?} {:?} {:?}",
+        handle.twin().config,
+        handle.twin().webhooks()
+    );
+    for secret in [
+        KEY,
+        crate::util::TOKEN,
+        "sk_other_secret_998877",
+        "whsec_given_secret_5566",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked into Debug output");
+    }
+    assert!(
+        text.contains("…cdef"),
+        "redacted to the last four characters"
+    );
+}

@@ -123,17 +123,56 @@ async fn rules_are_read_replaced_and_checked() {
 }
 
 #[tokio::test]
-async fn reset_forgets_state_and_restarts_the_rules() {
-    let twin = Twin::start(config()).await;
+async fn reset_forgets_state_and_restarts_the_rules_and_numbering() {
+    let rules = vec![gauntlet_mock::RuleSpec {
+        status: Some(503),
+        probability: Some(0.5),
+        route: Some("GET /health".into()),
+        ..crate::util::rule("status")
+    }];
+    let twin = Twin::with_rules(rules).await;
+    let ids = |twin: &Twin| {
+        let twin_addr = twin.req("GET", "/health");
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..6 {
+                let r = twin_addr.clone().send().await;
+                out.push((
+                    r.header("x-request-id").unwrap_or_default().to_string(),
+                    r.status(),
+                ));
+            }
+            out
+        }
+    };
+    let first = ids(&twin).await;
     twin.api("POST", "/ebus/actions/batch")
         .json(&batch("r", 3))
         .send()
-        .await
-        .ok();
-    assert_eq!(twin.oracle().await["actions"]["applies"], 3);
+        .await;
     twin.control("POST", "/_gauntlet/reset").send().await.ok();
-    assert_eq!(twin.oracle().await["actions"]["applies"], 0);
+    let o = twin.oracle().await;
+    assert_eq!(
+        (
+            o["actions"]["applies"].as_u64(),
+            o["actions"]["distinct"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{o}"
+    );
+    let tape = twin.control("GET", "/_gauntlet/tape").send().await.ok();
+    assert_eq!(tape["total"], 0, "the tape is cleared: {tape}");
     assert_eq!(twin.api("GET", "/objects").send().await.ok()["total"], 0);
+    twin.control("POST", "/_gauntlet/reset").send().await.ok();
+    assert_eq!(
+        ids(&twin).await,
+        first,
+        "request numbering restarts: the same ids and the same faults"
+    );
+    assert!(
+        first.iter().any(|(_, s)| *s == 503) && first.iter().any(|(_, s)| *s == 200),
+        "{first:?}"
+    );
 }
 
 #[tokio::test]

@@ -358,3 +358,89 @@ async fn a_well_behaved_client_is_clean_under_every_fault() {
         "most kinds fired: {tape}"
     );
 }
+
+#[tokio::test]
+async fn without_a_key_only_the_same_body_counts_as_the_retry() {
+    let twin = tight_twin().await;
+    twin.api("POST", "/ebus/actions/batch")
+        .json(&batch("a", 10))
+        .send()
+        .await
+        .ok();
+    let limited = twin
+        .api("POST", "/ebus/actions/batch")
+        .json(&batch("b", 10))
+        .send()
+        .await;
+    assert_eq!(limited.status(), 429);
+    // Another client's batch right after is not b's retry...
+    twin.api("POST", "/ebus/actions/batch")
+        .json(&batch("c", 10))
+        .send()
+        .await;
+    assert_eq!(twin.oracle().await["backoff"]["retries"], 0);
+    // ...b sent again at once is, and it is early.
+    twin.api("POST", "/ebus/actions/batch")
+        .json(&batch("b", 10))
+        .send()
+        .await;
+    let b = &twin.oracle().await["backoff"];
+    assert_eq!(
+        (b["retries"].as_u64(), b["early"].as_u64()),
+        (Some(1), Some(1)),
+        "{b}"
+    );
+}
+
+#[tokio::test]
+async fn final_refusals_are_not_counted_lost() {
+    let mut c = config();
+    c.auth.keys.push(gauntlet_mock::config::ApiKeyConfig {
+        key: "sk_readonly_0000000000".into(),
+        org: gauntlet_mock::config::SANDBOX_ORG.into(),
+        scopes: vec!["actions:read".into()],
+    });
+    let twin = Twin::start(c).await;
+    let forbidden = twin
+        .req("POST", "/ebus/actions/batch")
+        .header("x-api-key", "sk_readonly_0000000000")
+        .json(&batch("f", 3))
+        .send()
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    let long_key = "k".repeat(300);
+    assert_eq!(
+        twin.api("POST", "/ebus/actions/batch")
+            .header("idempotency-key", &long_key)
+            .json(&batch("l", 3))
+            .send()
+            .await
+            .status(),
+        400
+    );
+    twin.api("POST", "/ebus/actions/batch")
+        .header("idempotency-key", "m")
+        .json(&batch("m1", 3))
+        .send()
+        .await
+        .ok();
+    assert_eq!(
+        twin.api("POST", "/ebus/actions/batch")
+            .header("idempotency-key", "m")
+            .json(&batch("m2", 3))
+            .send()
+            .await
+            .status(),
+        422
+    );
+    let a = &twin.oracle().await["actions"];
+    assert_eq!(
+        (
+            a["lost"].as_u64(),
+            a["exactly_once"].as_u64(),
+            a["rejected"].as_u64()
+        ),
+        (Some(0), Some(3), Some(6)),
+        "{a}"
+    );
+}

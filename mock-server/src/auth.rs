@@ -15,6 +15,9 @@ use subtle::ConstantTimeEq;
 use crate::config::AuthConfig;
 use crate::error::ApiError;
 
+/// Outstanding refresh tokens past which expired ones are purged on the next login.
+pub const REFRESH_PURGE_AT: usize = 10_000;
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
@@ -65,8 +68,8 @@ struct RefreshEntry {
 /// What `/wallets/login` and `/wallets/token/refresh` return.
 #[derive(Debug, Serialize)]
 pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: String,
+    pub access_token: crate::SecretString,
+    pub refresh_token: crate::SecretString,
     pub expires_in: u64,
     pub token_type: &'static str,
 }
@@ -114,10 +117,10 @@ impl Auth {
             .keys
             .iter()
             .map(|k| KeyEntry {
-                hash: digest(&k.key),
+                hash: digest(k.key.expose()),
                 org: k.org.clone(),
                 scopes: k.scopes.clone(),
-                tail: tail(&k.key),
+                tail: tail(k.key.expose()),
                 expires_at: None,
             })
             .collect();
@@ -207,7 +210,7 @@ impl Auth {
         let mut found = None;
         for u in &self.cfg.users {
             let same = u.email.as_bytes().ct_eq(email.as_bytes())
-                & u.password.as_bytes().ct_eq(password.as_bytes());
+                & u.password.expose().as_bytes().ct_eq(password.as_bytes());
             if bool::from(same) {
                 found = Some(u);
             }
@@ -251,19 +254,20 @@ impl Auth {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
                 .unwrap_or_default();
         let refresh_token = random_secret("rt_");
-        self.refresh
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                digest(&refresh_token),
-                RefreshEntry {
-                    email: email.to_string(),
-                    expires_at: now + self.cfg.refresh_ttl,
-                },
-            );
+        let mut refresh = self.refresh.lock().unwrap_or_else(|e| e.into_inner());
+        if refresh.len() >= REFRESH_PURGE_AT {
+            refresh.retain(|_, e| e.expires_at > now);
+        }
+        refresh.insert(
+            digest(&refresh_token),
+            RefreshEntry {
+                email: email.to_string(),
+                expires_at: now + self.cfg.refresh_ttl,
+            },
+        );
         Tokens {
-            access_token,
-            refresh_token,
+            access_token: access_token.into(),
+            refresh_token: refresh_token.into(),
             expires_in: self.cfg.jwt_ttl.as_secs(),
             token_type: "Bearer",
         }

@@ -19,6 +19,9 @@ use crate::twin::Twin;
 
 /// The header that carries the control token.
 pub const TOKEN_HEADER: &str = "x-gauntlet-token";
+/// The longest jump one `clock/advance` makes: a month covers every platform
+/// period (checkpoints, challenge windows, token lifetimes) with room to spare.
+pub const MAX_ADVANCE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Tape entries returned by one call, at most.
 pub const TAPE_PAGE: usize = 10_000;
 
@@ -58,7 +61,9 @@ pub fn handle(twin: &Twin, parts: &Parts, body: Result<Bytes, ApiError>) -> Repl
         .get(TOKEN_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !bool::from(token.ct_eq(twin.config.control_token.as_bytes())) {
+    let expected = twin.config.control_token.expose().as_bytes();
+    // An empty token refuses every call rather than matching a missing header.
+    if expected.is_empty() || !bool::from(token.ct_eq(expected)) {
         return fail(ApiError::unauthorized(format!(
             "the control API needs the control token in {TOKEN_HEADER}"
         )));
@@ -143,6 +148,15 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
         }
         ("clock/advance", _) => {
             let a: Advance = parse_json(body)?;
+            if a.by > MAX_ADVANCE {
+                return Err(ApiError::field(
+                    "by",
+                    format!(
+                        "at most {} per call",
+                        humantime::format_duration(MAX_ADVANCE)
+                    ),
+                ));
+            }
             let now = twin.clock.advance(a.by);
             ok(json!({ "now_ms": now.as_millis() as u64 }))
         }

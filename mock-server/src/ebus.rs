@@ -7,22 +7,18 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, rfc3339};
+use crate::idempotency::IdempotencyStore;
 use crate::sequencer::{Sequencer, checkpoint_id};
 
 /// The built-in action types of DOMAIN.md.
 pub const ACTION_TYPES: [&str; 7] = [
     "Emit", "Transfer", "Update", "Redeem", "Burn", "Drop", "Pickup",
 ];
-/// How long a stored idempotent reply is replayed. Longer than any sane retry budget.
-pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 60);
-/// Stored replies kept at most; the oldest go first.
-pub const IDEMPOTENCY_CAPACITY: usize = 100_000;
 
 /// One action as submitted.
 #[derive(Debug, Clone, Deserialize)]
@@ -35,11 +31,14 @@ pub struct ActionIn {
 }
 
 impl ActionIn {
-    /// The oracle's identity of an action: a digest of its type, object and payload.
+    /// The oracle's identity of an action: a digest of its organization, type, object
+    /// and payload.
     /// Two submissions of the same logical action have the same fingerprint; load
     /// generators make every logical action unique (a nonce in the payload).
-    pub fn fingerprint(&self) -> [u8; 16] {
+    pub fn fingerprint(&self, org: &str) -> [u8; 16] {
         let mut h = Sha256::new();
+        h.update(org.as_bytes());
+        h.update([0]);
         h.update(self.action_type.as_bytes());
         h.update([0]);
         h.update(self.object_id.as_deref().unwrap_or("").as_bytes());
@@ -149,14 +148,6 @@ struct ActionRecord {
     created_at: Duration,
 }
 
-#[derive(Debug)]
-struct Stored {
-    request_hash: [u8; 32],
-    status: u16,
-    body: Bytes,
-    expires_at: Duration,
-}
-
 /// What applying a list of actions did.
 #[derive(Debug)]
 pub struct Applied {
@@ -164,17 +155,6 @@ pub struct Applied {
     pub batch_id: Option<String>,
     /// Per action: (action id, sequence) or why it failed.
     pub results: Vec<Result<(String, u64), ActionError>>,
-}
-
-/// The outcome of an idempotency lookup.
-#[derive(Debug)]
-pub enum Replay {
-    /// No stored reply: handle the request.
-    Fresh,
-    /// The stored reply to send again; nothing is applied.
-    Stored { status: u16, body: Bytes },
-    /// The key was used with another body.
-    Mismatch,
 }
 
 /// Dual's books, behind the twin's state lock.
@@ -188,8 +168,8 @@ pub struct Store {
     actions: HashMap<String, ActionRecord>,
     action_order: VecDeque<String>,
     action_capacity: usize,
-    idempotent: HashMap<(String, String), Stored>,
-    idempotent_order: VecDeque<(String, String)>,
+    /// Stored replies per idempotency key.
+    pub idempotent: IdempotencyStore,
     pub sequencer: Sequencer,
 }
 
@@ -204,8 +184,7 @@ impl Store {
             actions: HashMap::new(),
             action_order: VecDeque::new(),
             action_capacity,
-            idempotent: HashMap::new(),
-            idempotent_order: VecDeque::new(),
+            idempotent: IdempotencyStore::default(),
             sequencer,
         }
     }
@@ -316,10 +295,14 @@ impl Store {
                     return Err(ActionError::new(409, format!("object {id} already exists")));
                 }
                 Some(id) => id.clone(),
-                None => {
+                None => loop {
+                    // A client may have chosen an `obj_N` id itself: skip it.
+                    let id = format!("obj_{}", self.next_object);
                     self.next_object += 1;
-                    format!("obj_{}", self.next_object - 1)
-                }
+                    if !self.objects.contains_key(&id) {
+                        break id;
+                    }
+                },
             };
             let properties = match payload.get("properties") {
                 None => Map::new(),
@@ -460,57 +443,6 @@ impl Store {
             .cloned()
             .collect()
     }
-
-    /// Look up a stored reply for `(org, key)` at `now`.
-    pub fn replay(
-        &mut self,
-        org: &str,
-        key: &str,
-        request_hash: &[u8; 32],
-        now: Duration,
-    ) -> Replay {
-        let k = (org.to_string(), key.to_string());
-        match self.idempotent.get(&k) {
-            Some(s) if s.expires_at <= now => {
-                self.idempotent.remove(&k);
-                Replay::Fresh
-            }
-            Some(s) if s.request_hash != *request_hash => Replay::Mismatch,
-            Some(s) => Replay::Stored {
-                status: s.status,
-                body: s.body.clone(),
-            },
-            None => Replay::Fresh,
-        }
-    }
-
-    /// Store the reply of a request that committed, for replays of its key.
-    pub fn store_reply(
-        &mut self,
-        org: &str,
-        key: &str,
-        request_hash: [u8; 32],
-        status: u16,
-        body: Bytes,
-        now: Duration,
-    ) {
-        let k = (org.to_string(), key.to_string());
-        if self.idempotent_order.len() >= IDEMPOTENCY_CAPACITY
-            && let Some(old) = self.idempotent_order.pop_front()
-        {
-            self.idempotent.remove(&old);
-        }
-        self.idempotent_order.push_back(k.clone());
-        self.idempotent.insert(
-            k,
-            Stored {
-                request_hash,
-                status,
-                body,
-                expires_at: now + IDEMPOTENCY_TTL,
-            },
-        );
-    }
 }
 
 #[cfg(test)]
@@ -561,7 +493,8 @@ mod tests {
         let a = action("Update", Some("o"), json!({"x": 1, "y": 2}));
         let b = action("Update", Some("o"), json!({"y": 2, "x": 1}));
         let c = action("Update", Some("o"), json!({"x": 1, "y": 3}));
-        assert_eq!(a.fingerprint(), b.fingerprint());
-        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.fingerprint("o"), b.fingerprint("o"));
+        assert_ne!(a.fingerprint("o"), c.fingerprint("o"));
+        assert_ne!(a.fingerprint("o"), a.fingerprint("other"));
     }
 }

@@ -10,13 +10,13 @@
 //! - [`control`]: `/_gauntlet/*`, the token-guarded control API.
 //! - [`faults`]: fault rules, the seeded decision per request, the fault tape.
 //! - [`oracle`]: the exactly-once ledger, server-side backoff grading, bursts.
-//! - [`ebus`]: objects, templates, actions, idempotent replies.
+//! - [`ebus`]: objects, templates, actions. [`idempotency`]: stored replies per key.
 //! - [`sequencer`]: batches and checkpoints on the compressible clock.
 //! - [`webhooks`]: the webhook registry.
 //! - [`auth`]: API keys, JWTs, rotation, scopes. [`ratelimit`]: token buckets.
 //! - [`clock`]: the compressible twin clock. [`config`]: `twin.toml`, checked.
 //! - [`metrics`]: `/metrics` in Prometheus text. [`error`]: the error envelope.
-//! - [`twin`]: the shared state.
+//! - [`twin`]: the shared state. [`secret`]: strings whose `Debug` is redacted.
 
 pub mod api;
 pub mod auth;
@@ -26,9 +26,11 @@ pub mod control;
 pub mod ebus;
 pub mod error;
 pub mod faults;
+pub mod idempotency;
 pub mod metrics;
 pub mod oracle;
 pub mod ratelimit;
+pub mod secret;
 pub mod sequencer;
 pub mod server;
 pub mod twin;
@@ -37,6 +39,7 @@ pub mod webhooks;
 pub use config::{ConfigError, TwinConfig};
 pub use faults::{Rule, RuleSpec};
 pub use oracle::OracleView;
+pub use secret::SecretString;
 pub use server::{MockHandle, MockServer};
 pub use twin::Twin;
 

@@ -37,6 +37,8 @@ struct OutcomeLabels {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
+const KNOWN_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
 /// The twin's metric families.
 #[derive(Debug)]
 pub struct Metrics {
@@ -100,7 +102,12 @@ impl Metrics {
     pub fn request(&self, method: &http::Method, route: &str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_string(),
+                // Methods a client invents must not grow the label set.
+                method: if KNOWN_METHODS.contains(&method.as_str()) {
+                    method.to_string()
+                } else {
+                    "OTHER".into()
+                },
                 route: route.to_string(),
                 status,
             })

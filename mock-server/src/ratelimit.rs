@@ -78,12 +78,18 @@ impl RateLimiter {
     fn quota(&self, b: &Bucket, group: Group, unix_now: f64, retry_after: Option<f64>) -> Quota {
         let (cap, rate) = self.shape(group);
         let full_in = (cap - b.tokens) / rate;
-        let reset = unix_now + retry_after.unwrap_or(full_in);
+        // On a refusal both headers come from one instant: Reset is never earlier
+        // than now + Retry-After, so a client honouring either is on time.
+        let retry_after = retry_after.map(|s| (s.ceil() as u64).max(1));
+        let reset = match retry_after {
+            Some(secs) => (unix_now + secs as f64).ceil(),
+            None => (unix_now + full_in).ceil(),
+        };
         Quota {
             limit: cap as u32,
             remaining: b.tokens.floor().max(0.0) as u32,
-            reset_unix: reset.ceil() as u64,
-            retry_after: retry_after.map(|s| (s.ceil() as u64).max(1)),
+            reset_unix: reset as u64,
+            retry_after,
         }
     }
 

@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::clock::{Clock, rfc3339};
 use crate::config::{SequencerConfig, SettlementMode};
 
+/// Newest checkpoints listed by `GET /checkpoints`.
+pub const CHECKPOINT_PAGE: usize = 100;
 /// Batches kept for `GET /batches`; older ones are counted, not kept.
 pub const BATCH_HISTORY: usize = 10_000;
 
@@ -172,6 +174,7 @@ impl Sequencer {
         self.checkpoints
             .iter()
             .rev()
+            .take(CHECKPOINT_PAGE)
             .map(|cp| {
                 let (status, fin) = self.status(cp, now);
                 CheckpointView {

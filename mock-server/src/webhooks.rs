@@ -24,7 +24,7 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub active: bool,
     /// The signing secret; returned only when the twin generated it, never listed.
-    pub secret: String,
+    pub secret: crate::SecretString,
     pub created_at: String,
 }
 
@@ -41,7 +41,7 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub active: Option<bool>,
     #[serde(default)]
-    pub secret: Option<String>,
+    pub secret: Option<crate::SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +105,7 @@ impl Registry {
     ) -> Result<Value, ApiError> {
         check_url(&req.url)?;
         check_events(&req.events)?;
-        if req.secret.as_deref().is_some_and(|s| s.len() < 16) {
+        if req.secret.as_ref().is_some_and(|s| s.expose().len() < 16) {
             return Err(ApiError::field("secret", "must be at least 16 characters"));
         }
         self.next += 1;
@@ -118,12 +118,12 @@ impl Registry {
             active: req.active.unwrap_or(true),
             secret: req
                 .secret
-                .unwrap_or_else(|| crate::auth::random_secret("whsec_")),
+                .unwrap_or_else(|| crate::auth::random_secret("whsec_").into()),
             created_at,
         };
         let mut view = hook.view();
         if generated {
-            view["secret"] = json!(hook.secret);
+            view["secret"] = json!(hook.secret.expose());
         }
         self.hooks.push(hook);
         Ok(view)

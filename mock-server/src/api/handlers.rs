@@ -2,15 +2,13 @@
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{Ctx, Reply, Route};
 use crate::clock::rfc3339;
-use crate::ebus::{ActionIn, ActionResult, BatchIn, Replay};
+use crate::ebus::{ActionIn, BatchIn};
 use crate::error::{ApiError, parse_json};
 use crate::faults::Decision;
 use crate::twin::Twin;
@@ -31,7 +29,13 @@ pub struct Submission {
 }
 
 impl Submission {
-    pub fn parse(route: &Route, body: &[u8], max_batch: usize) -> Result<Submission, ApiError> {
+    /// Parse a submission from `org` (fingerprints are per organization).
+    pub fn parse(
+        route: &Route,
+        body: &[u8],
+        max_batch: usize,
+        org: &str,
+    ) -> Result<Submission, ApiError> {
         let (actions, single) = if *route == Route::Batch {
             let b: BatchIn = parse_json(body)?;
             if b.actions.len() > max_batch {
@@ -47,7 +51,7 @@ impl Submission {
         } else {
             (vec![parse_json::<ActionIn>(body)?], true)
         };
-        let fingerprints = actions.iter().map(ActionIn::fingerprint).collect();
+        let fingerprints = actions.iter().map(|a| a.fingerprint(org)).collect();
         Ok(Submission {
             actions,
             fingerprints,
@@ -97,7 +101,7 @@ pub fn dispatch(
         (Route::Submit | Route::Batch, _) => {
             let sub =
                 submission.ok_or_else(|| ApiError::field("body", "a JSON body is required"))?;
-            submit(twin, cx, org, &body, sub, d, rng)
+            super::submit::submit(twin, cx, org, &body, sub, d, rng)
         }
         (Route::Action(id), _) => twin
             .store()
@@ -158,132 +162,6 @@ pub fn dispatch(
             unreachable!("public routes answered above")
         }
     }
-}
-
-/// `POST /ebus/actions[/batch]`: replay, or apply in order and account.
-fn submit(
-    twin: &Twin,
-    cx: &Ctx,
-    org: &str,
-    body: &[u8],
-    sub: Submission,
-    d: &Decision,
-    rng: &mut ChaCha8Rng,
-) -> Result<Reply, ApiError> {
-    let key = cx.idempotency_key();
-    if let Some(k) = key
-        && (k.is_empty() || k.len() > MAX_KEY_LEN)
-    {
-        return Err(ApiError::field(
-            "Idempotency-Key",
-            format!("must be 1 to {MAX_KEY_LEN} characters"),
-        ));
-    }
-    let request_hash: [u8; 32] = {
-        let mut h = Sha256::new();
-        h.update(cx.path.as_bytes());
-        h.update([0]);
-        h.update(body);
-        h.finalize().into()
-    };
-    let mut store = twin.store();
-    if let Some(k) = key {
-        match store.replay(org, k, &request_hash, cx.now) {
-            Replay::Stored { status, body } => {
-                twin.oracle.replayed();
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                return Ok(Reply::bytes(status, body).header("idempotent-replayed", "true"));
-            }
-            Replay::Mismatch => {
-                twin.oracle.key_mismatch();
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Idempotency-Key reused with a different request",
-                )
-                .detail("Idempotency-Key", "was used before with another body"));
-            }
-            Replay::Fresh => {}
-        }
-    }
-    let partial = d.partial.as_ref();
-    let applied = store.apply(org, &sub.actions, cx.now, |_| {
-        let (fraction, codes) = partial?;
-        (rng.random::<f64>() < *fraction).then(|| codes[rng.random_range(0..codes.len())])
-    });
-    let committed = applied.results.iter().any(|r| r.is_ok());
-    let reply = if sub.single {
-        match &applied.results[0] {
-            Ok((id, seq)) => Reply::json(
-                StatusCode::CREATED,
-                &json!({ "action_id": id, "status": "applied", "sequence": seq }),
-            ),
-            Err(e) => {
-                let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST);
-                let mut err = ApiError::new(status, e.message.clone());
-                if let Some(f) = &e.field {
-                    err = err.detail(f.trim_start_matches("actions[0]."), e.message.clone());
-                }
-                cx.error(err)
-            }
-        }
-    } else {
-        let results: Vec<ActionResult> = applied
-            .results
-            .iter()
-            .enumerate()
-            .map(|(index, r)| match r {
-                Ok((id, seq)) => ActionResult {
-                    index,
-                    action_id: Some(id.clone()),
-                    status: "applied",
-                    code: 201,
-                    sequence: Some(*seq),
-                    error: None,
-                },
-                Err(e) => ActionResult {
-                    index,
-                    action_id: None,
-                    status: "failed",
-                    code: e.code,
-                    sequence: None,
-                    error: Some(json!({ "code": e.code, "message": e.message, "field": e.field })),
-                },
-            })
-            .collect();
-        let failed = results.iter().filter(|r| r.action_id.is_none()).count();
-        Reply::json(
-            StatusCode::OK,
-            &json!({ "batch_id": applied.batch_id, "applied": results.len() - failed, "failed": failed, "results": results }),
-        )
-    };
-    // A reply is stored once something committed, or when the answer is final; an
-    // all-transient failure is not, so the same key can be retried.
-    let final_failure = applied
-        .results
-        .iter()
-        .all(|r| r.as_ref().err().is_some_and(|e| e.is_final()));
-    if let Some(k) = key
-        && (committed || final_failure)
-    {
-        store.store_reply(
-            org,
-            k,
-            request_hash,
-            reply.status.as_u16(),
-            reply.body.clone(),
-            cx.now,
-        );
-    }
-    drop(store);
-    let outcomes: Vec<([u8; 16], Result<(), bool>)> = sub
-        .fingerprints
-        .iter()
-        .zip(&applied.results)
-        .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
-        .collect();
-    twin.oracle
-        .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
-    Ok(reply)
 }
 
 fn health(twin: &Twin, cx: &Ctx, degraded: bool) -> Reply {

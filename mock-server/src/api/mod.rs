@@ -5,6 +5,7 @@
 pub mod handlers;
 pub mod reply;
 pub mod routes;
+pub mod submit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use sha2::Digest;
 
 pub use reply::{Reply, TwinBody};
 pub use routes::Route;
@@ -31,8 +33,8 @@ use crate::twin::Twin;
 #[error("reply dropped by fault")]
 pub struct Dropped;
 
-/// What the twin knows about the request in hand.
-#[derive(Debug)]
+/// What the twin knows about the request in hand. Its headers carry credentials,
+/// so its `Debug` leaves them out.
 pub struct Ctx {
     pub seq: u64,
     pub request_id: String,
@@ -47,6 +49,9 @@ pub struct Ctx {
     pub quota: Option<Quota>,
     /// The flat-error fault is on for this request.
     pub flat: bool,
+    /// A digest of the body: with the client and path, "the same operation" when the
+    /// request carries no idempotency key.
+    pub body_digest: [u8; 8],
 }
 
 impl Ctx {
@@ -58,22 +63,20 @@ impl Ctx {
     }
 
     /// The oracle's name for "the same operation": the idempotency key if any, else
-    /// the same client on the same route.
-    fn operation(&self, route: &str) -> String {
-        let org = self
-            .principal
-            .as_ref()
-            .map(|p| p.org.as_str())
-            .unwrap_or("-");
+    /// the same client sending the same body to the same path.
+    fn operation(&self) -> String {
+        let principal = self.principal.as_ref().ok();
+        let org = principal.map_or("-", |p| p.org.as_str());
         match self.idempotency_key() {
+            // Keys past the limit are refused later; keep the operation name short.
+            Some(k) if k.len() > handlers::MAX_KEY_LEN => {
+                format!("key {org} #{}", hex::encode(self.body_digest))
+            }
             Some(k) => format!("key {org} {k}"),
             None => {
-                let client = self
-                    .principal
-                    .as_ref()
-                    .map(|p| p.client.as_str())
-                    .unwrap_or("anonymous");
-                format!("route {client} {} {route}", self.method)
+                let client = principal.map_or("anonymous", |p| p.client.as_str());
+                let digest = hex::encode(self.body_digest);
+                format!("body {client} {} {} {digest}", self.method, self.path)
             }
         }
     }
@@ -84,6 +87,18 @@ impl Ctx {
             r = r.header(name, value);
         }
         r
+    }
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("seq", &self.seq)
+            .field("request_id", &self.request_id)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("principal", &self.principal.as_ref().map(|p| &p.client))
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,6 +148,7 @@ pub async fn handle(
         principal: Err(ApiError::unauthorized("missing credentials")),
         quota: None,
         flat: false,
+        body_digest: [0; 8],
     };
     let route = Route::resolve(&cx.method, &cx.path);
     let template = route.as_ref().map(|r| r.template()).unwrap_or("unmatched");
@@ -140,7 +156,7 @@ pub async fn handle(
         Ok(route) => run(&twin, &mut cx, route, body, &mut rng).await,
         Err(e) => Outcome::Reply(cx.error(e)),
     };
-    let op = cx.operation(template);
+    let op = cx.operation();
     match outcome {
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
@@ -179,16 +195,22 @@ async fn run(
         Ok(b) => b,
         Err(e) => return Outcome::Reply(cx.error(e)),
     };
+    let digest: [u8; 32] = sha2::Sha256::digest(&body).into();
+    cx.body_digest.copy_from_slice(&digest[..8]);
     if !route.public() {
         cx.principal = twin.auth.authenticate(&cx.headers, cx.now, cx.unix);
     }
+    let org = cx.principal.as_ref().map_or("", |p| p.org.as_str());
     let submission = route
         .submits()
-        .then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch));
-    if let (Some(Ok(sub)), Ok(_)) = (&submission, &cx.principal) {
+        .then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch, org));
+    // Actions are due once an authorized caller has sent them, whatever happens next.
+    if let (Some(Ok(sub)), Ok(p)) = (&submission, &cx.principal)
+        && p.require(route.scope(&cx.method)).is_ok()
+    {
         twin.oracle.arrived(&sub.fingerprints);
     }
-    twin.oracle.arrival(&cx.operation(route.template()), cx.now);
+    twin.oracle.arrival(&cx.operation(), cx.now);
     let facts = RequestFacts {
         seq: cx.seq,
         now: cx.now,
@@ -216,6 +238,8 @@ async fn run(
     let reply = handlers::dispatch(twin, cx, &route, body, submission, &d, rng)
         .unwrap_or_else(|e| cx.error(e));
     match d.terminal {
+        // A reply is lost only after a commit; an error reply goes out as it is.
+        Some(FaultKind::LostReply(_)) if !reply.status.is_success() => Outcome::Reply(reply),
         Some(FaultKind::LostReply(Some(status))) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
             Outcome::Reply(cx.error(ApiError::new(status, "upstream failed")))
@@ -272,8 +296,18 @@ async fn pause(twin: &Twin, d: Duration) -> bool {
     }
 }
 
+/// A client must finish sending its body within this.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
+    let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await
+    else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {BODY_TIMEOUT:?}"),
+        ));
+    };
+    match read {
         Ok(b) => Ok(b.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

@@ -7,6 +7,7 @@
 
 pub mod route;
 pub mod spec;
+pub mod when;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -202,6 +203,9 @@ pub struct TapeEntry {
     pub kind: &'static str,
 }
 
+/// Longest path kept on the tape (a client controls the path).
+pub const MAX_TAPE_PATH: usize = 200;
+
 /// Bounded memory: the newest `capacity` entries are kept, counts are kept forever.
 #[derive(Debug)]
 pub struct Tape {
@@ -354,7 +358,7 @@ impl FaultEngine {
                 at_ms: req.now.as_secs_f64() * 1000.0,
                 request_id: req.request_id.to_string(),
                 method: req.method.to_string(),
-                path: req.path.to_string(),
+                path: req.path.chars().take(MAX_TAPE_PATH).collect(),
                 rule: rule.name.clone(),
                 kind: rule.kind.name(),
             });

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Latency;
 use crate::faults::route::RoutePattern;
+pub use crate::faults::when::When;
 
 /// A fault rule as written. Every field is optional except `kind`; validation says
 /// which fields a kind takes and rejects the rest by name.
@@ -206,58 +207,6 @@ impl FaultKind {
     ];
 }
 
-/// When a rule is live, relative to the moment its rule set was installed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum When {
-    Always,
-    Window {
-        at: Duration,
-        len: Duration,
-    },
-    Every {
-        at: Duration,
-        period: Duration,
-        len: Duration,
-    },
-}
-
-impl When {
-    /// Is the rule live at `t` (time since the rule set was installed)?
-    pub fn live(&self, t: Duration) -> bool {
-        match *self {
-            When::Always => true,
-            When::Window { at, len } => t >= at && t < at + len,
-            When::Every { at, period, len } => {
-                t >= at
-                    && Duration::from_nanos(((t - at).as_nanos() % period.as_nanos()) as u64) < len
-            }
-        }
-    }
-
-    /// Ends of windows that closed at or before `t`, newest last, at most `cap`.
-    pub fn ended_windows(&self, t: Duration, cap: usize) -> Vec<(Duration, Duration)> {
-        match *self {
-            When::Always => Vec::new(),
-            When::Window { at, len } if at + len <= t => vec![(at, at + len)],
-            When::Window { .. } => Vec::new(),
-            When::Every { at, period, len } => {
-                if t < at + len {
-                    return Vec::new();
-                }
-                let last = ((t - at - len).as_nanos() / period.as_nanos()) as u64;
-                let first = last.saturating_sub(cap as u64 - 1);
-                (first..=last)
-                    .map(|k| {
-                        let start =
-                            at + Duration::from_nanos((period.as_nanos() * k as u128) as u64);
-                        (start, start + len)
-                    })
-                    .collect()
-            }
-        }
-    }
-}
-
 /// A checked rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -282,6 +231,9 @@ pub struct SpecError {
 
 /// Longest latency or hang a rule may ask for: keeps every request bounded in time.
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
+/// Longest `at`, `for` or `every`: a year is longer than any soak, and keeps the
+/// window arithmetic far from overflow.
+pub const MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Default cap on a latency draw, so a heavy tail cannot stall a run.
 pub const DEFAULT_LATENCY_CAP: Duration = Duration::from_secs(30);
 /// Default hang: longer than any sane client timeout, short enough to drain.
@@ -313,6 +265,14 @@ impl RuleSpec {
                 "limit",
                 "must be at least 1 (remove the rule to disable it)".into(),
             ));
+        }
+        for (key, d) in [("at", self.at), ("for", self.for_), ("every", self.every)] {
+            if d.is_some_and(|d| d > MAX_WINDOW) {
+                return Err(err(
+                    key,
+                    format!("at most {}", humantime::format_duration(MAX_WINDOW)),
+                ));
+            }
         }
         let when = match (self.at, self.for_, self.every) {
             (None, None, None) => When::Always,

@@ -4,13 +4,15 @@
 //! Secrets never live in the file: extra API keys and login passwords name the
 //! environment variable that holds them.
 
+mod file;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::faults::{Rule, RuleSpec, SpecError};
+use crate::SecretString;
+use crate::faults::{Rule, SpecError};
 
 /// Dual's event-bus limit per organization (DOMAIN.md).
 pub const DEFAULT_ACTIONS_PER_SEC: u32 = 2_000;
@@ -63,8 +65,8 @@ pub struct TwinConfig {
     pub auth: AuthConfig,
     pub sequencer: SequencerConfig,
     pub faults: Vec<Rule>,
-    /// Needed in `x-gauntlet-token` for `/_gauntlet/*`.
-    pub control_token: String,
+    /// Needed in `x-gauntlet-token` for `/_gauntlet/*`; an empty token refuses every call.
+    pub control_token: SecretString,
     pub tape_capacity: usize,
     pub action_capacity: usize,
 }
@@ -89,39 +91,19 @@ pub struct AuthConfig {
     pub rotation_grace: Duration,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ApiKeyConfig {
-    pub key: String,
+    pub key: SecretString,
     pub org: String,
     pub scopes: Vec<String>,
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct UserConfig {
     pub email: String,
-    pub password: String,
+    pub password: SecretString,
     pub org: String,
     pub scopes: Vec<String>,
-}
-
-// Secrets stay out of Debug output, and so out of logs.
-impl std::fmt::Debug for ApiKeyConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyConfig")
-            .field("key", &crate::redact(&self.key))
-            .field("org", &self.org)
-            .field("scopes", &self.scopes)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for UserConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserConfig")
-            .field("email", &self.email)
-            .field("org", &self.org)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +125,7 @@ pub struct SequencerConfig {
 impl TwinConfig {
     /// The sandbox: one org, one all-scopes key, the sandbox login, no faults.
     pub fn sandbox(api_key: impl Into<String>, control_token: impl Into<String>) -> Self {
-        let api_key = api_key.into();
+        let api_key = SecretString::new(api_key);
         let scopes: Vec<String> = ALL_SCOPES.iter().map(|s| s.to_string()).collect();
         Self {
             seed: 0,
@@ -180,7 +162,7 @@ impl TwinConfig {
                 mode: SettlementMode::Optimistic,
             },
             faults: Vec::new(),
-            control_token: control_token.into(),
+            control_token: SecretString::new(control_token),
             tape_capacity: DEFAULT_TAPE_CAPACITY,
             action_capacity: DEFAULT_ACTION_CAPACITY,
         }
@@ -208,7 +190,7 @@ impl TwinConfig {
         base: TwinConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<TwinConfig, ConfigError> {
-        let raw: TwinFile = from_toml(text, path)?;
+        let raw: file::TwinFile = from_toml(text, path)?;
         raw.check(text, path, base, env)
     }
 }
@@ -284,240 +266,6 @@ pub fn spec_error(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TwinFile {
-    seed: Option<u64>,
-    time_scale: Option<f64>,
-    #[serde(default)]
-    limits: LimitsFile,
-    #[serde(default)]
-    auth: AuthFile,
-    #[serde(default)]
-    sequencer: SequencerFile,
-    #[serde(default)]
-    faults: Vec<toml::Spanned<RuleSpec>>,
-    tape_capacity: Option<usize>,
-    action_capacity: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsFile {
-    actions_per_sec: Option<u32>,
-    max_batch: Option<usize>,
-    max_body_bytes: Option<usize>,
-    reads_per_min: Option<u32>,
-    writes_per_min: Option<u32>,
-    search_per_min: Option<u32>,
-    webhooks_per_min: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthFile {
-    #[serde(default, with = "humantime_serde")]
-    jwt_ttl: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    refresh_ttl: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    rotation_grace: Option<Duration>,
-    #[serde(default)]
-    keys: Vec<toml::Spanned<KeyFile>>,
-    #[serde(default)]
-    users: Vec<toml::Spanned<UserFile>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyFile {
-    /// The environment variable that holds the key.
-    env: String,
-    org: String,
-    scopes: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserFile {
-    email: String,
-    /// The environment variable that holds the password.
-    password_env: String,
-    org: Option<String>,
-    scopes: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SequencerFile {
-    #[serde(default, with = "humantime_serde")]
-    interval: Option<Duration>,
-    max_actions: Option<u64>,
-    #[serde(default, with = "humantime_serde")]
-    challenge_window: Option<Duration>,
-    mode: Option<String>,
-}
-
-impl TwinFile {
-    fn check(
-        self,
-        text: &str,
-        path: &Path,
-        mut c: TwinConfig,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<TwinConfig, ConfigError> {
-        let at = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
-            file: path.into(),
-            line: span.map(|s| line_of(text, s.start)),
-            key: key.into(),
-            message,
-        };
-        let positive = |v: Option<u64>, key: &str| match v {
-            Some(0) => Err(at(None, key, "must be greater than 0".into())),
-            _ => Ok(v),
-        };
-        c.seed = self.seed.unwrap_or(c.seed);
-        if let Some(scale) = self.time_scale {
-            if !(scale > 0.0 && scale.is_finite()) {
-                return Err(at(None, "time_scale", format!("must be > 0, got {scale}")));
-            }
-            c.time_scale = scale;
-        }
-        let l = &mut c.limits;
-        let lf = self.limits;
-        l.actions_per_sec = positive(lf.actions_per_sec.map(u64::from), "limits.actions_per_sec")?
-            .map_or(l.actions_per_sec, |v| v as u32);
-        l.max_batch = positive(lf.max_batch.map(|v| v as u64), "limits.max_batch")?
-            .map_or(l.max_batch, |v| v as usize);
-        if l.max_batch as u64 > u64::from(l.actions_per_sec) {
-            return Err(at(
-                None,
-                "limits.max_batch",
-                "a batch larger than one second of rate could never be accepted".into(),
-            ));
-        }
-        l.max_body_bytes = positive(lf.max_body_bytes.map(|v| v as u64), "limits.max_body_bytes")?
-            .map_or(l.max_body_bytes, |v| v as usize);
-        for (v, key, slot) in [
-            (
-                lf.reads_per_min,
-                "limits.reads_per_min",
-                &mut l.reads_per_min,
-            ),
-            (
-                lf.writes_per_min,
-                "limits.writes_per_min",
-                &mut l.writes_per_min,
-            ),
-            (
-                lf.search_per_min,
-                "limits.search_per_min",
-                &mut l.search_per_min,
-            ),
-            (
-                lf.webhooks_per_min,
-                "limits.webhooks_per_min",
-                &mut l.webhooks_per_min,
-            ),
-        ] {
-            if let Some(v) = positive(v.map(u64::from), key)? {
-                *slot = v as u32;
-            }
-        }
-
-        let a = self.auth;
-        c.auth.jwt_ttl = a.jwt_ttl.unwrap_or(c.auth.jwt_ttl);
-        c.auth.refresh_ttl = a.refresh_ttl.unwrap_or(c.auth.refresh_ttl);
-        c.auth.rotation_grace = a.rotation_grace.unwrap_or(c.auth.rotation_grace);
-        let scopes = |given: Option<Vec<String>>, key: &str, span: std::ops::Range<usize>| {
-            let given = given.unwrap_or_else(|| ALL_SCOPES.iter().map(|s| s.to_string()).collect());
-            match given.iter().find(|s| !ALL_SCOPES.contains(&s.as_str())) {
-                Some(bad) => Err(at(
-                    Some(span),
-                    key,
-                    format!(
-                        "unknown scope `{bad}`; expected one of {}",
-                        ALL_SCOPES.join(", ")
-                    ),
-                )),
-                None => Ok(given),
-            }
-        };
-        for (i, k) in a.keys.into_iter().enumerate() {
-            let span = k.span();
-            let k = k.into_inner();
-            let key = env(&k.env).filter(|v| !v.is_empty()).ok_or_else(|| {
-                at(
-                    Some(span.clone()),
-                    &format!("auth.keys[{i}].env"),
-                    format!("environment variable {} is not set", k.env),
-                )
-            })?;
-            let scopes = scopes(k.scopes, &format!("auth.keys[{i}].scopes"), span)?;
-            c.auth.keys.push(ApiKeyConfig {
-                key,
-                org: k.org,
-                scopes,
-            });
-        }
-        for (i, u) in a.users.into_iter().enumerate() {
-            let span = u.span();
-            let u = u.into_inner();
-            let password = env(&u.password_env)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    at(
-                        Some(span.clone()),
-                        &format!("auth.users[{i}].password_env"),
-                        format!("environment variable {} is not set", u.password_env),
-                    )
-                })?;
-            let scopes = scopes(u.scopes, &format!("auth.users[{i}].scopes"), span)?;
-            c.auth.users.push(UserConfig {
-                email: u.email,
-                password,
-                org: u.org.unwrap_or(SANDBOX_ORG.into()),
-                scopes,
-            });
-        }
-
-        let s = self.sequencer;
-        if s.interval.is_some_and(|d| d.is_zero()) {
-            return Err(at(
-                None,
-                "sequencer.interval",
-                "must be greater than 0".into(),
-            ));
-        }
-        c.sequencer.interval = s.interval.unwrap_or(c.sequencer.interval);
-        c.sequencer.max_actions =
-            positive(s.max_actions, "sequencer.max_actions")?.unwrap_or(c.sequencer.max_actions);
-        c.sequencer.challenge_window = s.challenge_window.unwrap_or(c.sequencer.challenge_window);
-        c.sequencer.mode = match s.mode.as_deref() {
-            None => c.sequencer.mode,
-            Some("optimistic") => SettlementMode::Optimistic,
-            Some("zk") => SettlementMode::Zk,
-            Some(other) => {
-                return Err(at(
-                    None,
-                    "sequencer.mode",
-                    format!("`{other}`: expected `optimistic` or `zk`"),
-                ));
-            }
-        };
-
-        let spans: Vec<_> = self.faults.iter().map(|f| f.span()).collect();
-        let specs: Vec<RuleSpec> = self.faults.into_iter().map(|f| f.into_inner()).collect();
-        c.faults = crate::faults::spec::validate_all(&specs, "faults")
-            .map_err(|e| spec_error(e, path, text, &spans))?;
-        c.tape_capacity = positive(self.tape_capacity.map(|v| v as u64), "tape_capacity")?
-            .map_or(c.tape_capacity, |v| v as usize);
-        c.action_capacity = positive(self.action_capacity.map(|v| v as u64), "action_capacity")?
-            .map_or(c.action_capacity, |v| v as usize);
-        Ok(c)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,7 +293,7 @@ mod tests {
             (9, 60.0, 1000)
         );
         assert_eq!(c.sequencer.mode, SettlementMode::Zk);
-        assert_eq!(c.auth.keys[1].key, "sk_team_123456");
+        assert_eq!(c.auth.keys[1].key.expose(), "sk_team_123456");
         assert_eq!(c.faults.len(), 1);
     }
 

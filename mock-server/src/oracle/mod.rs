@@ -14,12 +14,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 
-/// Width of a timeline bucket.
-pub const BUCKET: Duration = Duration::from_millis(100);
-/// Timeline buckets kept: one hour at 100 ms. Bursts are judged within it.
-pub const TIMELINE_BUCKETS: usize = 36_000;
+mod timeline;
+use serde::Serialize;
+use timeline::Timeline;
+
+pub use timeline::{BUCKET, TIMELINE_BUCKETS};
 /// Operations waiting for their retry; past this the oldest are forgotten.
 pub const PENDING_CAPACITY: usize = 100_000;
 /// Steady rate is judged over this long before a fault window opens.
@@ -84,40 +84,6 @@ impl Default for Backoff {
             over_advice: histogram(),
             early_by: histogram(),
         }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Timeline {
-    /// Index of the first bucket kept.
-    first: u64,
-    requests: VecDeque<u32>,
-    applied: VecDeque<u32>,
-}
-
-impl Timeline {
-    fn slot(&mut self, at: Duration) -> Option<usize> {
-        let idx = (at.as_nanos() / BUCKET.as_nanos()) as u64;
-        if idx < self.first {
-            return None;
-        }
-        while idx >= self.first + self.requests.len() as u64 {
-            if self.requests.len() == TIMELINE_BUCKETS {
-                self.requests.pop_front();
-                self.applied.pop_front();
-                self.first += 1;
-            }
-            self.requests.push_back(0);
-            self.applied.push_back(0);
-        }
-        Some((idx - self.first) as usize)
-    }
-
-    fn range(&self, from: Duration, to: Duration) -> std::ops::Range<usize> {
-        let b = |t: Duration| {
-            ((t.as_nanos() / BUCKET.as_nanos()) as u64).saturating_sub(self.first) as usize
-        };
-        b(from).min(self.requests.len())..b(to).min(self.requests.len())
     }
 }
 
@@ -424,7 +390,9 @@ impl Oracle {
             .iter()
             .filter_map(|(rule, start, end)| {
                 let before = t.range(start.saturating_sub(STEADY_SPAN), *start);
-                let after = t.range(*end, (*end + BURST_SPAN).min(now));
+                // Buckets wholly after the window: the one it ends in is partly inside.
+                let after_start = *end + BUCKET;
+                let after = t.range(after_start, (*end + BURST_SPAN).min(now));
                 if after.is_empty() {
                     return None;
                 }
@@ -524,7 +492,7 @@ mod tests {
             o.arrival("x", S(ms));
         }
         for _ in 0..30 {
-            o.arrival("x", S(12_050));
+            o.arrival("x", S(12_150));
         }
         let b = o.bursts(&[("outage".into(), S(10_000), S(12_000))], S(15_000));
         assert_eq!(b[0].peak_per_100ms, 30);

@@ -1,0 +1,156 @@
+//! `POST /ebus/actions[/batch]`: replay a stored reply, or apply the actions in
+//! order, answer per action, store the reply under its key, and account each action
+//! in the oracle, all under the store lock so the books never disagree.
+
+use bytes::Bytes;
+use http::StatusCode;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::handlers::{MAX_KEY_LEN, Submission};
+use super::{Ctx, Reply};
+use crate::ebus::{ActionResult, Applied};
+use crate::error::ApiError;
+use crate::faults::Decision;
+use crate::idempotency::Replay;
+use crate::twin::Twin;
+
+pub fn submit(
+    twin: &Twin,
+    cx: &Ctx,
+    org: &str,
+    body: &[u8],
+    sub: Submission,
+    d: &Decision,
+    rng: &mut ChaCha8Rng,
+) -> Result<Reply, ApiError> {
+    let key = cx.idempotency_key();
+    if key.is_some_and(|k| k.is_empty() || k.len() > MAX_KEY_LEN) {
+        let e = ApiError::field(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} characters"),
+        );
+        return Err(reject(twin, &sub, e));
+    }
+    let request_hash: [u8; 32] = {
+        let mut h = Sha256::new();
+        h.update(cx.path.as_bytes());
+        h.update([0]);
+        h.update(body);
+        h.finalize().into()
+    };
+    let mut store = twin.store();
+    if let Some(k) = key {
+        match store.idempotent.replay(org, k, &request_hash, cx.now) {
+            Replay::Stored { status, body } => {
+                twin.oracle.replayed();
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return Ok(Reply::bytes(status, body).header("idempotent-replayed", "true"));
+            }
+            Replay::Mismatch => {
+                twin.oracle.key_mismatch();
+                let e = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Idempotency-Key reused with a different request",
+                )
+                .detail("Idempotency-Key", "was used before with another body");
+                return Err(reject(twin, &sub, e));
+            }
+            Replay::Fresh => {}
+        }
+    }
+    let partial = d.partial.as_ref();
+    let applied = store.apply(org, &sub.actions, cx.now, |_| {
+        let (fraction, codes) = partial?;
+        (rng.random::<f64>() < *fraction).then(|| codes[rng.random_range(0..codes.len())])
+    });
+    let reply = render(cx, sub.single, &applied);
+    // A reply is stored once something committed, or when the answer is final; an
+    // all-transient failure is not, so the same key can be retried.
+    let committed = applied.results.iter().any(|r| r.is_ok());
+    let final_failure = applied
+        .results
+        .iter()
+        .all(|r| r.as_ref().err().is_some_and(|e| e.is_final()));
+    if let Some(k) = key
+        && (committed || final_failure)
+    {
+        store.idempotent.store(
+            org,
+            k,
+            request_hash,
+            reply.status.as_u16(),
+            reply.body.clone(),
+            cx.now,
+        );
+    }
+    let outcomes: Vec<([u8; 16], Result<(), bool>)> = sub
+        .fingerprints
+        .iter()
+        .zip(&applied.results)
+        .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
+        .collect();
+    twin.oracle
+        .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
+    drop(store);
+    Ok(reply)
+}
+
+/// A final refusal of the whole request: none of its actions is due any more.
+fn reject(twin: &Twin, sub: &Submission, e: ApiError) -> ApiError {
+    let outcomes: Vec<_> = sub.fingerprints.iter().map(|fp| (*fp, Err(true))).collect();
+    twin.oracle
+        .outcomes(&outcomes, None, std::time::Duration::ZERO);
+    e
+}
+
+/// The reply: one action answers as one, a batch answers per action.
+fn render(cx: &Ctx, single: bool, applied: &Applied) -> Reply {
+    if single {
+        return match &applied.results[0] {
+            Ok((id, seq)) => Reply::json(
+                StatusCode::CREATED,
+                &json!({ "action_id": id, "status": "applied", "sequence": seq }),
+            ),
+            Err(e) => {
+                let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST);
+                let mut err = ApiError::new(status, e.message.clone());
+                if let Some(f) = &e.field {
+                    err = err.detail(f.trim_start_matches("actions[0]."), e.message.clone());
+                }
+                cx.error(err)
+            }
+        };
+    }
+    let results: Vec<ActionResult> = applied
+        .results
+        .iter()
+        .enumerate()
+        .map(|(index, r)| match r {
+            Ok((id, seq)) => ActionResult {
+                index,
+                action_id: Some(id.clone()),
+                status: "applied",
+                code: 201,
+                sequence: Some(*seq),
+                error: None,
+            },
+            Err(e) => ActionResult {
+                index,
+                action_id: None,
+                status: "failed",
+                code: e.code,
+                sequence: None,
+                error: Some(json!({ "code": e.code, "message": e.message, "field": e.field })),
+            },
+        })
+        .collect();
+    let failed = results.iter().filter(|r| r.action_id.is_none()).count();
+    let body = json!({ "batch_id": applied.batch_id, "applied": results.len() - failed, "failed": failed, "results": results });
+    Reply::bytes(
+        StatusCode::OK,
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
+}

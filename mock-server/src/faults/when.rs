@@ -1,0 +1,55 @@
+//! When a rule is live: always, in a window, or in a recurring window.
+
+use std::time::Duration;
+
+/// When a rule is live, relative to the moment its rule set was installed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum When {
+    Always,
+    Window {
+        at: Duration,
+        len: Duration,
+    },
+    Every {
+        at: Duration,
+        period: Duration,
+        len: Duration,
+    },
+}
+
+impl When {
+    /// Is the rule live at `t` (time since the rule set was installed)?
+    pub fn live(&self, t: Duration) -> bool {
+        match *self {
+            When::Always => true,
+            When::Window { at, len } => t >= at && t < at + len,
+            When::Every { at, period, len } => {
+                t >= at
+                    && Duration::from_nanos(((t - at).as_nanos() % period.as_nanos()) as u64) < len
+            }
+        }
+    }
+
+    /// Ends of windows that closed at or before `t`, newest last, at most `cap`.
+    pub fn ended_windows(&self, t: Duration, cap: usize) -> Vec<(Duration, Duration)> {
+        match *self {
+            When::Always => Vec::new(),
+            When::Window { at, len } if at + len <= t => vec![(at, at + len)],
+            When::Window { .. } => Vec::new(),
+            When::Every { at, period, len } => {
+                if t < at + len {
+                    return Vec::new();
+                }
+                let last = ((t - at - len).as_nanos() / period.as_nanos()) as u64;
+                let first = last.saturating_sub(cap as u64 - 1);
+                (first..=last)
+                    .map(|k| {
+                        let start =
+                            at + Duration::from_nanos((period.as_nanos() * k as u128) as u64);
+                        (start, start + len)
+                    })
+                    .collect()
+            }
+        }
+    }
+}

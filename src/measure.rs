@@ -1,0 +1,220 @@
+//! Client-side measurement: HDR histograms (microseconds, 3 significant digits)
+//! and counters, cumulative and per interval. Memory is fixed: an interval's
+//! histograms are handed out by `snapshot` and replaced with empty ones.
+//!
+//! Definitions (DESIGN.md): **latency** runs from the pacer's intended send time to
+//! the first reply (coordinated omission corrected); **service** from the actual
+//! send of each attempt; **accept** from the intended send to the 2xx that applied
+//! an action, across retries; **lag** is how late the slot was taken; **gap** the
+//! wait before a retry and **advised** what the server said to wait.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Largest value held: one hour in microseconds.
+const MAX_US: u64 = 3_600_000_000;
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid")
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_US)
+}
+
+/// One set of histograms.
+#[derive(Debug, Clone)]
+pub struct Hists {
+    pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub accept: Histogram<u64>,
+    /// Attempts per batch (a count, not microseconds).
+    pub attempts: Histogram<u64>,
+    pub gap: Histogram<u64>,
+    pub advised: Histogram<u64>,
+    pub lag: Histogram<u64>,
+}
+
+impl Default for Hists {
+    fn default() -> Self {
+        Self { latency: hist(), service: hist(), accept: hist(), attempts: hist(), gap: hist(), advised: hist(), lag: hist() }
+    }
+}
+
+/// Counts kept alongside the histograms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Batches the pacer handed out and a user started.
+    pub batches: u64,
+    /// Logical actions in those batches.
+    pub actions: u64,
+    /// Actions a 2xx said were applied.
+    pub accepted: u64,
+    /// Actions refused with a final 4xx.
+    pub rejected: u64,
+    /// Actions abandoned when attempts or time ran out.
+    pub gave_up: u64,
+    /// Requests sent (attempts), for amplification.
+    pub requests: u64,
+    /// Attempts by outcome: the status code, or `timeout`, `connect`, `broken`.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Retries the client itself sent sooner than advised (a flawed client only).
+    pub early: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    total: Hists,
+    interval: Hists,
+    counts: Counts,
+}
+
+/// The client's recorder, shared by every goose user of a run.
+#[derive(Debug)]
+pub struct Recorder {
+    started: Instant,
+    state: Mutex<State>,
+}
+
+/// One interval, as `snapshot` hands it out.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Seconds since the recorder started, at the interval's start and end.
+    pub start: f64,
+    pub end: f64,
+    pub hists: Hists,
+    /// Cumulative counts at the interval's end.
+    pub counts: Counts,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self { started: Instant::now(), state: Mutex::new(State::default()) }
+    }
+
+    fn with(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn both(s: &mut State, f: impl Fn(&mut Hists)) {
+        f(&mut s.total);
+        f(&mut s.interval);
+    }
+
+    /// A user took a batch of `actions`, `lag` after its intended time.
+    pub fn batch_started(&self, actions: usize, lag: Duration) {
+        self.with(|s| {
+            s.counts.batches += 1;
+            s.counts.actions += actions as u64;
+            Self::both(s, |h| h.lag.saturating_record(us(lag)));
+        });
+    }
+
+    /// One attempt ended with `outcome` after `service`.
+    pub fn attempt(&self, outcome: &str, service: Duration) {
+        self.with(|s| {
+            s.counts.requests += 1;
+            *s.counts.outcomes.entry(outcome.to_string()).or_default() += 1;
+            Self::both(s, |h| h.service.saturating_record(us(service)));
+        });
+    }
+
+    /// The first reply (or failure) of a batch, `latency` after its intended time.
+    pub fn first_reply(&self, latency: Duration) {
+        self.with(|s| Self::both(s, |h| h.latency.saturating_record(us(latency))));
+    }
+
+    /// `n` actions were applied, `after` their intended time.
+    pub fn accepted(&self, n: usize, after: Duration) {
+        if n == 0 {
+            return;
+        }
+        self.with(|s| {
+            s.counts.accepted += n as u64;
+            Self::both(s, |h| {
+                let _ = h.accept.record_n(us(after), n as u64);
+            });
+        });
+    }
+
+    pub fn rejected(&self, n: usize) {
+        self.with(|s| s.counts.rejected += n as u64);
+    }
+
+    pub fn gave_up(&self, n: usize) {
+        self.with(|s| s.counts.gave_up += n as u64);
+    }
+
+    /// A batch is done after `n` attempts.
+    pub fn attempts(&self, n: u32) {
+        self.with(|s| Self::both(s, |h| h.attempts.saturating_record(u64::from(n).max(1))));
+    }
+
+    /// The client waited `gap` before a retry; the server had advised `advised`.
+    pub fn backoff(&self, gap: Duration, advised: Option<Duration>) {
+        self.with(|s| {
+            if advised.is_some_and(|a| gap < a) {
+                s.counts.early += 1;
+            }
+            Self::both(s, |h| {
+                h.gap.saturating_record(us(gap));
+                if let Some(a) = advised {
+                    h.advised.saturating_record(us(a));
+                }
+            });
+        });
+    }
+
+    /// Hand out the current interval and start a new one.
+    pub fn snapshot(&self, last_end: f64) -> Interval {
+        let end = self.started.elapsed().as_secs_f64();
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let hists = std::mem::take(&mut s.interval);
+        Interval { start: last_end, end, hists, counts: s.counts.clone() }
+    }
+
+    /// Everything recorded so far.
+    pub fn totals(&self) -> (Hists, Counts) {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.total.clone(), s.counts.clone())
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// Percentiles of a microsecond histogram, in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Summary {
+    pub fn of(h: &Histogram<u64>) -> Summary {
+        let ms = |v: u64| v as f64 / 1000.0;
+        Summary {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p90_ms: ms(h.value_at_quantile(0.9)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}

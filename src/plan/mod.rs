@@ -1,0 +1,298 @@
+//! Plans: a TOML file (`scenarios/*.toml`) read in two stages, what the user wrote
+//! ([`raw`]) and the checked [`Plan`] the run uses. Every error names the file, the
+//! line and the key.
+
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gauntlet_mock::config::{ConfigError, from_toml, line_of, spec_error};
+use gauntlet_mock::{Rule, RuleSpec};
+
+use crate::client::{Backoff, ClientConfig, Flaw};
+
+/// Batches of 50 to 500 actions: Dual's limit is 500, and smaller batches keep
+/// the request rate (and so the number of retry decisions) interesting.
+pub const DEFAULT_BATCH: (usize, usize) = (50, 500);
+/// Dual's batch limit.
+pub const MAX_BATCH: usize = 500;
+/// A batch may keep its user busy this long (retries included) before the next
+/// slot it would have taken is late; sizes the users.
+pub const DEFAULT_LATENCY_BUDGET: Duration = Duration::from_secs(10);
+/// Connection set-up and first-request effects settle within this.
+pub const DEFAULT_WARMUP: Duration = Duration::from_secs(5);
+/// Interval histograms every 5 s: fine enough to see a 10 s fault window.
+pub const DEFAULT_SNAPSHOT: Duration = Duration::from_secs(5);
+/// Users are never fewer than this (a slow reply must not stall the pacer)...
+pub const MIN_USERS: usize = 8;
+/// ...nor more than this (each is a tokio task with a connection).
+pub const MAX_USERS: usize = 2_000;
+/// Plans without a seed get this one, so two runs of one plan replay the same faults.
+pub const DEFAULT_SEED: u64 = 1;
+
+/// A window with another offered rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Surge {
+    pub at: Duration,
+    pub len: Duration,
+    pub rate: f64,
+}
+
+/// The load a run offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    pub duration: Duration,
+    pub seed: u64,
+    /// Actions per second offered outside surges.
+    pub rate: f64,
+    pub batch: (usize, usize),
+    /// Fixed by the plan, or None to size from the rate.
+    pub users: Option<usize>,
+    pub latency_budget: Duration,
+    pub warmup: Duration,
+    pub snapshot: Duration,
+    pub surges: Vec<Surge>,
+}
+
+/// What the run is judged on. `None`: not checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    pub max_lost: Option<u64>,
+    pub max_duplicated: Option<u64>,
+    pub max_early_retries: Option<u64>,
+    pub max_gave_up: Option<u64>,
+    pub max_p50_latency: Option<Duration>,
+    pub max_p99_latency: Option<Duration>,
+    pub min_rate_ratio: Option<f64>,
+    pub min_retry_jitter: Option<Duration>,
+}
+
+/// A checked plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file's stem (`nightly`), for the run folder's name.
+    pub name: String,
+    pub path: PathBuf,
+    /// The file as written, kept with the run's results.
+    pub text: String,
+    pub run: RunPlan,
+    /// A URL to load instead of the embedded twin.
+    pub target: Option<String>,
+    /// The embedded twin's event-bus limit.
+    pub twin_actions_per_sec: u32,
+    pub client: ClientConfig,
+    pub faults: Vec<Rule>,
+    pub thresholds: Thresholds,
+}
+
+impl Plan {
+    /// Read and check a plan file.
+    pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.into(),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read the plan: {e}"),
+        })?;
+        Plan::from_toml(&text, path)
+    }
+
+    /// Check a plan's text; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Plan, ConfigError> {
+        let raw: raw::PlanFile = from_toml(text, path)?;
+        check(raw, text, path)
+    }
+
+    /// The offered rate (actions/s) at `t` since the start.
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        self.run.surges.iter().find(|s| t >= s.at && t < s.at + s.len).map_or(self.run.rate, |s| s.rate)
+    }
+
+    pub fn peak_rate(&self) -> f64 {
+        self.run.surges.iter().map(|s| s.rate).fold(self.run.rate, f64::max)
+    }
+
+    /// Where the achieved rate is judged: from the warmup to the first disturbance
+    /// (a surge or a windowed fault), or to the end.
+    pub fn steady_window(&self) -> (Duration, Duration) {
+        let surges = self.run.surges.iter().map(|s| s.at);
+        let windows = self.faults.iter().filter_map(|r| match r.when {
+            gauntlet_mock::faults::When::Always => None,
+            gauntlet_mock::faults::When::Window { at, .. } | gauntlet_mock::faults::When::Every { at, .. } => Some(at),
+        });
+        let end = surges.chain(windows).filter(|t| *t > self.run.warmup).fold(self.run.duration, Duration::min);
+        (self.run.warmup.min(end), end)
+    }
+
+    /// Goose users: as the plan says, or enough to keep every slot on time while
+    /// each batch may take up to the latency budget.
+    pub fn users(&self) -> usize {
+        if let Some(n) = self.run.users {
+            return n;
+        }
+        let mean_batch = (self.run.batch.0 + self.run.batch.1) as f64 / 2.0;
+        let batches_per_sec = self.peak_rate() / mean_batch;
+        let n = (batches_per_sec * self.run.latency_budget.as_secs_f64() * 1.5).ceil() as usize;
+        n.clamp(MIN_USERS, MAX_USERS)
+    }
+
+    /// Apply command-line overrides, checked like the file.
+    pub fn with_overrides(mut self, duration: Option<Duration>, rate: Option<f64>, seed: Option<u64>) -> Result<Plan, String> {
+        if let Some(d) = duration {
+            if d.is_zero() {
+                return Err("--duration must be greater than 0".into());
+            }
+            self.run.duration = d;
+        }
+        if let Some(r) = rate {
+            if !(r > 0.0 && r.is_finite()) {
+                return Err(format!("--rate must be > 0, got {r}"));
+            }
+            self.run.rate = r;
+        }
+        if let Some(s) = seed {
+            self.run.seed = s;
+        }
+        Ok(self)
+    }
+}
+
+fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigError> {
+    let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
+        file: path.into(),
+        line: span.map(|s| line_of(text, s.start)),
+        key: key.into(),
+        message,
+    };
+    let at = |key: &str, message: String| ConfigError { file: path.into(), line: locate(text, key), key: key.into(), message };
+    let r = raw.run;
+    if r.duration.is_zero() {
+        return Err(at("run.duration", "must be greater than 0".into()));
+    }
+    if !(r.rate > 0.0 && r.rate.is_finite()) {
+        return Err(at("run.rate", format!("must be > 0 actions/s, got {}", r.rate)));
+    }
+    let batch = r.batch.map_or(DEFAULT_BATCH, |b| (b.min, b.max));
+    if batch.0 == 0 || batch.0 > batch.1 || batch.1 > MAX_BATCH {
+        return Err(at("run.batch", format!("needs 1 <= min <= max <= {MAX_BATCH}, got {}..{}", batch.0, batch.1)));
+    }
+    if r.users == Some(0) || r.users.is_some_and(|u| u > MAX_USERS) {
+        return Err(at("run.users", format!("must be 1..={MAX_USERS} (or absent to size from the rate)")));
+    }
+    let snapshot = r.snapshot.unwrap_or(DEFAULT_SNAPSHOT);
+    if snapshot < Duration::from_millis(100) {
+        return Err(at("run.snapshot", "must be at least 100ms".into()));
+    }
+    let mut surges = Vec::new();
+    for (i, s) in r.surge.into_iter().enumerate() {
+        let span = s.span();
+        let s = s.into_inner();
+        if !(s.rate > 0.0 && s.rate.is_finite()) {
+            return Err(err(Some(span), &format!("run.surge[{i}].rate"), format!("must be > 0, got {}", s.rate)));
+        }
+        if s.for_.is_zero() {
+            return Err(err(Some(span), &format!("run.surge[{i}].for"), "must be greater than 0".into()));
+        }
+        surges.push(Surge { at: s.at, len: s.for_, rate: s.rate });
+    }
+
+    let target = match raw.target.url {
+        Some(u) => Some(crate::target::check_url(&u).map_err(|m| at("target.url", m))?),
+        None => None,
+    };
+    let twin_actions_per_sec = raw.target.actions_per_sec.unwrap_or(gauntlet_mock::config::DEFAULT_ACTIONS_PER_SEC);
+    if twin_actions_per_sec < MAX_BATCH as u32 {
+        return Err(at("target.actions_per_sec", format!("must be at least {MAX_BATCH} (one full batch)")));
+    }
+
+    let client = check_client(raw.client).map_err(|(k, m)| at(&format!("client.{k}"), m))?;
+    let spans: Vec<_> = raw.faults.iter().map(|f| f.span()).collect();
+    let specs: Vec<RuleSpec> = raw.faults.into_iter().map(|f| f.into_inner()).collect();
+    let faults = gauntlet_mock::faults::spec::validate_all(&specs, "faults").map_err(|e| spec_error(e, path, text, &spans))?;
+
+    let t = raw.thresholds;
+    if t.min_rate_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        return Err(at("thresholds.min_rate_ratio", "must be within 0..=1".into()));
+    }
+    Ok(Plan {
+        name: path.file_stem().map_or("plan".into(), |s| s.to_string_lossy().into_owned()),
+        path: path.into(),
+        text: text.into(),
+        run: RunPlan {
+            duration: r.duration,
+            seed: r.seed.unwrap_or(DEFAULT_SEED),
+            rate: r.rate,
+            batch,
+            users: r.users,
+            latency_budget: r.latency_budget.unwrap_or(DEFAULT_LATENCY_BUDGET),
+            warmup: r.warmup.unwrap_or(DEFAULT_WARMUP),
+            snapshot,
+            surges,
+        },
+        target,
+        twin_actions_per_sec,
+        client,
+        faults,
+        thresholds: Thresholds {
+            max_lost: Some(t.max_lost.unwrap_or(0)),
+            max_duplicated: Some(t.max_duplicated.unwrap_or(0)),
+            max_early_retries: Some(t.max_early_retries.unwrap_or(0)),
+            max_gave_up: Some(t.max_gave_up.unwrap_or(0)),
+            max_p50_latency: t.max_p50_latency,
+            max_p99_latency: t.max_p99_latency,
+            min_rate_ratio: t.min_rate_ratio,
+            min_retry_jitter: t.min_retry_jitter,
+        },
+    })
+}
+
+fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, String)> {
+    let d = ClientConfig::default();
+    let backoff = match c.backoff.as_deref() {
+        None => d.backoff,
+        Some(name) => Backoff::from_name(name).ok_or(("backoff", format!("`{name}`: expected one of {}", Backoff::NAMES.join(", "))))?,
+    };
+    let flaw = match c.flaw.as_deref() {
+        None => d.flaw,
+        Some(name) => Flaw::from_name(name).ok_or(("flaw", format!("`{name}`: expected one of {}", Flaw::NAMES.join(", "))))?,
+    };
+    let cfg = ClientConfig {
+        backoff,
+        base: c.base.unwrap_or(d.base),
+        cap: c.cap.unwrap_or(d.cap),
+        max_attempts: c.max_attempts.unwrap_or(d.max_attempts),
+        max_elapsed: c.max_elapsed.unwrap_or(d.max_elapsed),
+        timeout: c.timeout.unwrap_or(d.timeout),
+        flaw,
+    };
+    if cfg.base.is_zero() || cfg.cap < cfg.base {
+        return Err(("base", "needs 0 < base <= cap".into()));
+    }
+    if cfg.max_attempts == 0 {
+        return Err(("max_attempts", "must be at least 1".into()));
+    }
+    if cfg.timeout.is_zero() || cfg.max_elapsed.is_zero() {
+        return Err(("timeout", "timeout and max_elapsed must be greater than 0".into()));
+    }
+    Ok(cfg)
+}
+
+/// The 1-based line of `section.key = ...` in a plan's text, for checks made after
+/// parsing (the value was well-formed, its meaning was not).
+pub fn locate(text: &str, dotted: &str) -> Option<usize> {
+    let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(h) = l.strip_prefix('[') {
+            current = h.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        let Some((k, _)) = l.split_once('=') else { continue };
+        if current == section && k.trim() == key {
+            return Some(i + 1);
+        }
+    }
+    None
+}

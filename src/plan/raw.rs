@@ -1,0 +1,107 @@
+//! What a user writes in a plan file: serde structs that refuse unknown keys.
+
+use std::time::Duration;
+
+use gauntlet_mock::RuleSpec;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    pub run: RunFile,
+    #[serde(default)]
+    pub target: TargetFile,
+    #[serde(default)]
+    pub client: ClientFile,
+    #[serde(default)]
+    pub faults: Vec<toml::Spanned<RuleSpec>>,
+    #[serde(default)]
+    pub thresholds: ThresholdsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// How long the pacer offers load.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub seed: Option<u64>,
+    /// Actions per second offered.
+    pub rate: f64,
+    #[serde(default)]
+    pub batch: Option<BatchFile>,
+    /// Goose users; absent or 0: sized from the rate and `latency_budget`.
+    pub users: Option<usize>,
+    /// How long one batch may keep a user busy, retries included (sizes the users).
+    #[serde(default, with = "humantime_serde")]
+    pub latency_budget: Option<Duration>,
+    /// Excluded from the achieved-rate measurement at the start.
+    #[serde(default, with = "humantime_serde")]
+    pub warmup: Option<Duration>,
+    /// Period of the interval histograms.
+    #[serde(default, with = "humantime_serde")]
+    pub snapshot: Option<Duration>,
+    /// Windows with another offered rate.
+    #[serde(default)]
+    pub surge: Vec<toml::Spanned<SurgeFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchFile {
+    pub min: usize,
+    pub max: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurgeFile {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    #[serde(rename = "for", with = "humantime_serde")]
+    pub for_: Duration,
+    pub rate: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// A running twin or a real deployment; absent: the embedded twin.
+    pub url: Option<String>,
+    /// The embedded twin's event-bus limit (actions/s per organization).
+    pub actions_per_sec: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub backoff: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub cap: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_elapsed: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    pub flaw: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsFile {
+    pub max_lost: Option<u64>,
+    pub max_duplicated: Option<u64>,
+    pub max_early_retries: Option<u64>,
+    pub max_gave_up: Option<u64>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_p50_latency: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_p99_latency: Option<Duration>,
+    /// Achieved rate over the steady part, as a share of the offered rate.
+    pub min_rate_ratio: Option<f64>,
+    /// The jitter retries carry over the advised wait (p90, seen by the twin).
+    #[serde(default, with = "humantime_serde")]
+    pub min_retry_jitter: Option<Duration>,
+}
