@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -18,6 +19,34 @@ pub enum Command {
     /// Serve the Dual twin for your own client: faults on a seeded schedule, an
     /// oracle that counts every applied action, a control API under /_gauntlet/.
     Mock(MockArgs),
+    /// Run a plan: goose drives batches at the plan's rate through the reference
+    /// client, against the embedded twin unless --target, and ends in a verdict.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// The plan file [default: scenarios/nightly.toml].
+    pub plan: Option<PathBuf>,
+    /// Override the plan's duration (e.g. 10s, 5m).
+    #[arg(long, env = "GAUNTLET_DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Override the offered rate, actions per second.
+    #[arg(long, env = "GAUNTLET_RATE")]
+    pub rate: Option<f64>,
+    /// Override the plan's seed.
+    #[arg(long, env = "GAUNTLET_SEED")]
+    pub seed: Option<u64>,
+    /// The run folder [default: reports/<plan>-<UTC time>].
+    #[arg(long, env = "GAUNTLET_OUT")]
+    pub out: Option<PathBuf>,
+    /// Load this URL instead of the embedded twin. A loopback twin started with
+    /// `gauntlet mock` gets the plan's faults when GAUNTLET_CONTROL_TOKEN is set.
+    #[arg(long, env = "GAUNTLET_TARGET")]
+    pub target: Option<String>,
+    /// Lift the rate cap on a non-loopback target.
+    #[arg(long)]
+    pub i_know_this_is_load: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,6 +5,14 @@
 //!
 //! - [`cli`]: the command line (clap), every CI-set flag also read from the environment.
 //! - [`mock`]: `gauntlet mock`, the twin as a standalone server for a team's own client.
+//! - [`run`]: `gauntlet run`, one run as data flows: plan, twin, load, verdict, report.
+//! - [`plan`]: plan files, read raw then checked (errors name file, line, key).
+//! - [`client`]: the reference Dual client (backoff, idempotency, partial retries, flaws).
+//! - [`load`]: goose users fed by the open-model [`load::pacer`].
+//! - [`measure`]: the client's HDR histograms; [`snapshots`]: interval log and progress.
+//! - [`verdict`]: client measurements joined with the twin's oracle, against thresholds.
+//! - [`report`]: `summary.json` and the terminal table. [`twin_link`]: embedded or remote twin.
+//! - [`target`]: where load may go (loopback unless named).
 //! - [`secrets`]: where keys and tokens come from, and how they are shown (redacted).
 //! - [`signal`]: one shutdown future for Ctrl-C and SIGTERM.
 //! - [`exit`]: errors mapped to exit codes (0 pass, 1 a check failed, 2 usage, config
@@ -14,7 +22,17 @@
 //! handler, verdict, report, smoke) join as modules here.
 
 pub mod cli;
+pub mod client;
 pub mod exit;
+pub mod load;
+pub mod measure;
 pub mod mock;
+pub mod plan;
+pub mod report;
+pub mod run;
 pub mod secrets;
 pub mod signal;
+pub mod snapshots;
+pub mod target;
+pub mod twin_link;
+pub mod verdict;

@@ -24,10 +24,19 @@ async fn main() -> ExitCode {
             &mut std::io::stdout(),
         )
         .await
-        .map(|_| ()),
+        .map(|_| exit::PASS),
+        Command::Run(args) => gauntlet::run::run(args, env, &mut std::io::stdout())
+            .await
+            .map(|o| {
+                if o.verdict.pass {
+                    exit::PASS
+                } else {
+                    exit::FAILED
+                }
+            }),
     };
     match result {
-        Ok(()) => ExitCode::from(exit::PASS),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit::code_of(&e))

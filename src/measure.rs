@@ -41,7 +41,15 @@ pub struct Hists {
 
 impl Default for Hists {
     fn default() -> Self {
-        Self { latency: hist(), service: hist(), accept: hist(), attempts: hist(), gap: hist(), advised: hist(), lag: hist() }
+        Self {
+            latency: hist(),
+            service: hist(),
+            accept: hist(),
+            attempts: hist(),
+            gap: hist(),
+            advised: hist(),
+            lag: hist(),
+        }
     }
 }
 
@@ -99,7 +107,10 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Self {
-        Self { started: Instant::now(), state: Mutex::new(State::default()) }
+        Self {
+            started: Instant::now(),
+            state: Mutex::new(State::default()),
+        }
     }
 
     fn with(&self, f: impl FnOnce(&mut State)) {
@@ -180,7 +191,12 @@ impl Recorder {
         let end = self.started.elapsed().as_secs_f64();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let hists = std::mem::take(&mut s.interval);
-        Interval { start: last_end, end, hists, counts: s.counts.clone() }
+        Interval {
+            start: last_end,
+            end,
+            hists,
+            counts: s.counts.clone(),
+        }
     }
 
     /// Everything recorded so far.
@@ -215,6 +231,28 @@ impl Summary {
             p99_ms: ms(h.value_at_quantile(0.99)),
             p999_ms: ms(h.value_at_quantile(0.999)),
             max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// Percentiles of a histogram of counts (attempts per batch).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CountSummary {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl CountSummary {
+    pub fn of(h: &Histogram<u64>) -> CountSummary {
+        CountSummary {
+            count: h.len(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
         }
     }
 }

@@ -115,31 +115,33 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             let rules =
                 validate_all(&r.rules, "rules").map_err(|e| ApiError::field(e.key, e.reason))?;
             let n = rules.len();
-            twin.faults.install(rules, twin.clock.now());
-            ok(json!({ "installed": n }))
+            let epoch = twin.clock.now();
+            twin.faults.install(rules, epoch);
+            ok(json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64 }))
         }
         ("oracle", _) => {
             let now = twin.clock.now();
-            ok(
-                json!({ "now_ms": now.as_millis() as u64, "oracle": twin.oracle_view(), "faults": twin.faults.tape.view(u64::MAX, 0).by_kind }),
-            )
+            // `?from_ms=A&to_ms=B`: applied actions per second over that twin-time window.
+            let (from, to) = (param(query, "from_ms")?, param(query, "to_ms")?);
+            let applied_rate = match (from, to) {
+                (Some(a), Some(b)) => twin
+                    .oracle
+                    .applied_rate(Duration::from_millis(a), Duration::from_millis(b)),
+                _ => None,
+            };
+            ok(json!({
+                "now_ms": now.as_millis() as u64,
+                "oracle": twin.oracle_view(),
+                "applied_rate": applied_rate,
+                "faults": twin.faults.tape.view(u64::MAX, 0).by_kind,
+            }))
         }
         ("tape", _) => {
-            let param = |name: &str, default: u64| -> Result<u64, ApiError> {
-                match query
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == name)
-                {
-                    None => Ok(default),
-                    Some((_, v)) => v
-                        .parse()
-                        .map_err(|_| ApiError::field(name, "must be a non-negative integer")),
-                }
-            };
             let (since, limit) = (
-                param("since", 0)?,
-                param("limit", TAPE_PAGE as u64)?.min(TAPE_PAGE as u64),
+                param(query, "since")?.unwrap_or(0),
+                param(query, "limit")?
+                    .unwrap_or(TAPE_PAGE as u64)
+                    .min(TAPE_PAGE as u64),
             );
             ok(
                 serde_json::to_value(twin.faults.tape.view(since, limit as usize))
@@ -173,5 +175,20 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             twin.reset();
             ok(json!({ "reset": true }))
         }
+    }
+}
+
+/// A numeric query parameter, if given; a 400 naming it if it is not a number.
+fn param(query: &str, name: &str) -> Result<Option<u64>, ApiError> {
+    match query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+    {
+        None => Ok(None),
+        Some((_, v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::field(name, "must be a non-negative integer")),
     }
 }

@@ -25,7 +25,8 @@ pub enum Backoff {
 }
 
 impl Backoff {
-    pub const NAMES: [&'static str; 4] = ["dual", "full_jitter", "equal_jitter", "decorrelated_jitter"];
+    pub const NAMES: [&'static str; 4] =
+        ["dual", "full_jitter", "equal_jitter", "decorrelated_jitter"];
 
     pub fn from_name(name: &str) -> Option<Backoff> {
         Some(match name {
@@ -48,29 +49,55 @@ impl Backoff {
 
     /// The delay after failed attempt `n` (1 for the first), `prev` the last delay.
     /// Without jitter every policy is plain capped exponential backoff.
-    pub fn delay(&self, n: u32, prev: Duration, base: Duration, cap: Duration, jitter: bool, rng: &mut impl Rng) -> Duration {
-        let exp = base.saturating_mul(1u32 << (n.saturating_sub(1)).min(20)).min(cap);
+    pub fn delay(
+        &self,
+        n: u32,
+        prev: Duration,
+        base: Duration,
+        cap: Duration,
+        jitter: bool,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        let exp = base
+            .saturating_mul(1u32 << (n.saturating_sub(1)).min(20))
+            .min(cap);
         if !jitter {
             return exp;
         }
         let uniform = |rng: &mut dyn rand::RngCore, lo: Duration, hi: Duration| {
-            if hi <= lo { lo } else { lo + Duration::from_secs_f64(rng.random::<f64>() * (hi - lo).as_secs_f64()) }
+            if hi <= lo {
+                lo
+            } else {
+                lo + Duration::from_secs_f64(rng.random::<f64>() * (hi - lo).as_secs_f64())
+            }
         };
         match self {
             Backoff::Dual => exp + uniform(rng, Duration::ZERO, DUAL_JITTER),
             Backoff::FullJitter => uniform(rng, Duration::ZERO, exp),
             Backoff::EqualJitter => exp / 2 + uniform(rng, Duration::ZERO, exp / 2),
-            Backoff::DecorrelatedJitter => uniform(rng, base, prev.max(base).saturating_mul(3)).min(cap),
+            Backoff::DecorrelatedJitter => {
+                uniform(rng, base, prev.max(base).saturating_mul(3)).min(cap)
+            }
         }
     }
 }
 
 /// The wait before a retry: the policy's delay, but never earlier than `advised`
 /// (plus jitter when the advice wins) unless the client ignores advice.
-pub fn wait(policy: Duration, advised: Option<Duration>, respect_advice: bool, jitter: bool, rng: &mut impl Rng) -> Duration {
+pub fn wait(
+    policy: Duration,
+    advised: Option<Duration>,
+    respect_advice: bool,
+    jitter: bool,
+    rng: &mut impl Rng,
+) -> Duration {
     match advised {
         Some(a) if respect_advice && a > policy => {
-            a + if jitter { Duration::from_secs_f64(rng.random::<f64>() * ADVICE_JITTER.as_secs_f64()) } else { Duration::ZERO }
+            a + if jitter {
+                Duration::from_secs_f64(rng.random::<f64>() * ADVICE_JITTER.as_secs_f64())
+            } else {
+                Duration::ZERO
+            }
         }
         _ => policy,
     }
@@ -96,7 +123,11 @@ mod tests {
     #[test]
     fn every_policy_stays_within_its_bounds() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        for policy in [Backoff::FullJitter, Backoff::EqualJitter, Backoff::DecorrelatedJitter] {
+        for policy in [
+            Backoff::FullJitter,
+            Backoff::EqualJitter,
+            Backoff::DecorrelatedJitter,
+        ] {
             let mut prev = S(1);
             for n in 1..=10 {
                 let d = policy.delay(n, prev, S(1), S(30), true, &mut rng);
@@ -115,7 +146,15 @@ mod tests {
         let w = wait(S(1), Some(S(5)), true, true, &mut rng);
         assert!(w >= S(5) && w < S(6), "{w:?}");
         assert_eq!(wait(S(1), Some(S(5)), true, false, &mut rng), S(5));
-        assert_eq!(wait(S(1), Some(S(5)), false, true, &mut rng), S(1), "ignoring advice");
-        assert_eq!(wait(S(8), Some(S(5)), true, true, &mut rng), S(8), "the policy already waits longer");
+        assert_eq!(
+            wait(S(1), Some(S(5)), false, true, &mut rng),
+            S(1),
+            "ignoring advice"
+        );
+        assert_eq!(
+            wait(S(8), Some(S(5)), true, true, &mut rng),
+            S(8),
+            "the policy already waits longer"
+        );
     }
 }

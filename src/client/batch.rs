@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
-use super::{ClientConfig, Flaw, Reply, Request, Transport, backoff, retryable};
+use super::{ClientConfig, Credentials, Flaw, Reply, Request, Transport, backoff, retryable};
 use crate::measure::Recorder;
 
 /// The path batches go to.
@@ -28,7 +28,11 @@ pub struct BatchOutcome {
 enum Verdict {
     /// Per-action results: indexes (into `pending`) that failed transiently, and
     /// how many were applied and finally rejected.
-    Results { transient: Vec<usize>, applied: usize, rejected: usize },
+    Results {
+        transient: Vec<usize>,
+        applied: usize,
+        rejected: usize,
+    },
     /// Nothing applied; try the same request again after the advised wait.
     Retry(Option<Duration>),
     /// Nothing applied, and retrying cannot help.
@@ -41,7 +45,7 @@ enum Verdict {
 pub async fn submit_batch<T: Transport>(
     t: &mut T,
     cfg: &ClientConfig,
-    auth: &[(&'static str, String)],
+    creds: &Credentials,
     actions: Vec<Value>,
     key_base: &str,
     intended: Instant,
@@ -54,23 +58,49 @@ pub async fn submit_batch<T: Transport>(
     let mut out = BatchOutcome::default();
     let (mut round, mut prev_delay) = (0u32, cfg.base);
     let deadline = intended + cfg.max_elapsed;
+    let mut refreshed = false;
+    let mut last_outcome;
     loop {
         out.attempts += 1;
-        let mut headers = auth.to_vec();
+        let mut headers = creds.headers(t).await.unwrap_or_default();
         headers.push(("content-type", "application/json".into()));
         if cfg.flaw != Flaw::NoIdempotencyKey {
             headers.push(("idempotency-key", format!("{key_base}-r{round}")));
         }
-        let body = Bytes::from(serde_json::to_vec(&serde_json::json!({ "actions": pending })).unwrap_or_default());
+        let body = Bytes::from(
+            serde_json::to_vec(&serde_json::json!({ "actions": pending })).unwrap_or_default(),
+        );
         let sent = Instant::now();
-        let result = t.post(Request { path: BATCH_PATH.into(), headers, body, timeout: cfg.timeout }).await;
+        let result = t
+            .post(Request {
+                path: BATCH_PATH.into(),
+                headers,
+                body,
+                timeout: cfg.timeout,
+            })
+            .await;
         let replied = Instant::now();
-        rec.attempt(&result.as_ref().map_or_else(|e| e.kind().to_string(), |r| r.status.to_string()), replied - sent);
+        last_outcome = result
+            .as_ref()
+            .map_or_else(|e| e.kind().to_string(), |r| r.status.to_string());
+        rec.attempt(&last_outcome, replied - sent);
         if out.attempts == 1 {
             rec.first_reply(replied.saturating_duration_since(intended));
         }
+        // A 401 on a JWT: refresh once and send again at once.
+        if !refreshed
+            && result.as_ref().is_ok_and(|r| r.status == 401)
+            && creds.refresh(t).await.unwrap_or(false)
+        {
+            refreshed = true;
+            continue;
+        }
         let advised = match result.map(|r| judge(&r)).unwrap_or(Verdict::Retry(None)) {
-            Verdict::Results { transient, applied, rejected } => {
+            Verdict::Results {
+                transient,
+                applied,
+                rejected,
+            } => {
                 out.accepted += applied;
                 out.rejected += rejected;
                 rec.accepted(applied, replied.saturating_duration_since(intended));
@@ -94,12 +124,33 @@ pub async fn submit_batch<T: Transport>(
                 break;
             }
         };
-        let policy = cfg.backoff.delay(out.attempts, prev_delay, cfg.base, cfg.cap, cfg.flaw != Flaw::NoJitter, &mut rng);
+        let policy = cfg.backoff.delay(
+            out.attempts,
+            prev_delay,
+            cfg.base,
+            cfg.cap,
+            cfg.flaw != Flaw::NoJitter,
+            &mut rng,
+        );
         let delay = match cfg.flaw {
             Flaw::NoBackoff => Duration::ZERO,
-            flaw => backoff::wait(policy, advised, flaw != Flaw::IgnoresRetryAfter, flaw != Flaw::NoJitter, &mut rng),
+            flaw => backoff::wait(
+                policy,
+                advised,
+                flaw != Flaw::IgnoresRetryAfter,
+                flaw != Flaw::NoJitter,
+                &mut rng,
+            ),
         };
         if out.attempts >= cfg.max_attempts || Instant::now() + delay > deadline {
+            tracing::warn!(
+                batch = key_base,
+                attempts = out.attempts,
+                elapsed_ms = intended.elapsed().as_millis() as u64,
+                last = last_outcome,
+                pending = pending.len(),
+                "giving up on a batch"
+            );
             out.gave_up += pending.len();
             rec.gave_up(pending.len());
             break;
@@ -120,7 +171,9 @@ fn judge(r: &Reply) -> Verdict {
             // again; its key makes that safe.
             return Verdict::Retry(None);
         };
-        let Some(results) = v["results"].as_array() else { return Verdict::Retry(None) };
+        let Some(results) = v["results"].as_array() else {
+            return Verdict::Retry(None);
+        };
         let (mut transient, mut applied, mut rejected) = (Vec::new(), 0, 0);
         for (i, x) in results.iter().enumerate() {
             let code = x["code"].as_u64().unwrap_or(500) as u16;
@@ -130,12 +183,19 @@ fn judge(r: &Reply) -> Verdict {
                 _ => rejected += 1,
             }
         }
-        return Verdict::Results { transient, applied, rejected };
+        return Verdict::Results {
+            transient,
+            applied,
+            rejected,
+        };
     }
     if retryable(r.status) {
         // Retry-After, else (on a 429) the rate-limit reset.
         let reset = r.ratelimit_reset.and_then(|reset| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
             (r.status == 429).then(|| Duration::from_secs(reset.saturating_sub(now)))
         });
         return Verdict::Retry(r.retry_after.or(reset));

@@ -5,12 +5,14 @@
 //! to prove that the verdict catches each mistake. The transport is abstract: goose
 //! in a load run, plain reqwest in the smoke test and in tests.
 
+pub mod auth;
 pub mod backoff;
 pub mod batch;
 pub mod transport;
 
 use std::time::Duration;
 
+pub use auth::{Credentials, Jwt};
 pub use backoff::Backoff;
 pub use batch::{BatchOutcome, submit_batch};
 pub use transport::{Reply, Request, Transport, TransportError};
@@ -42,8 +44,14 @@ pub enum Flaw {
 }
 
 impl Flaw {
-    pub const NAMES: [&'static str; 6] =
-        ["none", "no_idempotency_key", "no_jitter", "ignores_retry_after", "retries_whole_batch", "no_backoff"];
+    pub const NAMES: [&'static str; 6] = [
+        "none",
+        "no_idempotency_key",
+        "no_jitter",
+        "ignores_retry_after",
+        "retries_whole_batch",
+        "no_backoff",
+    ];
 
     pub fn from_name(name: &str) -> Option<Flaw> {
         Some(match name.replace('-', "_").as_str() {

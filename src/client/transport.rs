@@ -18,7 +18,10 @@ pub struct Request {
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Request").field("path", &self.path).field("body_len", &self.body.len()).finish_non_exhaustive()
+        f.debug_struct("Request")
+            .field("path", &self.path)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,11 +77,24 @@ pub trait Transport {
 /// Read a reqwest response into a `Reply` (a body cut short is `Broken`).
 pub async fn reply_of(resp: reqwest::Response) -> Result<Reply, TransportError> {
     let status = resp.status().as_u16();
-    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
     let retry_after = header("retry-after").map(Duration::from_secs);
     let ratelimit_reset = header("x-ratelimit-reset");
-    let body = resp.bytes().await.map_err(|e| TransportError::from_reqwest(&e))?;
-    Ok(Reply { status, retry_after, ratelimit_reset, body })
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| TransportError::from_reqwest(&e))?;
+    Ok(Reply {
+        status,
+        retry_after,
+        ratelimit_reset,
+        body,
+    })
 }
 
 /// A plain reqwest transport against `base` (for the smoke test and tests).
@@ -90,11 +106,18 @@ pub struct Http {
 
 impl Transport for Http {
     async fn post(&mut self, req: Request) -> Result<Reply, TransportError> {
-        let mut rb = self.client.post(format!("{}{}", self.base, req.path)).timeout(req.timeout).body(req.body);
+        let mut rb = self
+            .client
+            .post(format!("{}{}", self.base, req.path))
+            .timeout(req.timeout)
+            .body(req.body);
         for (name, value) in req.headers {
             rb = rb.header(name, value);
         }
-        let resp = rb.send().await.map_err(|e| TransportError::from_reqwest(&e))?;
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| TransportError::from_reqwest(&e))?;
         reply_of(resp).await
     }
 }

@@ -106,11 +106,19 @@ impl Plan {
 
     /// The offered rate (actions/s) at `t` since the start.
     pub fn rate_at(&self, t: Duration) -> f64 {
-        self.run.surges.iter().find(|s| t >= s.at && t < s.at + s.len).map_or(self.run.rate, |s| s.rate)
+        self.run
+            .surges
+            .iter()
+            .find(|s| t >= s.at && t < s.at + s.len)
+            .map_or(self.run.rate, |s| s.rate)
     }
 
     pub fn peak_rate(&self) -> f64 {
-        self.run.surges.iter().map(|s| s.rate).fold(self.run.rate, f64::max)
+        self.run
+            .surges
+            .iter()
+            .map(|s| s.rate)
+            .fold(self.run.rate, f64::max)
     }
 
     /// Where the achieved rate is judged: from the warmup to the first disturbance
@@ -119,9 +127,13 @@ impl Plan {
         let surges = self.run.surges.iter().map(|s| s.at);
         let windows = self.faults.iter().filter_map(|r| match r.when {
             gauntlet_mock::faults::When::Always => None,
-            gauntlet_mock::faults::When::Window { at, .. } | gauntlet_mock::faults::When::Every { at, .. } => Some(at),
+            gauntlet_mock::faults::When::Window { at, .. }
+            | gauntlet_mock::faults::When::Every { at, .. } => Some(at),
         });
-        let end = surges.chain(windows).filter(|t| *t > self.run.warmup).fold(self.run.duration, Duration::min);
+        let end = surges
+            .chain(windows)
+            .filter(|t| *t > self.run.warmup)
+            .fold(self.run.duration, Duration::min);
         (self.run.warmup.min(end), end)
     }
 
@@ -138,7 +150,12 @@ impl Plan {
     }
 
     /// Apply command-line overrides, checked like the file.
-    pub fn with_overrides(mut self, duration: Option<Duration>, rate: Option<f64>, seed: Option<u64>) -> Result<Plan, String> {
+    pub fn with_overrides(
+        mut self,
+        duration: Option<Duration>,
+        rate: Option<f64>,
+        seed: Option<u64>,
+    ) -> Result<Plan, String> {
         if let Some(d) = duration {
             if d.is_zero() {
                 return Err("--duration must be greater than 0".into());
@@ -165,20 +182,37 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         key: key.into(),
         message,
     };
-    let at = |key: &str, message: String| ConfigError { file: path.into(), line: locate(text, key), key: key.into(), message };
+    let at = |key: &str, message: String| ConfigError {
+        file: path.into(),
+        line: locate(text, key),
+        key: key.into(),
+        message,
+    };
     let r = raw.run;
     if r.duration.is_zero() {
         return Err(at("run.duration", "must be greater than 0".into()));
     }
     if !(r.rate > 0.0 && r.rate.is_finite()) {
-        return Err(at("run.rate", format!("must be > 0 actions/s, got {}", r.rate)));
+        return Err(at(
+            "run.rate",
+            format!("must be > 0 actions/s, got {}", r.rate),
+        ));
     }
     let batch = r.batch.map_or(DEFAULT_BATCH, |b| (b.min, b.max));
     if batch.0 == 0 || batch.0 > batch.1 || batch.1 > MAX_BATCH {
-        return Err(at("run.batch", format!("needs 1 <= min <= max <= {MAX_BATCH}, got {}..{}", batch.0, batch.1)));
+        return Err(at(
+            "run.batch",
+            format!(
+                "needs 1 <= min <= max <= {MAX_BATCH}, got {}..{}",
+                batch.0, batch.1
+            ),
+        ));
     }
     if r.users == Some(0) || r.users.is_some_and(|u| u > MAX_USERS) {
-        return Err(at("run.users", format!("must be 1..={MAX_USERS} (or absent to size from the rate)")));
+        return Err(at(
+            "run.users",
+            format!("must be 1..={MAX_USERS} (or absent to size from the rate)"),
+        ));
     }
     let snapshot = r.snapshot.unwrap_or(DEFAULT_SNAPSHOT);
     if snapshot < Duration::from_millis(100) {
@@ -189,34 +223,58 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         let span = s.span();
         let s = s.into_inner();
         if !(s.rate > 0.0 && s.rate.is_finite()) {
-            return Err(err(Some(span), &format!("run.surge[{i}].rate"), format!("must be > 0, got {}", s.rate)));
+            return Err(err(
+                Some(span),
+                &format!("run.surge[{i}].rate"),
+                format!("must be > 0, got {}", s.rate),
+            ));
         }
         if s.for_.is_zero() {
-            return Err(err(Some(span), &format!("run.surge[{i}].for"), "must be greater than 0".into()));
+            return Err(err(
+                Some(span),
+                &format!("run.surge[{i}].for"),
+                "must be greater than 0".into(),
+            ));
         }
-        surges.push(Surge { at: s.at, len: s.for_, rate: s.rate });
+        surges.push(Surge {
+            at: s.at,
+            len: s.for_,
+            rate: s.rate,
+        });
     }
 
     let target = match raw.target.url {
         Some(u) => Some(crate::target::check_url(&u).map_err(|m| at("target.url", m))?),
         None => None,
     };
-    let twin_actions_per_sec = raw.target.actions_per_sec.unwrap_or(gauntlet_mock::config::DEFAULT_ACTIONS_PER_SEC);
+    let twin_actions_per_sec = raw
+        .target
+        .actions_per_sec
+        .unwrap_or(gauntlet_mock::config::DEFAULT_ACTIONS_PER_SEC);
     if twin_actions_per_sec < MAX_BATCH as u32 {
-        return Err(at("target.actions_per_sec", format!("must be at least {MAX_BATCH} (one full batch)")));
+        return Err(at(
+            "target.actions_per_sec",
+            format!("must be at least {MAX_BATCH} (one full batch)"),
+        ));
     }
 
     let client = check_client(raw.client).map_err(|(k, m)| at(&format!("client.{k}"), m))?;
     let spans: Vec<_> = raw.faults.iter().map(|f| f.span()).collect();
     let specs: Vec<RuleSpec> = raw.faults.into_iter().map(|f| f.into_inner()).collect();
-    let faults = gauntlet_mock::faults::spec::validate_all(&specs, "faults").map_err(|e| spec_error(e, path, text, &spans))?;
+    let faults = gauntlet_mock::faults::spec::validate_all(&specs, "faults")
+        .map_err(|e| spec_error(e, path, text, &spans))?;
 
     let t = raw.thresholds;
     if t.min_rate_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
-        return Err(at("thresholds.min_rate_ratio", "must be within 0..=1".into()));
+        return Err(at(
+            "thresholds.min_rate_ratio",
+            "must be within 0..=1".into(),
+        ));
     }
     Ok(Plan {
-        name: path.file_stem().map_or("plan".into(), |s| s.to_string_lossy().into_owned()),
+        name: path
+            .file_stem()
+            .map_or("plan".into(), |s| s.to_string_lossy().into_owned()),
         path: path.into(),
         text: text.into(),
         run: RunPlan {
@@ -251,11 +309,17 @@ fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, Strin
     let d = ClientConfig::default();
     let backoff = match c.backoff.as_deref() {
         None => d.backoff,
-        Some(name) => Backoff::from_name(name).ok_or(("backoff", format!("`{name}`: expected one of {}", Backoff::NAMES.join(", "))))?,
+        Some(name) => Backoff::from_name(name).ok_or((
+            "backoff",
+            format!("`{name}`: expected one of {}", Backoff::NAMES.join(", ")),
+        ))?,
     };
     let flaw = match c.flaw.as_deref() {
         None => d.flaw,
-        Some(name) => Flaw::from_name(name).ok_or(("flaw", format!("`{name}`: expected one of {}", Flaw::NAMES.join(", "))))?,
+        Some(name) => Flaw::from_name(name).ok_or((
+            "flaw",
+            format!("`{name}`: expected one of {}", Flaw::NAMES.join(", ")),
+        ))?,
     };
     let cfg = ClientConfig {
         backoff,
@@ -273,7 +337,10 @@ fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, Strin
         return Err(("max_attempts", "must be at least 1".into()));
     }
     if cfg.timeout.is_zero() || cfg.max_elapsed.is_zero() {
-        return Err(("timeout", "timeout and max_elapsed must be greater than 0".into()));
+        return Err((
+            "timeout",
+            "timeout and max_elapsed must be greater than 0".into(),
+        ));
     }
     Ok(cfg)
 }
@@ -289,7 +356,9 @@ pub fn locate(text: &str, dotted: &str) -> Option<usize> {
             current = h.trim_matches(|c| c == '[' || c == ']').trim().to_string();
             continue;
         }
-        let Some((k, _)) = l.split_once('=') else { continue };
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
         if current == section && k.trim() == key {
             return Some(i + 1);
         }

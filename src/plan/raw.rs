@@ -101,7 +101,7 @@ pub struct ThresholdsFile {
     pub max_p99_latency: Option<Duration>,
     /// Achieved rate over the steady part, as a share of the offered rate.
     pub min_rate_ratio: Option<f64>,
-    /// The jitter retries carry over the advised wait (p90, seen by the twin).
+    /// The jitter retries carry over the advised wait (median, seen by the twin).
     #[serde(default, with = "humantime_serde")]
     pub min_retry_jitter: Option<Duration>,
 }

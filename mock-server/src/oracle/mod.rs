@@ -16,7 +16,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 mod timeline;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use timeline::Timeline;
 
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
@@ -96,7 +96,7 @@ pub struct Oracle {
 }
 
 /// Percentiles of one histogram, in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,
@@ -119,7 +119,7 @@ impl Percentiles {
 }
 
 /// The ledger's verdict on actions.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ActionCounts {
     /// Distinct actions that reached the twin.
     pub distinct: u64,
@@ -136,7 +136,7 @@ pub struct ActionCounts {
     pub rejected: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct KeyCounts {
     /// Idempotency keys whose request was applied.
     pub keys: u64,
@@ -148,7 +148,7 @@ pub struct KeyCounts {
     pub mismatches: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BackoffGrade {
     /// 429/5xx/dropped replies sent.
     pub faulted_replies: u64,
@@ -165,7 +165,7 @@ pub struct BackoffGrade {
 }
 
 /// Arrivals after a fault window closed against the steady rate before it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Burst {
     pub rule: String,
     pub window_start_ms: u64,
@@ -179,7 +179,7 @@ pub struct Burst {
 }
 
 /// What `GET /_gauntlet/oracle` returns.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OracleView {
     pub actions: ActionCounts,
     pub idempotency: KeyCounts,

@@ -1,0 +1,151 @@
+//! The open-model pacer: one schedule shared by every goose user. Each batch gets an
+//! intended send time such that actions arrive at the plan's rate (surges included)
+//! whatever the replies do. A user that takes its slot late does not move the
+//! schedule; its lateness is measured, never hidden.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// One batch to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// The batch's number in the run (names its idempotency keys and payloads).
+    pub index: u64,
+    /// When it should be sent.
+    pub intended: Instant,
+    /// Actions in the batch.
+    pub size: usize,
+}
+
+/// The offered rate over time, in actions per second.
+pub trait RateSchedule: Send + Sync {
+    fn rate_at(&self, t: Duration) -> f64;
+}
+
+impl<F: Fn(Duration) -> f64 + Send + Sync> RateSchedule for F {
+    fn rate_at(&self, t: Duration) -> f64 {
+        self(t)
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    next_at: Duration,
+    index: u64,
+    rng: StdRng,
+}
+
+/// The shared schedule.
+pub struct Pacer {
+    start: Instant,
+    end: Duration,
+    batch: (usize, usize),
+    rates: Box<dyn RateSchedule>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("end", &self.end)
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pacer {
+    /// Slots from `start` for `duration`, batch sizes uniform in `batch` (seeded).
+    pub fn new(
+        start: Instant,
+        duration: Duration,
+        batch: (usize, usize),
+        seed: u64,
+        rates: impl RateSchedule + 'static,
+    ) -> Self {
+        Self {
+            start,
+            end: duration,
+            batch,
+            rates: Box::new(rates),
+            state: Mutex::new(State {
+                next_at: Duration::ZERO,
+                index: 0,
+                rng: StdRng::seed_from_u64(seed),
+            }),
+        }
+    }
+
+    /// The next slot, or None once the schedule has run its duration.
+    pub fn next(&self) -> Option<Slot> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.next_at >= self.end {
+            return None;
+        }
+        let size = s.rng.random_range(self.batch.0..=self.batch.1);
+        let slot = Slot {
+            index: s.index,
+            intended: self.start + s.next_at,
+            size,
+        };
+        let rate = self.rates.rate_at(s.next_at).max(1e-6);
+        s.next_at += Duration::from_secs_f64(size as f64 / rate);
+        s.index += 1;
+        Some(slot)
+    }
+
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// When the schedule ends.
+    pub fn end(&self) -> Instant {
+        self.start + self.end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_offer_the_planned_rate_including_a_surge() {
+        let start = Instant::now();
+        let rates = |t: Duration| {
+            if t >= Duration::from_secs(10) && t < Duration::from_secs(20) {
+                2400.0
+            } else {
+                2000.0
+            }
+        };
+        let p = Pacer::new(start, Duration::from_secs(30), (50, 500), 7, rates);
+        let mut per_window = [0usize; 3];
+        let mut last = start;
+        while let Some(s) = p.next() {
+            assert!(s.intended >= last, "slots are in order");
+            last = s.intended;
+            per_window[((s.intended - start).as_secs() / 10) as usize] += s.size;
+        }
+        // Offered actions per 10 s window, within one batch of the plan.
+        for (i, want) in [20_000.0, 24_000.0, 20_000.0].iter().enumerate() {
+            let got = per_window[i] as f64;
+            assert!((got - want).abs() <= 500.0, "window {i}: {got} vs {want}");
+        }
+        assert!(p.next().is_none(), "bounded: no slot after the end");
+    }
+
+    #[test]
+    fn one_seed_gives_one_schedule() {
+        let start = Instant::now();
+        let take = |seed| {
+            let p = Pacer::new(start, Duration::from_secs(5), (50, 500), seed, |_| 2000.0);
+            std::iter::from_fn(|| p.next())
+                .map(|s| s.size)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(take(1), take(1));
+        assert_ne!(take(1), take(2));
+    }
+}

@@ -1,0 +1,354 @@
+//! `gauntlet run`: one run as data flows (DESIGN.md): plan, twin, load, verdict,
+//! report. The result is written even when the verdict fails or the twin cannot be
+//! read at the end: nothing measured is dropped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use gauntlet_mock::{MockServer, Rule, SecretString, TwinConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RunArgs;
+use crate::exit::UsageError;
+use crate::load::{Pacer, Shared};
+use crate::measure::{Recorder, Summary};
+use crate::plan::Plan;
+use crate::report::{self, Cpu, IntervalRow, Load, RunSummary, TwinFigures};
+use crate::snapshots;
+use crate::target::{REMOTE_RATE_CAP, is_loopback};
+use crate::twin_link::{TwinAccount, TwinLink};
+use crate::verdict::{self, Evidence, Verdict};
+
+/// The plan `gauntlet run` uses when none is named.
+pub const DEFAULT_PLAN: &str = "scenarios/nightly.toml";
+/// The client's API key.
+pub const API_KEY_VAR: &str = "DUAL_API_KEY";
+/// The control token of a twin started with `gauntlet mock`.
+pub const CONTROL_TOKEN_VAR: &str = "GAUNTLET_CONTROL_TOKEN";
+/// Users start and the schedule begins this long after the faults are installed.
+pub const LEAD: Duration = Duration::from_millis(200);
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub verdict: Verdict,
+    pub dir: PathBuf,
+    pub summary: RunSummary,
+}
+
+/// Where the load goes and what comes with it.
+struct Resolved {
+    url: Option<String>,
+    link_kind: LinkKind,
+    key: SecretString,
+    faults: Vec<Rule>,
+    description: String,
+}
+
+enum LinkKind {
+    Embedded,
+    Remote(SecretString),
+    External,
+}
+
+/// Run a plan.
+pub async fn run(
+    args: RunArgs,
+    env: impl Fn(&str) -> Option<String>,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<RunOutcome> {
+    let path = args
+        .plan
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLAN));
+    let plan = Plan::load(&path)?
+        .with_overrides(args.duration, args.rate, args.seed)
+        .map_err(UsageError)?;
+    let (plan, resolved) = resolve(plan, &args, &env, out)?;
+    let dir = run_dir(&args, &plan)?;
+    let link = match &resolved.link_kind {
+        LinkKind::Embedded => TwinLink::Embedded(start_twin(&plan, &resolved.key).await?),
+        LinkKind::Remote(token) => {
+            TwinLink::remote(resolved.url.as_deref().unwrap_or_default(), token.clone())?
+        }
+        LinkKind::External => TwinLink::None,
+    };
+    let host = match (&link, &resolved.url) {
+        (TwinLink::Embedded(h), _) => h.url(),
+        (_, Some(u)) => u.clone(),
+        (_, None) => unreachable!("a non-embedded target has a URL"),
+    };
+    let result = load_and_judge(&plan, &resolved, &link, &host, &dir, out).await;
+    link.stop().await;
+    result
+}
+
+/// Settle the target, the key and the faults, with the safety rules of DESIGN.md.
+fn resolve(
+    mut plan: Plan,
+    args: &RunArgs,
+    env: &impl Fn(&str) -> Option<String>,
+    out: &mut impl Write,
+) -> anyhow::Result<(Plan, Resolved)> {
+    let given = |var: &str| {
+        env(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(SecretString::new)
+    };
+    let url: Option<String> = match (&args.target, &plan.target) {
+        (Some(t), _) => {
+            Some(crate::target::check_url(t).map_err(|m| UsageError(format!("--target: {m}")))?)
+        }
+        (None, Some(t)) if !is_loopback(t) => {
+            return Err(UsageError(format!(
+                "{}: target.url {t} is not on loopback; name other targets with --target",
+                plan.path.display()
+            ))
+            .into());
+        }
+        (None, t) => t.clone(),
+    };
+    let Some(url) = url else {
+        let key = given(API_KEY_VAR).unwrap_or_else(|| {
+            SecretString::new(gauntlet_mock::auth::random_secret("sk_sandbox_"))
+        });
+        let faults = plan.faults.clone();
+        return Ok((
+            plan,
+            Resolved {
+                url: None,
+                link_kind: LinkKind::Embedded,
+                key,
+                faults,
+                description: "the embedded twin".into(),
+            },
+        ));
+    };
+    let key = given(API_KEY_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{API_KEY_VAR} is not set: the client needs the target's API key"
+        ))
+    })?;
+    if is_loopback(&url)
+        && let Some(token) = given(CONTROL_TOKEN_VAR)
+    {
+        let faults = plan.faults.clone();
+        let description = format!("the twin at {url}");
+        return Ok((
+            plan,
+            Resolved {
+                url: Some(url),
+                link_kind: LinkKind::Remote(token),
+                key,
+                faults,
+                description,
+            },
+        ));
+    }
+    writeln!(
+        out,
+        "note: {url} is not a twin with a control token: no faults are installed and there is no oracle"
+    )?;
+    if !is_loopback(&url) && !args.i_know_this_is_load && plan.peak_rate() > REMOTE_RATE_CAP {
+        writeln!(
+            out,
+            "note: {url} is not on loopback: the rate is capped at {REMOTE_RATE_CAP} actions/s (--i-know-this-is-load lifts it)"
+        )?;
+        let scale = REMOTE_RATE_CAP / plan.peak_rate();
+        plan.run.rate *= scale;
+        for s in &mut plan.run.surges {
+            s.rate *= scale;
+        }
+        plan.run.batch = (1, plan.run.batch.1.min(REMOTE_RATE_CAP as usize).max(1));
+    }
+    Ok((
+        plan,
+        Resolved {
+            url: Some(url.clone()),
+            link_kind: LinkKind::External,
+            key,
+            faults: Vec::new(),
+            description: url,
+        },
+    ))
+}
+
+fn run_dir(args: &RunArgs, plan: &Plan) -> anyhow::Result<PathBuf> {
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(['-', ':'], "");
+        PathBuf::from("reports").join(format!("{}-{stamp}", plan.name))
+    });
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
+    std::fs::write(dir.join("plan.toml"), &plan.text)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn start_twin(plan: &Plan, key: &SecretString) -> anyhow::Result<gauntlet_mock::MockHandle> {
+    let mut config = TwinConfig::sandbox(key.expose(), gauntlet_mock::auth::random_secret("ctl_"));
+    config.seed = plan.run.seed;
+    config.limits.actions_per_sec = plan.twin_actions_per_sec;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind the embedded twin on 127.0.0.1")?;
+    Ok(MockServer::start(config, listener, std::future::pending()).await?)
+}
+
+async fn load_and_judge(
+    plan: &Plan,
+    r: &Resolved,
+    link: &TwinLink,
+    host: &str,
+    dir: &Path,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<RunOutcome> {
+    let epoch = link.install(&r.faults).await?;
+    let users = plan.users();
+    let recorder = Arc::new(Recorder::new());
+    let start = Instant::now() + LEAD;
+    let rates = {
+        let p = plan.clone();
+        move |t: Duration| p.rate_at(t)
+    };
+    let shared = Arc::new(Shared {
+        pacer: Pacer::new(
+            start,
+            plan.run.duration,
+            plan.run.batch,
+            plan.run.seed,
+            rates,
+        ),
+        client: plan.client.clone(),
+        creds: crate::client::Credentials::ApiKey(r.key.clone()),
+        recorder: recorder.clone(),
+        run_id: gauntlet_mock::auth::random_secret("run")[..15].to_string(),
+        seed: plan.run.seed,
+    });
+    writeln!(
+        out,
+        "gauntlet run {}: {:.0} s at {:.0} actions/s against {}, {users} users, seed {}",
+        plan.name,
+        plan.run.duration.as_secs_f64(),
+        plan.run.rate,
+        r.description,
+        plan.run.seed
+    )?;
+    out.flush()?;
+    let (started_at, cpu0) = (SystemTime::now(), cpu_time::ProcessTime::now());
+    let stop = CancellationToken::new();
+    let snaps = tokio::spawn(snapshots::run(
+        recorder.clone(),
+        plan.run.snapshot,
+        plan.run.duration,
+        dir.join("latency.hlog"),
+        stop.clone(),
+    ));
+    let goose_dir = dir.join("goose");
+    let attack =
+        crate::load::attack(shared, host, users, plan.run.duration + LEAD, &goose_dir).await;
+    stop.cancel();
+    let intervals: Vec<IntervalRow> = snaps.await.unwrap_or_default();
+    if let Err(e) = &attack {
+        writeln!(out, "error: goose ended with an error: {e:?}")?;
+    }
+    let cpu = cpu0.elapsed().as_secs_f64();
+    let (steady0, steady1) = plan.steady_window();
+    let twin_window = epoch.map(|e| (e + LEAD + steady0, e + LEAD + steady1));
+    let oracle = match twin_window {
+        Some(w) => link.oracle(w).await,
+        None => Ok(None),
+    };
+    let summary = summarize(
+        plan,
+        r,
+        users,
+        &recorder,
+        oracle.as_ref().ok().cloned().flatten(),
+        intervals,
+        started_at,
+        cpu,
+    );
+    report::write_summary(dir, &summary)
+        .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
+    report::print_table(out, &summary, dir)?;
+    // The summary is written; now report what went wrong around it.
+    oracle?;
+    attack.map_err(|e| UsageError(format!("the load generator failed: {e:?}")))?;
+    Ok(RunOutcome {
+        verdict: summary.verdict.clone(),
+        dir: dir.to_path_buf(),
+        summary,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    plan: &Plan,
+    r: &Resolved,
+    users: usize,
+    rec: &Recorder,
+    oracle: Option<TwinAccount>,
+    intervals: Vec<IntervalRow>,
+    started_at: SystemTime,
+    cpu_s: f64,
+) -> RunSummary {
+    let (h, counts) = rec.totals();
+    let latency = Summary::of(&h.latency);
+    let (s0, s1) = plan.steady_window();
+    let offered = plan.rate_at(s0);
+    let applied_rate = oracle.as_ref().and_then(|a| a.applied_rate);
+    let verdict = verdict::judge(
+        &plan.thresholds,
+        &Evidence {
+            counts: &counts,
+            latency: &latency,
+            oracle: oracle.as_ref().map(|a| &a.oracle),
+            applied_rate,
+            offered_rate: offered,
+        },
+    );
+    let ended_at = SystemTime::now();
+    RunSummary {
+        schema_version: report::SCHEMA_VERSION,
+        plan: plan.name.clone(),
+        seed: plan.run.seed,
+        target: r.description.clone(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
+        ended_at: humantime::format_rfc3339_millis(ended_at).to_string(),
+        duration_s: ended_at
+            .duration_since(started_at)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        offered_rate: plan.run.rate,
+        users,
+        verdict,
+        load: Load {
+            amplification: counts.requests as f64 / counts.batches.max(1) as f64,
+            counts: counts.clone(),
+        },
+        latency_ms: latency,
+        service_ms: Summary::of(&h.service),
+        accept_ms: Summary::of(&h.accept),
+        start_lag_ms: Summary::of(&h.lag),
+        attempts: crate::measure::CountSummary::of(&h.attempts),
+        backoff_gap_ms: Summary::of(&h.gap),
+        advised_wait_ms: Summary::of(&h.advised),
+        twin: oracle.map(|a| TwinFigures {
+            oracle: a.oracle,
+            steady_window_s: (s0.as_secs_f64(), s1.as_secs_f64()),
+            applied_rate: a.applied_rate,
+            faults: a.faults,
+        }),
+        cpu: Cpu {
+            process_s: cpu_s,
+            per_1000_actions_ms: cpu_s * 1e6 / counts.actions.max(1) as f64,
+        },
+        intervals,
+    }
+}

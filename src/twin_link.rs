@@ -1,0 +1,171 @@
+//! The run's line to the twin: the embedded one (a library handle), one started
+//! with `gauntlet mock` (its control API), or none (a real deployment: no faults,
+//! no oracle).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gauntlet_mock::{MockHandle, OracleView, Rule, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::exit::UsageError;
+
+/// How a run reaches its twin.
+#[derive(Debug)]
+pub enum TwinLink {
+    Embedded(MockHandle),
+    Remote {
+        base: String,
+        token: SecretString,
+        http: reqwest::Client,
+    },
+    None,
+}
+
+#[derive(Deserialize)]
+struct OracleReply {
+    oracle: OracleView,
+    applied_rate: Option<f64>,
+    faults: BTreeMap<String, u64>,
+}
+
+/// What the twin says at the end of a run.
+#[derive(Debug, Clone)]
+pub struct TwinAccount {
+    pub oracle: OracleView,
+    /// Applied actions per second over the requested window.
+    pub applied_rate: Option<f64>,
+    /// Injected faults by kind.
+    pub faults: BTreeMap<String, u64>,
+}
+
+/// How long a control call may take.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TwinLink {
+    /// A twin started with `gauntlet mock` at `base`, reached with `token`.
+    pub fn remote(base: &str, token: SecretString) -> anyhow::Result<TwinLink> {
+        let http = reqwest::Client::builder()
+            .timeout(CONTROL_TIMEOUT)
+            .build()
+            .context("building the control client")?;
+        Ok(TwinLink::Remote {
+            base: base.to_string(),
+            token,
+            http,
+        })
+    }
+
+    /// Forget earlier state and install `rules`; returns the twin time at which their
+    /// windows start (the run's zero on the twin's clock).
+    pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<Option<Duration>> {
+        match self {
+            TwinLink::Embedded(h) => {
+                let twin = h.twin();
+                twin.reset();
+                let epoch = twin.clock.now();
+                twin.faults.install(rules.to_vec(), epoch);
+                Ok(Some(epoch))
+            }
+            TwinLink::Remote { base, token, http } => {
+                let call = |method: reqwest::Method, path: &str| {
+                    http.request(method, format!("{base}/_gauntlet/{path}"))
+                        .header("x-gauntlet-token", token.expose())
+                };
+                let reset = call(reqwest::Method::POST, "reset")
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?;
+                if reset.status() == 401 {
+                    return Err(UsageError(format!(
+                        "{base}: the control token was refused (GAUNTLET_CONTROL_TOKEN)"
+                    ))
+                    .into());
+                }
+                let specs: Vec<_> = rules.iter().map(|r| &r.spec).collect();
+                let reply = call(reqwest::Method::PUT, "rules")
+                    .json(&json!({ "rules": specs }))
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?;
+                if !reply.status().is_success() {
+                    bail!(
+                        "{base}: installing the plan's faults failed: {}",
+                        reply.text().await.unwrap_or_default()
+                    );
+                }
+                let v: serde_json::Value = reply
+                    .json()
+                    .await
+                    .context("reading the twin's reply to PUT rules")?;
+                Ok(v["epoch_ms"].as_u64().map(Duration::from_millis))
+            }
+            TwinLink::None => Ok(None),
+        }
+    }
+
+    /// The oracle's account, and the applied rate over `window` of twin time.
+    pub async fn oracle(
+        &self,
+        window: (Duration, Duration),
+    ) -> anyhow::Result<Option<TwinAccount>> {
+        match self {
+            TwinLink::Embedded(h) => {
+                let twin = h.twin();
+                let faults = twin
+                    .faults
+                    .tape
+                    .view(u64::MAX, 0)
+                    .by_kind
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                Ok(Some(TwinAccount {
+                    oracle: twin.oracle_view(),
+                    applied_rate: twin.oracle.applied_rate(window.0, window.1),
+                    faults,
+                }))
+            }
+            TwinLink::Remote { base, token, http } => {
+                let url = format!(
+                    "{base}/_gauntlet/oracle?from_ms={}&to_ms={}",
+                    window.0.as_millis(),
+                    window.1.as_millis()
+                );
+                let reply = http
+                    .get(url)
+                    .header("x-gauntlet-token", token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?;
+                let r: OracleReply = reply
+                    .error_for_status()?
+                    .json()
+                    .await
+                    .context("reading the twin's oracle")?;
+                Ok(Some(TwinAccount {
+                    oracle: r.oracle,
+                    applied_rate: r.applied_rate,
+                    faults: r.faults,
+                }))
+            }
+            TwinLink::None => Ok(None),
+        }
+    }
+
+    /// Stop an embedded twin (draining it); nothing for the others.
+    pub async fn stop(self) {
+        if let TwinLink::Embedded(h) = self {
+            h.stop().await;
+        }
+    }
+}
+
+fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+    UsageError(format!(
+        "the twin's control API at {base} is unreachable: {e}"
+    ))
+    .into()
+}

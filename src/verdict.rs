@@ -1,0 +1,252 @@
+//! The verdict: the client's measurements joined with the twin's oracle, checked
+//! against the plan's thresholds. Each check names its figure, its limit and where
+//! the figure came from; a check whose figure could not be had is `skipped`, never
+//! passed quietly.
+
+use std::time::Duration;
+
+use gauntlet_mock::OracleView;
+use serde::Serialize;
+
+use crate::measure::{Counts, Summary};
+use crate::plan::Thresholds;
+
+/// One check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    /// A stable name (`lost`, `duplicated`, `early_retries`, ...).
+    pub name: &'static str,
+    /// What the figure counts, for a person.
+    pub what: &'static str,
+    pub value: Option<f64>,
+    /// `<= x` or `>= x`.
+    pub limit: String,
+    pub status: Status,
+    /// `twin` (server side) or `client`.
+    pub source: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The figure was not available (no oracle, no retries with advice).
+    Skipped,
+}
+
+/// Everything the verdict is computed from.
+#[derive(Debug, Clone)]
+pub struct Evidence<'a> {
+    pub counts: &'a Counts,
+    pub latency: &'a Summary,
+    /// The twin's account, when the target is a twin.
+    pub oracle: Option<&'a OracleView>,
+    /// Applied actions/s over the steady window, as the twin counted them.
+    pub applied_rate: Option<f64>,
+    /// The plan's offered rate over the steady window.
+    pub offered_rate: f64,
+}
+
+/// The whole verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub pass: bool,
+    pub checks: Vec<Check>,
+}
+
+impl Verdict {
+    pub fn failed(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.status == Status::Fail)
+    }
+}
+
+fn at_most(
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    value: Option<f64>,
+    limit: Option<f64>,
+) -> Option<Check> {
+    let limit = limit?;
+    let status = match value {
+        None => Status::Skipped,
+        Some(v) if v <= limit => Status::Pass,
+        Some(_) => Status::Fail,
+    };
+    Some(Check {
+        name,
+        what,
+        value,
+        limit: format!("<= {limit}"),
+        status,
+        source,
+    })
+}
+
+fn at_least(
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    value: Option<f64>,
+    limit: Option<f64>,
+) -> Option<Check> {
+    let limit = limit?;
+    let status = match value {
+        None => Status::Skipped,
+        Some(v) if v >= limit => Status::Pass,
+        Some(_) => Status::Fail,
+    };
+    Some(Check {
+        name,
+        what,
+        value,
+        limit: format!(">= {limit}"),
+        status,
+        source,
+    })
+}
+
+/// Lost actions: offered, never applied, never finally refused. The twin's ledger
+/// says what was applied; the client says what was offered and refused.
+pub fn lost(counts: &Counts, oracle: &OracleView) -> u64 {
+    let applied = oracle.actions.exactly_once + oracle.actions.duplicated;
+    counts
+        .actions
+        .saturating_sub(applied)
+        .saturating_sub(counts.rejected)
+}
+
+/// Judge the evidence against the thresholds.
+pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let o = e.oracle;
+    let f = |v: u64| v as f64;
+    let checks: Vec<Check> = [
+        // A run that offered nothing proves nothing: it never passes.
+        at_least(
+            "offered_actions",
+            "actions the pacer offered and users sent",
+            "client",
+            Some(f(e.counts.actions)),
+            Some(1.0),
+        ),
+        at_most(
+            "lost",
+            "actions offered but never applied",
+            "twin",
+            o.map(|o| f(lost(e.counts, o))),
+            t.max_lost.map(f),
+        ),
+        at_most(
+            "duplicated",
+            "actions applied more than once",
+            "twin",
+            o.map(|o| f(o.actions.duplicated)),
+            t.max_duplicated.map(f),
+        ),
+        at_most(
+            "early_retries",
+            "retries sooner than the advised wait",
+            "twin",
+            o.map(|o| f(o.backoff.early)),
+            t.max_early_retries.map(f),
+        ),
+        at_most(
+            "gave_up",
+            "actions the client abandoned",
+            "client",
+            Some(f(e.counts.gave_up)),
+            t.max_gave_up.map(f),
+        ),
+        at_most(
+            "latency_p50_ms",
+            "latency p50 from the intended send",
+            "client",
+            (e.latency.count > 0).then_some(e.latency.p50_ms),
+            ms(t.max_p50_latency),
+        ),
+        at_most(
+            "latency_p99_ms",
+            "latency p99 from the intended send",
+            "client",
+            (e.latency.count > 0).then_some(e.latency.p99_ms),
+            ms(t.max_p99_latency),
+        ),
+        at_least(
+            "rate_ratio",
+            "achieved / offered rate over the steady part",
+            "twin",
+            e.applied_rate.map(|r| r / e.offered_rate),
+            t.min_rate_ratio,
+        ),
+        at_least(
+            // The median, not a high percentile: later retries add their own
+            // exponential wait on top of the advice, jitter or not; the typical
+            // (first) retry of a client without jitter comes back exactly on the advice.
+            "retry_jitter_p50_ms",
+            "median of how much later than advised retries came",
+            "twin",
+            o.filter(|o| o.backoff.over_advice.count > 0)
+                .map(|o| o.backoff.over_advice.p50_ms),
+            ms(t.min_retry_jitter),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Verdict {
+        pass: checks.iter().all(|c| c.status != Status::Fail),
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds() -> Thresholds {
+        Thresholds {
+            max_lost: Some(0),
+            max_duplicated: Some(0),
+            max_early_retries: Some(0),
+            max_gave_up: Some(0),
+            max_p50_latency: None,
+            max_p99_latency: Some(Duration::from_secs(1)),
+            min_rate_ratio: Some(0.99),
+            min_retry_jitter: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_figure_is_skipped_not_passed() {
+        let counts = Counts {
+            actions: 10,
+            accepted: 10,
+            ..Default::default()
+        };
+        let latency = Summary {
+            count: 0,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            max_ms: 0.0,
+        };
+        let v = judge(
+            &thresholds(),
+            &Evidence {
+                counts: &counts,
+                latency: &latency,
+                oracle: None,
+                applied_rate: None,
+                offered_rate: 2000.0,
+            },
+        );
+        let status = |n: &str| v.checks.iter().find(|c| c.name == n).map(|c| c.status);
+        assert_eq!(status("lost"), Some(Status::Skipped));
+        assert_eq!(status("latency_p99_ms"), Some(Status::Skipped));
+        assert_eq!(status("gave_up"), Some(Status::Pass));
+        assert!(v.pass);
+    }
+}
