@@ -26,7 +26,7 @@ pub enum Command {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
-    /// The plan file [default: scenarios/nightly.toml].
+    /// The plan file (default: `scenarios/nightly.toml`).
     pub plan: Option<PathBuf>,
     /// Override the plan's duration (e.g. 10s, 5m).
     #[arg(long, env = "GAUNTLET_DURATION", value_parser = humantime::parse_duration)]
@@ -37,7 +37,7 @@ pub struct RunArgs {
     /// Override the plan's seed.
     #[arg(long, env = "GAUNTLET_SEED")]
     pub seed: Option<u64>,
-    /// The run folder [default: reports/<plan>-<UTC time>].
+    /// The run folder (default: `reports/<plan>-<UTC time>`).
     #[arg(long, env = "GAUNTLET_OUT")]
     pub out: Option<PathBuf>,
     /// Load this URL instead of the embedded twin. A loopback twin started with

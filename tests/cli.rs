@@ -164,3 +164,56 @@ fn the_example_twin_config_is_valid() {
         gauntlet_mock::TwinConfig::load(&path, base, |_| None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((c.seed, c.faults.len()), (7, 5));
 }
+
+#[test]
+fn every_committed_plan_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for name in ["nightly", "soak", "smoke"] {
+        let path = dir.join(format!("{name}.toml"));
+        let plan = gauntlet::plan::Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            plan.text.starts_with('#'),
+            "{name}.toml opens with a comment saying what it is for"
+        );
+    }
+}
+
+#[test]
+fn run_exits_2_on_a_missing_plan_and_1_on_a_failed_verdict() {
+    let out = gauntlet()
+        .args(["run", "/nonexistent/plan.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = temp_file(
+        "flawed.toml",
+        "[run]\nduration = \"2s\"\nrate = 200\nbatch = { min = 5, max = 10 }\nwarmup = \"0s\"\nusers = 4\n\
+         [client]\nflaw = \"no_backoff\"\nmax_elapsed = \"20s\"\n\
+         [[faults]]\nkind = \"status\"\nstatus = 429\nretry_after = 1\nprobability = 0.3\n",
+    );
+    let dir = plan.with_extension("out");
+    let out = gauntlet()
+        .arg("run")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("early_retries") && stdout.contains("FAIL"),
+        "{stdout}"
+    );
+    assert!(dir.join("summary.json").exists());
+}
