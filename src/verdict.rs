@@ -61,6 +61,41 @@ impl Verdict {
     }
 }
 
+/// Which side of the limit passes.
+#[derive(Clone, Copy)]
+enum Bound {
+    AtMost,
+    AtLeast,
+}
+
+fn check(
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    value: Option<f64>,
+    limit: Option<f64>,
+    bound: Bound,
+) -> Option<Check> {
+    let limit = limit?;
+    let (ok, sign) = match bound {
+        Bound::AtMost => (value.map(|v| v <= limit), "<="),
+        Bound::AtLeast => (value.map(|v| v >= limit), ">="),
+    };
+    let status = match ok {
+        None => Status::Skipped,
+        Some(true) => Status::Pass,
+        Some(false) => Status::Fail,
+    };
+    Some(Check {
+        name,
+        what,
+        value,
+        limit: format!("{sign} {limit}"),
+        status,
+        source,
+    })
+}
+
 fn at_most(
     name: &'static str,
     what: &'static str,
@@ -68,20 +103,7 @@ fn at_most(
     value: Option<f64>,
     limit: Option<f64>,
 ) -> Option<Check> {
-    let limit = limit?;
-    let status = match value {
-        None => Status::Skipped,
-        Some(v) if v <= limit => Status::Pass,
-        Some(_) => Status::Fail,
-    };
-    Some(Check {
-        name,
-        what,
-        value,
-        limit: format!("<= {limit}"),
-        status,
-        source,
-    })
+    check(name, what, source, value, limit, Bound::AtMost)
 }
 
 fn at_least(
@@ -91,20 +113,7 @@ fn at_least(
     value: Option<f64>,
     limit: Option<f64>,
 ) -> Option<Check> {
-    let limit = limit?;
-    let status = match value {
-        None => Status::Skipped,
-        Some(v) if v >= limit => Status::Pass,
-        Some(_) => Status::Fail,
-    };
-    Some(Check {
-        name,
-        what,
-        value,
-        limit: format!(">= {limit}"),
-        status,
-        source,
-    })
+    check(name, what, source, value, limit, Bound::AtLeast)
 }
 
 /// Lost actions: offered, never applied, never finally refused. The twin's ledger

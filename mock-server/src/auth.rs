@@ -43,7 +43,7 @@ struct KeyEntry {
     hash: [u8; 32],
     org: String,
     scopes: Vec<String>,
-    /// The key's last characters, for the principal's name.
+    /// The key redacted to its last characters, for the principal's name.
     tail: String,
     /// Set when the key was rotated: it works until then.
     expires_at: Option<Duration>,
@@ -100,17 +100,6 @@ pub fn random_secret(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-fn tail(secret: &str) -> String {
-    secret
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect()
-}
-
 impl Auth {
     pub fn new(cfg: AuthConfig) -> Self {
         let keys = cfg
@@ -120,7 +109,7 @@ impl Auth {
                 hash: digest(k.key.expose()),
                 org: k.org.clone(),
                 scopes: k.scopes.clone(),
-                tail: tail(k.key.expose()),
+                tail: crate::redact(k.key.expose()),
                 expires_at: None,
             })
             .collect();
@@ -176,7 +165,7 @@ impl Auth {
         Ok(Principal {
             org: k.org.clone(),
             scopes: k.scopes.clone(),
-            client: format!("key:…{}", k.tail),
+            client: format!("key:{}", k.tail),
         })
     }
 
@@ -294,7 +283,7 @@ impl Auth {
             hash: digest(&new),
             org: keys[index].org.clone(),
             scopes: keys[index].scopes.clone(),
-            tail: tail(&new),
+            tail: crate::redact(&new),
             expires_at: None,
         };
         keys.push(entry);

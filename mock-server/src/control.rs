@@ -93,16 +93,11 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
         }
     };
     if !allowed.contains(&parts.method) {
-        let allow = allowed
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{} is not allowed; allowed: {allow}", parts.method),
-        )
-        .header("allow", allow));
+        return Err(ApiError::method_not_allowed(
+            &parts.method,
+            parts.uri.path(),
+            allowed,
+        ));
     }
     match (path, &parts.method) {
         ("rules", &Method::GET) => {

@@ -68,6 +68,20 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, format!("{} not found", what.into()))
     }
 
+    /// A 405 with the `Allow` header listing what the path takes.
+    pub fn method_not_allowed(method: &http::Method, path: &str, allowed: &[http::Method]) -> Self {
+        let allow = allowed
+            .iter()
+            .map(http::Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {path}; allowed: {allow}"),
+        )
+        .header("allow", allow)
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message)
     }

@@ -49,16 +49,7 @@ impl Route {
             _ => return Err(ApiError::not_found(format!("route {method} {path}"))),
         };
         if !allowed.contains(method) {
-            let allow = allowed
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(ApiError::new(
-                http::StatusCode::METHOD_NOT_ALLOWED,
-                format!("{method} is not allowed on {path}; allowed: {allow}"),
-            )
-            .header("allow", allow));
+            return Err(ApiError::method_not_allowed(method, path, allowed));
         }
         Ok(route)
     }
