@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub started_at: String,
     pub ended_at: String,
     pub duration_s: f64,
+    /// Stopped early (Ctrl-C or SIGTERM): the figures cover what ran.
+    pub canceled: bool,
     pub offered_rate: f64,
     pub users: usize,
     pub verdict: Verdict,

@@ -229,6 +229,7 @@ async fn load_and_judge(
         recorder: recorder.clone(),
         run_id: gauntlet_mock::auth::random_secret("run")[..15].to_string(),
         seed: plan.run.seed,
+        stop: CancellationToken::new(),
     });
     writeln!(
         out,
@@ -250,8 +251,17 @@ async fn load_and_judge(
         stop.clone(),
     ));
     let goose_dir = dir.join("goose");
+    let term = tokio::spawn(sigterm_cancels());
     let attack =
         crate::load::attack(shared, host, users, plan.run.duration + LEAD, &goose_dir).await;
+    term.abort();
+    let canceled = goose::is_killswitch_triggered();
+    if canceled {
+        writeln!(
+            out,
+            "interrupted: the batches in flight were finished and are counted; no new ones were started"
+        )?;
+    }
     stop.cancel();
     let intervals: Vec<IntervalRow> = snaps.await.unwrap_or_default();
     if let Err(e) = &attack {
@@ -264,7 +274,7 @@ async fn load_and_judge(
         Some(w) => link.oracle(w).await,
         None => Ok(None),
     };
-    let summary = summarize(
+    let mut summary = summarize(
         plan,
         r,
         users,
@@ -274,6 +284,10 @@ async fn load_and_judge(
         started_at,
         cpu,
     );
+    if canceled {
+        summary.canceled = true;
+        summary.verdict.interrupted();
+    }
     report::write_summary(dir, &summary)
         .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
     report::print_table(out, &summary, dir)?;
@@ -285,6 +299,15 @@ async fn load_and_judge(
         dir: dir.to_path_buf(),
         summary,
     })
+}
+
+/// Goose stops cleanly on Ctrl-C; make SIGTERM (a CI job's timeout) do the same.
+async fn sigterm_cancels() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        goose::trigger_killswitch("SIGTERM received");
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -325,6 +348,7 @@ fn summarize(
             .duration_since(started_at)
             .unwrap_or_default()
             .as_secs_f64(),
+        canceled: false,
         offered_rate: plan.run.rate,
         users,
         verdict,

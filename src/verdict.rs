@@ -56,6 +56,22 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// The run was stopped before its schedule ended: it cannot pass as a whole run.
+    pub fn interrupted(&mut self) {
+        self.checks.insert(
+            0,
+            Check {
+                name: "completed",
+                what: "the run offered its whole schedule",
+                value: Some(0.0),
+                limit: ">= 1".into(),
+                status: Status::Fail,
+                source: "client",
+            },
+        );
+        self.pass = false;
+    }
+
     pub fn failed(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.status == Status::Fail)
     }

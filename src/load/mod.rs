@@ -15,6 +15,7 @@ use goose::goose::{
 };
 use goose::metrics::GooseMetrics;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::client::transport::reply_of;
 use crate::client::{ClientConfig, Reply, Request, Transport, TransportError, submit_batch};
@@ -23,6 +24,8 @@ pub use pacer::{Pacer, Slot};
 
 /// How often an idle user (schedule over, goose not yet stopped) looks again.
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often the killswitch watcher looks.
+pub const KILLSWITCH_POLL: Duration = Duration::from_millis(50);
 /// The name goose files batch requests under.
 pub const REQUEST_NAME: &str = "POST /ebus/actions/batch";
 
@@ -36,6 +39,8 @@ pub struct Shared {
     /// Makes this run's actions and keys unique.
     pub run_id: String,
     pub seed: u64,
+    /// Cancelled when the run is stopped early: no new batch starts.
+    pub stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Shared {
@@ -86,13 +91,23 @@ pub fn actions(run_id: &str, slot: &Slot) -> Vec<Value> {
         .collect()
 }
 
-/// Take a slot, wait for its time, send it through the client.
+/// Take a slot, wait for its time, send it through the client. A slot is taken
+/// ahead of its time (users queue for the schedule); if the run is stopped while a
+/// user waits, the slot is dropped unsent.
 async fn take_slot(shared: &Shared, user: &mut GooseUser) {
-    let Some(slot) = shared.pacer.next() else {
+    let slot = if shared.stop.is_cancelled() {
+        None
+    } else {
+        shared.pacer.next()
+    };
+    let Some(slot) = slot else {
         tokio::time::sleep(IDLE_POLL).await;
         return;
     };
-    tokio::time::sleep_until(slot.intended.into()).await;
+    tokio::select! {
+        _ = tokio::time::sleep_until(slot.intended.into()) => {}
+        _ = shared.stop.cancelled() => return,
+    }
     shared.recorder.batch_started(
         slot.size,
         Instant::now().saturating_duration_since(slot.intended),
@@ -112,6 +127,14 @@ async fn take_slot(shared: &Shared, user: &mut GooseUser) {
     .await;
 }
 
+/// Goose's Ctrl-C sets its killswitch; latch it into the run's stop token.
+async fn watch_killswitch(stop: CancellationToken) {
+    while !goose::is_killswitch_triggered() {
+        tokio::time::sleep(KILLSWITCH_POLL).await;
+    }
+    stop.cancel();
+}
+
 /// Run goose against `host` with `users` users until the schedule and every batch
 /// in flight are done. Goose's reports go to `out`.
 pub async fn attack(
@@ -121,6 +144,7 @@ pub async fn attack(
     run_time: Duration,
     out: &Path,
 ) -> Result<GooseMetrics, goose::GooseError> {
+    let watcher = tokio::spawn(watch_killswitch(shared.stop.clone()));
     let tx: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         Box::pin(async move {
@@ -133,8 +157,10 @@ pub async fn attack(
     let mut config = GooseConfiguration::default();
     config.host = Some(host.to_string());
     config.users = Some(users);
-    // Every user at once: the pacer, not the launch, shapes the load.
-    config.increase_rate = Some(users.to_string());
+    // Every user within 100 ms: the pacer, not the launch, shapes the load.
+    config.increase_rate = Some((users * 10).to_string());
+    // And, on a cancel, stop them all at once (goose's default is gradual).
+    config.decrease_rate = Some((users * 10).to_string());
     config.run_time = Some(run_time.as_secs().max(1).to_string());
     config.no_telnet = true;
     config.no_reset_metrics = true;
@@ -150,8 +176,10 @@ pub async fn attack(
         out.join("report.html").to_string_lossy().into_owned(),
         out.join("report.json").to_string_lossy().into_owned(),
     ];
-    GooseAttack::initialize_with_config(config)?
-        .register_scenario(scenario)
-        .execute()
-        .await
+    let result = match GooseAttack::initialize_with_config(config) {
+        Ok(attack) => attack.register_scenario(scenario).execute().await,
+        Err(e) => Err(e),
+    };
+    watcher.abort();
+    result
 }
