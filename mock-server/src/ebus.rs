@@ -155,6 +155,9 @@ pub struct Applied {
     pub batch_id: Option<String>,
     /// Per action: (action id, sequence) or why it failed.
     pub results: Vec<Result<(String, u64), ActionError>>,
+    /// Per action: the object it touched, as it stands after the batch
+    /// (id, version, owner), for the events it raises.
+    pub touched: Vec<Option<(String, u64, String)>>,
 }
 
 /// Dual's books, behind the twin's state lock.
@@ -198,34 +201,36 @@ impl Store {
         now: Duration,
         mut fail: impl FnMut(usize) -> Option<u16>,
     ) -> Applied {
-        let outcomes: Vec<Result<String, ActionError>> = actions
+        // Each action's object as it stands right after that action.
+        let outcomes: Vec<Result<(String, u64, String), ActionError>> = actions
             .iter()
             .enumerate()
             .map(|(i, a)| match fail(i) {
                 Some(code) => Err(ActionError::new(code, "injected: action failed")),
-                None => self.apply_one(org, a, now).map_err(|mut e| {
-                    e.field = e.field.map(|f| format!("actions[{i}].{f}"));
-                    e
-                }),
+                None => match self.apply_one(org, a, now) {
+                    Ok(id) => {
+                        let (version, owner) = self.objects.get(&id).map(|o| (o.version, o.owner.clone())).unwrap_or_default();
+                        Ok((id, version, owner))
+                    }
+                    Err(mut e) => {
+                        e.field = e.field.map(|f| format!("actions[{i}].{f}"));
+                        Err(e)
+                    }
+                },
             })
             .collect();
+        let touched = outcomes.iter().map(|o| o.as_ref().ok().cloned()).collect();
         let applied = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
         if applied == 0 {
-            let results = outcomes
-                .into_iter()
-                .map(|o| o.map(|_| (String::new(), 0)))
-                .collect();
-            return Applied {
-                batch_id: None,
-                results,
-            };
+            let results = outcomes.into_iter().map(|o| o.map(|_| (String::new(), 0))).collect();
+            return Applied { batch_id: None, results, touched };
         }
         let (batch_id, checkpoint, mut sequence) = self.sequencer.record(applied, now);
         let results = outcomes
             .into_iter()
             .zip(actions)
             .map(|(o, a)| {
-                let object_id = o?;
+                let (object_id, _, _) = o?;
                 let id = format!("act_{sequence}");
                 self.remember(
                     id.clone(),
@@ -243,10 +248,7 @@ impl Store {
                 Ok((id, sequence - 1))
             })
             .collect();
-        Applied {
-            batch_id: Some(batch_id),
-            results,
-        }
+        Applied { batch_id: Some(batch_id), results, touched }
     }
 
     fn remember(&mut self, id: String, record: ActionRecord) {

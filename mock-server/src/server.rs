@@ -52,6 +52,7 @@ impl MockServer {
     ) -> io::Result<MockHandle> {
         let addr = listener.local_addr()?;
         let twin = Arc::new(Twin::new(config));
+        tokio::spawn(crate::webhooks::deliver::run(twin.clone()));
         let task = tokio::spawn(serve(listener, twin.clone(), shutdown));
         Ok(MockHandle { addr, twin, task })
     }

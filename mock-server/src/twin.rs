@@ -1,6 +1,6 @@
 //! The twin's shared state, one `Arc<Twin>` passed to every connection.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,8 @@ use crate::oracle::{Oracle, OracleView};
 use crate::ratelimit::RateLimiter;
 use crate::sequencer::Sequencer;
 use crate::webhooks::Registry;
+use crate::webhooks::dispatch::{Delivery, Dispatcher};
+use crate::webhooks::event::Event;
 
 /// Fault windows reported in the oracle's burst list, at most.
 pub const BURST_WINDOWS: usize = 50;
@@ -33,6 +35,10 @@ pub struct Twin {
     pub metrics: Metrics,
     /// Requests numbered in arrival order: the key of each request's random stream.
     seq: AtomicU64,
+    /// Webhook deliveries waiting or in flight.
+    pub dispatcher: Dispatcher,
+    next_event: AtomicU64,
+    next_delivery: AtomicU64,
     /// Cancelled when the server shuts down: hangs and delays end early.
     pub shutdown: CancellationToken,
 }
@@ -49,6 +55,9 @@ impl Twin {
             oracle: Oracle::new(),
             metrics: Metrics::new(),
             seq: AtomicU64::new(0),
+            dispatcher: Dispatcher::new(),
+            next_event: AtomicU64::new(1),
+            next_delivery: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             config,
         }
@@ -63,6 +72,33 @@ impl Twin {
 
     pub fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn next_delivery_seq(&self) -> u64 {
+        self.next_delivery.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn next_event_id(&self) -> String {
+        format!("evt_{}", self.next_event.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queue each event for every active webhook that listens for it; an event that
+    /// demands an effect goes into the effects ledger once it has somewhere to go.
+    pub fn raise(&self, events: Vec<Event>) {
+        let now = self.clock.now();
+        for event in events {
+            let targets = self.webhooks().targets(&event.org, &event.event_type);
+            if targets.is_empty() {
+                continue;
+            }
+            if let Some(key) = &event.effect_key {
+                self.oracle.effects.expect(key);
+            }
+            let event = Arc::new(event);
+            for (id, _) in targets {
+                self.dispatcher.schedule(Delivery { event: event.clone(), webhook: id, attempt: 0, created: now, duplicate: false }, now);
+            }
+        }
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -87,6 +123,7 @@ impl Twin {
         *self.webhooks() = Registry::default();
         self.oracle.reset();
         self.faults.tape.clear();
+        self.dispatcher.clear();
         self.limiter.reset();
         let rules = self.faults.rules().rules.clone();
         self.faults.install(rules, self.clock.now());

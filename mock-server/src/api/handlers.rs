@@ -144,7 +144,27 @@ pub fn dispatch(
         )),
         (Route::Webhook(id), &Method::DELETE) => {
             twin.webhooks().delete(org, id)?;
+            twin.dispatcher.forget(id);
             Ok(Reply::bytes(StatusCode::NO_CONTENT, Bytes::new()))
+        }
+        (Route::WebhookEvents(id), _) => {
+            twin.webhooks().get(org, id)?;
+            Ok(Reply::json(StatusCode::OK, &json!({ "deliveries": twin.dispatcher.log(id) })))
+        }
+        (Route::WebhookTest(id), _) => {
+            twin.webhooks().get(org, id)?;
+            let event = std::sync::Arc::new(crate::webhooks::event::Event {
+                id: twin.next_event_id(),
+                event_type: "webhook.test".into(),
+                org: org.to_string(),
+                object_id: None,
+                timestamp: rfc3339(cx.unix),
+                payload: json!({ "webhook_id": id }),
+                effect_key: None,
+            });
+            let d = crate::webhooks::dispatch::Delivery { event: event.clone(), webhook: id.clone(), attempt: 0, created: cx.now, duplicate: false };
+            twin.dispatcher.schedule(d, cx.now);
+            Ok(Reply::json(StatusCode::ACCEPTED, &json!({ "queued": true, "event_id": event.id })))
         }
         (Route::Webhook(id), _) => Ok(Reply::json(StatusCode::OK, &twin.webhooks().get(org, id)?)),
         (Route::Batches, _) => {

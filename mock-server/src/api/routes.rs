@@ -20,6 +20,10 @@ pub enum Route {
     Object(String),
     Webhooks,
     Webhook(String),
+    /// `GET /webhooks/{id}/events`: the delivery log.
+    WebhookEvents(String),
+    /// `POST /webhooks/{id}/test`: send a test event.
+    WebhookTest(String),
     Batches,
     Checkpoints,
 }
@@ -44,6 +48,8 @@ impl Route {
                 Route::Webhook(id.to_string()),
                 &[M::GET, M::PATCH, M::DELETE],
             ),
+            ["webhooks", id, "events"] => (Route::WebhookEvents(id.to_string()), &[M::GET]),
+            ["webhooks", id, "test"] => (Route::WebhookTest(id.to_string()), &[M::POST]),
             ["batches"] => (Route::Batches, &[M::GET]),
             ["checkpoints"] => (Route::Checkpoints, &[M::GET]),
             _ => return Err(ApiError::not_found(format!("route {method} {path}"))),
@@ -68,6 +74,8 @@ impl Route {
             Route::Object(_) => "/objects/{id}",
             Route::Webhooks => "/webhooks",
             Route::Webhook(_) => "/webhooks/{id}",
+            Route::WebhookEvents(_) => "/webhooks/{id}/events",
+            Route::WebhookTest(_) => "/webhooks/{id}/test",
             Route::Batches => "/batches",
             Route::Checkpoints => "/checkpoints",
         }
@@ -86,7 +94,7 @@ impl Route {
             Route::Objects | Route::Object(_) => "objects:read",
             Route::Templates if method == Method::POST => "templates:write",
             Route::Templates => "templates:read",
-            Route::Webhooks | Route::Webhook(_) => "webhooks:manage",
+            Route::Webhooks | Route::Webhook(_) | Route::WebhookEvents(_) | Route::WebhookTest(_) => "webhooks:manage",
             Route::Health | Route::Login | Route::Refresh => "",
         }
     }
@@ -95,7 +103,7 @@ impl Route {
     pub fn group(&self, method: &Method) -> Option<Group> {
         match self {
             Route::Submit | Route::Batch => Some(Group::Ebus),
-            Route::Webhooks | Route::Webhook(_) => Some(Group::Webhooks),
+            Route::Webhooks | Route::Webhook(_) | Route::WebhookEvents(_) | Route::WebhookTest(_) => Some(Group::Webhooks),
             Route::Objects => Some(Group::Search),
             Route::Health | Route::Login | Route::Refresh => None,
             _ if method == Method::GET => Some(Group::Reads),

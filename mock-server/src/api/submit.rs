@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::faults::Decision;
 use crate::idempotency::Replay;
 use crate::twin::Twin;
+use crate::webhooks::event::{EFFECT_FIELD, Event, effect_key};
 
 pub fn submit(
     twin: &Twin,
@@ -95,6 +96,7 @@ pub fn submit(
     twin.oracle
         .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
     drop(store);
+    raise_events(twin, cx, org, &sub, &applied);
     Ok(reply)
 }
 
@@ -153,4 +155,55 @@ fn render(cx: &Ctx, single: bool, applied: &Applied) -> Reply {
         StatusCode::OK,
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
     )
+}
+
+/// The events applied (and failed) actions raise, and the effects they perform.
+fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Applied) {
+    let listening = twin.webhooks().any_active(org);
+    let timestamp = crate::clock::rfc3339(cx.unix);
+    let mut events = Vec::new();
+    for ((action, result), touched) in sub.actions.iter().zip(&applied.results).zip(&applied.touched) {
+        let mut event = |event_type: &str, object_id: Option<&str>, payload: serde_json::Value, effect_key: Option<String>| {
+            events.push(Event {
+                id: twin.next_event_id(),
+                event_type: event_type.to_string(),
+                org: org.to_string(),
+                object_id: object_id.map(str::to_string),
+                timestamp: timestamp.clone(),
+                payload,
+                effect_key,
+            });
+        };
+        match (result, touched) {
+            (Ok((action_id, sequence)), Some((object_id, version, owner))) => {
+                if let Some(key) = action.payload.get(EFFECT_FIELD).and_then(|v| v.as_str()) {
+                    twin.oracle.effects.effect(key);
+                }
+                if !listening {
+                    continue;
+                }
+                let event_type = match action.action_type.as_str() {
+                    "Emit" => "object.created",
+                    "Transfer" => "object.transferred",
+                    _ => "object.updated",
+                };
+                let key = effect_key(event_type, object_id, *version);
+                event(event_type, Some(object_id), json!({ "version": version, "owner": owner, "action_id": action_id }), key);
+                event(
+                    "action.executed",
+                    Some(object_id),
+                    json!({ "action_id": action_id, "action_type": action.action_type, "sequence": sequence }),
+                    None,
+                );
+            }
+            (Err(e), _) if listening => event(
+                "action.failed",
+                action.object_id.as_deref(),
+                json!({ "action_type": action.action_type, "code": e.code, "message": e.message }),
+                None,
+            ),
+            _ => {}
+        }
+    }
+    twin.raise(events);
 }

@@ -7,6 +7,7 @@
 
 pub mod route;
 pub mod spec;
+pub mod webhook;
 pub mod when;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -47,7 +48,7 @@ pub enum Latency {
 }
 
 impl Latency {
-    fn from_spec(s: &RuleSpec) -> Result<Self, (&'static str, String)> {
+    pub(crate) fn from_spec(s: &RuleSpec) -> Result<Self, (&'static str, String)> {
         let need = |v: Option<Duration>, key: &'static str, dist: &str| {
             v.ok_or((key, format!("dist {dist} needs `{key}`")))
         };
@@ -278,6 +279,16 @@ pub struct FaultEngine {
     pub tape: Tape,
 }
 
+/// The delivery facts the engine decides on.
+#[derive(Debug)]
+pub struct DeliveryFacts<'a> {
+    pub seq: u64,
+    pub now: Duration,
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub url: &'a str,
+}
+
 /// The request facts the engine decides on.
 #[derive(Debug)]
 pub struct RequestFacts<'a> {
@@ -319,7 +330,8 @@ impl FaultEngine {
         let since = req.now.saturating_sub(set.epoch);
         let mut d = Decision::default();
         for (rule, injected) in set.rules.iter().zip(&set.injected) {
-            if !rule.when.live(since) || !rule.route.matches(req.method, req.path) {
+            let webhook = matches!(rule.kind, FaultKind::Webhook(_));
+            if webhook || !rule.when.live(since) || !rule.route.matches(req.method, req.path) {
                 continue;
             }
             let terminal = matches!(
@@ -366,6 +378,50 @@ impl FaultEngine {
         d
     }
 
+    /// The random stream of delivery `seq` (apart from the requests' streams).
+    pub fn delivery_rng(&self, seq: u64) -> ChaCha8Rng {
+        self.rng((1 << 63) | seq)
+    }
+
+    /// Decide the faults of one webhook delivery and put each on the tape.
+    pub fn decide_delivery(&self, d: &DeliveryFacts<'_>, rng: &mut impl Rng) -> webhook::DeliveryDecision {
+        let set = self.rules();
+        let since = d.now.saturating_sub(set.epoch);
+        let mut out = webhook::DeliveryDecision::default();
+        for (rule, injected) in set.rules.iter().zip(&set.injected) {
+            let FaultKind::Webhook(w) = &rule.kind else { continue };
+            if !rule.when.live(since) || !webhook::event_matches(rule.spec.event.as_deref(), d.event_type) {
+                continue;
+            }
+            if rng.random::<f64>() >= rule.probability {
+                continue;
+            }
+            if let Some(limit) = rule.limit
+                && injected.fetch_add(1, Ordering::Relaxed) >= limit
+            {
+                continue;
+            }
+            match w {
+                webhook::WebhookFault::Duplicate(m) => out.duplicate = Some(*m),
+                webhook::WebhookFault::Reorder(hold) => out.hold += *hold,
+                webhook::WebhookFault::Delay(lat) => out.hold += lat.sample(rng),
+                webhook::WebhookFault::Signature(s) => out.signature = out.signature.or(Some(*s)),
+                webhook::WebhookFault::FlatPayload => out.flat = true,
+            }
+            out.kinds.push(w.name());
+            self.tape.push(TapeEntry {
+                seq: d.seq,
+                at_ms: d.now.as_secs_f64() * 1000.0,
+                request_id: d.event_id.to_string(),
+                method: "DELIVER".into(),
+                path: d.url.chars().take(MAX_TAPE_PATH).collect(),
+                rule: rule.name.clone(),
+                kind: w.name(),
+            });
+        }
+        out
+    }
+
     /// Fault windows that have closed, as twin times `(start, end)` since start.
     pub fn ended_windows(&self, now: Duration, cap: usize) -> Vec<(String, Duration, Duration)> {
         let set = self.rules();
@@ -375,7 +431,10 @@ impl FaultEngine {
             .filter(|r| {
                 !matches!(
                     r.kind,
-                    FaultKind::Latency(_) | FaultKind::FlatError | FaultKind::HealthDegraded
+                    FaultKind::Latency(_)
+                        | FaultKind::FlatError
+                        | FaultKind::HealthDegraded
+                        | FaultKind::Webhook(_)
                 )
             })
             .flat_map(|r| {

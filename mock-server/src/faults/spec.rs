@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Latency;
+use crate::faults::webhook::WebhookFault;
 use crate::faults::route::RoutePattern;
 pub use crate::faults::when::When;
 
@@ -143,6 +144,13 @@ pub struct RuleSpec {
     /// partial_batch: the per-action codes drawn from (default [500, 503]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codes: Option<Vec<u16>>,
+
+    /// webhook_*: the event types the rule applies to (`*`, `object.*`, an exact type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// webhook_duplicate: sequential, concurrent or after_ack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 /// What a fault does.
@@ -173,6 +181,8 @@ pub enum FaultKind {
     PartialBatch { fraction: f64, codes: Vec<u16> },
     /// `GET /health` reports `degraded`.
     HealthDegraded,
+    /// Something the twin does to a webhook delivery.
+    Webhook(WebhookFault),
 }
 
 impl FaultKind {
@@ -189,6 +199,7 @@ impl FaultKind {
             Self::FlatError => "flat_error",
             Self::PartialBatch { .. } => "partial_batch",
             Self::HealthDegraded => "health_degraded",
+            Self::Webhook(w) => w.name(),
         }
     }
 
@@ -403,12 +414,19 @@ impl RuleSpec {
                 FaultKind::PartialBatch { fraction, codes }
             }
             "health_degraded" => FaultKind::HealthDegraded,
+            k if k.starts_with("webhook_") => {
+                if self.route.is_some() {
+                    return Err(err("route", "webhook faults match `event`, not `route`".into()));
+                }
+                FaultKind::Webhook(WebhookFault::from_spec(self).map_err(|(k, r)| err(k, r))?)
+            }
             other => {
                 return Err(err(
                     "kind",
                     format!(
-                        "unknown kind `{other}`; expected one of {}",
-                        FaultKind::NAMES.join(", ")
+                        "unknown kind `{other}`; expected one of {}, {}",
+                        FaultKind::NAMES.join(", "),
+                        WebhookFault::NAMES.join(", ")
                     ),
                 ));
             }
@@ -417,7 +435,7 @@ impl RuleSpec {
 
     /// Fields that belong to another kind are mistakes: say so rather than ignore them.
     fn reject_foreign_fields(&self, at: &str) -> Result<(), SpecError> {
-        let given: [(&str, bool); 18] = [
+        let given: [(&str, bool); 20] = [
             ("status", self.status.is_some()),
             ("retry_after", self.retry_after.is_some()),
             ("headers", self.headers.is_some()),
@@ -436,6 +454,8 @@ impl RuleSpec {
             ("reply", self.reply.is_some()),
             ("fraction", self.fraction.is_some()),
             ("codes", self.codes.is_some()),
+            ("event", self.event.is_some()),
+            ("mode", self.mode.is_some()),
         ];
         let allowed: &[&str] = match self.kind.as_str() {
             "status" => &["status", "retry_after", "headers", "body"],
@@ -446,6 +466,7 @@ impl RuleSpec {
             "hang" => &["hang_for"],
             "lost_reply" => &["reply", "status"],
             "partial_batch" => &["fraction", "codes"],
+            kind if WebhookFault::NAMES.contains(&kind) => WebhookFault::fields(kind),
             kind if FaultKind::NAMES.contains(&kind) => &[],
             // An unknown kind is reported by `kind()`.
             _ => return Ok(()),

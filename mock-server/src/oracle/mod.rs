@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub mod effects;
 mod timeline;
 use serde::{Deserialize, Serialize};
 use timeline::Timeline;
@@ -29,11 +30,11 @@ pub const BURST_SPAN: Duration = Duration::from_secs(2);
 /// Highest value the histograms hold: one hour in microseconds.
 const HIST_MAX_US: u64 = 3_600_000_000;
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static bounds are valid")
 }
 
-fn record(h: &mut Histogram<u64>, d: Duration) {
+pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     h.saturating_record((d.as_micros() as u64).clamp(1, HIST_MAX_US));
 }
 
@@ -90,6 +91,8 @@ impl Default for Backoff {
 /// The oracle.
 #[derive(Debug)]
 pub struct Oracle {
+    /// The effects ledger of webhook deliveries.
+    pub effects: effects::Effects,
     ledger: Mutex<Ledger>,
     backoff: Mutex<Backoff>,
     timeline: Mutex<Timeline>,
@@ -106,7 +109,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             count: h.len(),
@@ -182,6 +185,9 @@ pub struct Burst {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OracleView {
     pub actions: ActionCounts,
+    /// Webhook deliveries and the effects they led to.
+    #[serde(default)]
+    pub effects: effects::EffectCounts,
     pub idempotency: KeyCounts,
     pub backoff: BackoffGrade,
     pub bursts: Vec<Burst>,
@@ -196,6 +202,7 @@ impl Default for Oracle {
 impl Oracle {
     pub fn new() -> Self {
         Self {
+            effects: effects::Effects::default(),
             ledger: Mutex::new(Ledger::default()),
             backoff: Mutex::new(Backoff::default()),
             timeline: Mutex::new(Timeline::default()),
@@ -424,6 +431,7 @@ impl Oracle {
 
     pub fn view(&self, windows: &[(String, Duration, Duration)], now: Duration) -> OracleView {
         OracleView {
+            effects: self.effects.counts(),
             actions: self.actions(),
             idempotency: self.keys(),
             backoff: self.backoff(),
@@ -435,6 +443,7 @@ impl Oracle {
         *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = Ledger::default();
         *self.backoff.lock().unwrap_or_else(|e| e.into_inner()) = Backoff::default();
         *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
+        self.effects.reset();
     }
 }
 

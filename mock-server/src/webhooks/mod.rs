@@ -1,5 +1,9 @@
-//! The webhook registry (`/webhooks` CRUD). Delivery, retries and the handler's
-//! effects are a separate part (issue 4); this keeps what a team registered.
+//! Webhooks: the registry (`/webhooks` CRUD), [`event`] (events, signatures, the
+//! effect contract) and [`dispatch`] / [`deliver`] (signed delivery with retries).
+
+pub mod deliver;
+pub mod dispatch;
+pub mod event;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,12 +29,19 @@ pub struct Webhook {
     pub active: bool,
     /// The signing secret; returned only when the twin generated it, never listed.
     pub secret: crate::SecretString,
+    /// The secret before the last rotation (for the old-secret fault).
+    pub previous_secret: Option<crate::SecretString>,
+    /// Failed deliveries since the last success; 5 deactivate the webhook.
+    pub consecutive_failures: u32,
     pub created_at: String,
 }
 
 impl Webhook {
     fn view(&self) -> Value {
-        json!({ "id": self.id, "url": self.url, "events": self.events, "active": self.active, "created_at": self.created_at })
+        json!({
+            "id": self.id, "url": self.url, "events": self.events, "active": self.active,
+            "consecutive_failures": self.consecutive_failures, "created_at": self.created_at,
+        })
     }
 }
 
@@ -52,6 +63,9 @@ pub struct PatchWebhook {
     pub events: Option<Vec<String>>,
     #[serde(default)]
     pub active: Option<bool>,
+    /// A new signing secret (the old one is kept as the previous secret).
+    #[serde(default)]
+    pub secret: Option<crate::SecretString>,
 }
 
 fn check_url(url: &str) -> Result<(), ApiError> {
@@ -119,6 +133,8 @@ impl Registry {
             secret: req
                 .secret
                 .unwrap_or_else(|| crate::auth::random_secret("whsec_").into()),
+            previous_secret: None,
+            consecutive_failures: 0,
             created_at,
         };
         let mut view = hook.view();
@@ -127,6 +143,43 @@ impl Registry {
         }
         self.hooks.push(hook);
         Ok(view)
+    }
+
+    /// Active webhooks of `org` subscribed to `event_type`: (id, url).
+    pub fn targets(&self, org: &str, event_type: &str) -> Vec<(String, String)> {
+        self.hooks
+            .iter()
+            .filter(|h| h.org == org && h.active && h.events.iter().any(|e| e == event_type))
+            .map(|h| (h.id.clone(), h.url.clone()))
+            .collect()
+    }
+
+    /// Does `org` have an active webhook at all (events are built only then)?
+    pub fn any_active(&self, org: &str) -> bool {
+        self.hooks.iter().any(|h| h.org == org && h.active)
+    }
+
+    /// A webhook by id, whatever its org (the dispatcher's view).
+    pub fn by_id(&self, id: &str) -> Option<&Webhook> {
+        self.hooks.iter().find(|h| h.id == id)
+    }
+
+    /// A delivery succeeded.
+    pub fn succeeded(&mut self, id: &str) {
+        if let Some(h) = self.hooks.iter_mut().find(|h| h.id == id) {
+            h.consecutive_failures = 0;
+        }
+    }
+
+    /// A delivery failed; true if this failure deactivated the webhook.
+    pub fn failed(&mut self, id: &str, deactivate_after: u32) -> bool {
+        let Some(h) = self.hooks.iter_mut().find(|h| h.id == id && h.active) else { return false };
+        h.consecutive_failures += 1;
+        if h.consecutive_failures >= deactivate_after {
+            h.active = false;
+            return true;
+        }
+        false
     }
 
     pub fn list(&self, org: &str) -> Vec<Value> {
@@ -155,7 +208,13 @@ impl Registry {
         if let Some(events) = &req.events {
             check_events(events)?;
         }
+        if req.secret.as_ref().is_some_and(|s| s.expose().len() < 16) {
+            return Err(ApiError::field("secret", "must be at least 16 characters"));
+        }
         let hook = self.find(org, id)?;
+        if let Some(secret) = req.secret {
+            hook.previous_secret = Some(std::mem::replace(&mut hook.secret, secret));
+        }
         if let Some(url) = req.url {
             hook.url = url;
         }
@@ -163,6 +222,10 @@ impl Registry {
             hook.events = events;
         }
         if let Some(active) = req.active {
+            if active && !hook.active {
+                // Reactivation starts a new count.
+                hook.consecutive_failures = 0;
+            }
             hook.active = active;
         }
         Ok(hook.view())
