@@ -15,3 +15,4 @@ mod faults;
 mod oracle;
 mod resources;
 mod run;
+mod webhooks;

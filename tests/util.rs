@@ -263,3 +263,119 @@ pub fn batch(tag: &str, n: usize) -> Value {
         (0..n).map(|i| serde_json::json!({ "action_type": "Emit", "payload": { "nonce": format!("{tag}-{i}") } })).collect();
     serde_json::json!({ "actions": actions })
 }
+
+/// A webhook receiver for tests: records every delivery, answers `status`.
+pub struct Receiver {
+    pub url: String,
+    /// When set, answer 401 to a delivery whose signature this secret does not
+    /// reproduce (as a correct handler does), else `status`.
+    pub verify: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Delivered>>>,
+    pub status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub timestamp: String,
+    pub signature: String,
+    pub body: Vec<u8>,
+}
+
+impl Delivered {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON event")
+    }
+}
+
+impl Receiver {
+    pub async fn start(status: u16) -> Receiver {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(status));
+        let verify = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let (g, s, v) = (got.clone(), status.clone(), verify.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (g, s, v) = (g.clone(), s.clone(), v.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (g, s, v) = (g.clone(), s.clone(), v.clone());
+                            async move {
+                                use http_body_util::BodyExt;
+                                let h = |n: &str| {
+                                    req.headers()
+                                        .get(n)
+                                        .and_then(|v| v.to_str().ok())
+                                        .unwrap_or_default()
+                                        .to_string()
+                                };
+                                let (timestamp, signature) =
+                                    (h("x-dual-timestamp"), h("x-dual-signature"));
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let secret = v.lock().expect("lock").clone();
+                                let forged = secret.is_some_and(|k| {
+                                    use hmac::Mac;
+                                    let mut mac =
+                                        hmac::Hmac::<sha2::Sha256>::new_from_slice(k.as_bytes())
+                                            .expect("key");
+                                    mac.update(format!("{timestamp}.").as_bytes());
+                                    mac.update(&body);
+                                    hex::encode(mac.finalize().into_bytes()) != signature
+                                });
+                                g.lock().expect("lock").push(Delivered {
+                                    timestamp,
+                                    signature,
+                                    body,
+                                });
+                                let code = if forged {
+                                    401
+                                } else {
+                                    s.load(Ordering::Relaxed)
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(code)
+                                        .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                        .expect("response"),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            url,
+            verify,
+            got,
+            status,
+        }
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivered> {
+        self.got.lock().expect("lock").clone()
+    }
+
+    /// Wait until at least `n` deliveries arrived (bounded; not a timing assertion).
+    pub async fn wait_for(&self, n: usize) -> Vec<Delivered> {
+        let deadline = std::time::Instant::now() + BOUND;
+        loop {
+            let got = self.deliveries();
+            if got.len() >= n || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -209,7 +209,11 @@ impl Store {
                 Some(code) => Err(ActionError::new(code, "injected: action failed")),
                 None => match self.apply_one(org, a, now) {
                     Ok(id) => {
-                        let (version, owner) = self.objects.get(&id).map(|o| (o.version, o.owner.clone())).unwrap_or_default();
+                        let (version, owner) = self
+                            .objects
+                            .get(&id)
+                            .map(|o| (o.version, o.owner.clone()))
+                            .unwrap_or_default();
                         Ok((id, version, owner))
                     }
                     Err(mut e) => {
@@ -222,8 +226,15 @@ impl Store {
         let touched = outcomes.iter().map(|o| o.as_ref().ok().cloned()).collect();
         let applied = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
         if applied == 0 {
-            let results = outcomes.into_iter().map(|o| o.map(|_| (String::new(), 0))).collect();
-            return Applied { batch_id: None, results, touched };
+            let results = outcomes
+                .into_iter()
+                .map(|o| o.map(|_| (String::new(), 0)))
+                .collect();
+            return Applied {
+                batch_id: None,
+                results,
+                touched,
+            };
         }
         let (batch_id, checkpoint, mut sequence) = self.sequencer.record(applied, now);
         let results = outcomes
@@ -248,7 +259,11 @@ impl Store {
                 Ok((id, sequence - 1))
             })
             .collect();
-        Applied { batch_id: Some(batch_id), results, touched }
+        Applied {
+            batch_id: Some(batch_id),
+            results,
+            touched,
+        }
     }
 
     fn remember(&mut self, id: String, record: ActionRecord) {

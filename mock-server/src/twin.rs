@@ -1,7 +1,7 @@
 //! The twin's shared state, one `Arc<Twin>` passed to every connection.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,16 @@ impl Twin {
             }
             let event = Arc::new(event);
             for (id, _) in targets {
-                self.dispatcher.schedule(Delivery { event: event.clone(), webhook: id, attempt: 0, created: now, duplicate: false }, now);
+                self.dispatcher.schedule(
+                    Delivery {
+                        event: event.clone(),
+                        webhook: id,
+                        attempt: 0,
+                        created: now,
+                        duplicate: false,
+                    },
+                    now,
+                );
             }
         }
     }

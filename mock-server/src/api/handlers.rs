@@ -149,7 +149,10 @@ pub fn dispatch(
         }
         (Route::WebhookEvents(id), _) => {
             twin.webhooks().get(org, id)?;
-            Ok(Reply::json(StatusCode::OK, &json!({ "deliveries": twin.dispatcher.log(id) })))
+            Ok(Reply::json(
+                StatusCode::OK,
+                &json!({ "deliveries": twin.dispatcher.log(id) }),
+            ))
         }
         (Route::WebhookTest(id), _) => {
             twin.webhooks().get(org, id)?;
@@ -162,9 +165,18 @@ pub fn dispatch(
                 payload: json!({ "webhook_id": id }),
                 effect_key: None,
             });
-            let d = crate::webhooks::dispatch::Delivery { event: event.clone(), webhook: id.clone(), attempt: 0, created: cx.now, duplicate: false };
+            let d = crate::webhooks::dispatch::Delivery {
+                event: event.clone(),
+                webhook: id.clone(),
+                attempt: 0,
+                created: cx.now,
+                duplicate: false,
+            };
             twin.dispatcher.schedule(d, cx.now);
-            Ok(Reply::json(StatusCode::ACCEPTED, &json!({ "queued": true, "event_id": event.id })))
+            Ok(Reply::json(
+                StatusCode::ACCEPTED,
+                &json!({ "queued": true, "event_id": event.id }),
+            ))
         }
         (Route::Webhook(id), _) => Ok(Reply::json(StatusCode::OK, &twin.webhooks().get(org, id)?)),
         (Route::Batches, _) => {

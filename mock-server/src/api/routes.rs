@@ -94,7 +94,10 @@ impl Route {
             Route::Objects | Route::Object(_) => "objects:read",
             Route::Templates if method == Method::POST => "templates:write",
             Route::Templates => "templates:read",
-            Route::Webhooks | Route::Webhook(_) | Route::WebhookEvents(_) | Route::WebhookTest(_) => "webhooks:manage",
+            Route::Webhooks
+            | Route::Webhook(_)
+            | Route::WebhookEvents(_)
+            | Route::WebhookTest(_) => "webhooks:manage",
             Route::Health | Route::Login | Route::Refresh => "",
         }
     }
@@ -103,7 +106,10 @@ impl Route {
     pub fn group(&self, method: &Method) -> Option<Group> {
         match self {
             Route::Submit | Route::Batch => Some(Group::Ebus),
-            Route::Webhooks | Route::Webhook(_) | Route::WebhookEvents(_) | Route::WebhookTest(_) => Some(Group::Webhooks),
+            Route::Webhooks
+            | Route::Webhook(_)
+            | Route::WebhookEvents(_)
+            | Route::WebhookTest(_) => Some(Group::Webhooks),
             Route::Objects => Some(Group::Search),
             Route::Health | Route::Login | Route::Refresh => None,
             _ if method == Method::GET => Some(Group::Reads),

@@ -162,8 +162,16 @@ fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
     let listening = twin.webhooks().any_active(org);
     let timestamp = crate::clock::rfc3339(cx.unix);
     let mut events = Vec::new();
-    for ((action, result), touched) in sub.actions.iter().zip(&applied.results).zip(&applied.touched) {
-        let mut event = |event_type: &str, object_id: Option<&str>, payload: serde_json::Value, effect_key: Option<String>| {
+    for ((action, result), touched) in sub
+        .actions
+        .iter()
+        .zip(&applied.results)
+        .zip(&applied.touched)
+    {
+        let mut event = |event_type: &str,
+                         object_id: Option<&str>,
+                         payload: serde_json::Value,
+                         effect_key: Option<String>| {
             events.push(Event {
                 id: twin.next_event_id(),
                 event_type: event_type.to_string(),
@@ -188,7 +196,12 @@ fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
                     _ => "object.updated",
                 };
                 let key = effect_key(event_type, object_id, *version);
-                event(event_type, Some(object_id), json!({ "version": version, "owner": owner, "action_id": action_id }), key);
+                event(
+                    event_type,
+                    Some(object_id),
+                    json!({ "version": version, "owner": owner, "action_id": action_id }),
+                    key,
+                );
                 event(
                     "action.executed",
                     Some(object_id),

@@ -384,13 +384,21 @@ impl FaultEngine {
     }
 
     /// Decide the faults of one webhook delivery and put each on the tape.
-    pub fn decide_delivery(&self, d: &DeliveryFacts<'_>, rng: &mut impl Rng) -> webhook::DeliveryDecision {
+    pub fn decide_delivery(
+        &self,
+        d: &DeliveryFacts<'_>,
+        rng: &mut impl Rng,
+    ) -> webhook::DeliveryDecision {
         let set = self.rules();
         let since = d.now.saturating_sub(set.epoch);
         let mut out = webhook::DeliveryDecision::default();
         for (rule, injected) in set.rules.iter().zip(&set.injected) {
-            let FaultKind::Webhook(w) = &rule.kind else { continue };
-            if !rule.when.live(since) || !webhook::event_matches(rule.spec.event.as_deref(), d.event_type) {
+            let FaultKind::Webhook(w) = &rule.kind else {
+                continue;
+            };
+            if !rule.when.live(since)
+                || !webhook::event_matches(rule.spec.event.as_deref(), d.event_type)
+            {
                 continue;
             }
             if rng.random::<f64>() >= rule.probability {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::Latency;
-use crate::faults::webhook::WebhookFault;
 use crate::faults::route::RoutePattern;
+use crate::faults::webhook::WebhookFault;
 pub use crate::faults::when::When;
 
 /// A fault rule as written. Every field is optional except `kind`; validation says
@@ -416,7 +416,10 @@ impl RuleSpec {
             "health_degraded" => FaultKind::HealthDegraded,
             k if k.starts_with("webhook_") => {
                 if self.route.is_some() {
-                    return Err(err("route", "webhook faults match `event`, not `route`".into()));
+                    return Err(err(
+                        "route",
+                        "webhook faults match `event`, not `route`".into(),
+                    ));
                 }
                 FaultKind::Webhook(WebhookFault::from_spec(self).map_err(|(k, r)| err(k, r))?)
             }

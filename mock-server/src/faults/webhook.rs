@@ -79,19 +79,29 @@ impl WebhookFault {
         match kind {
             "webhook_duplicate" => &["event", "mode"],
             "webhook_reorder" => &["event", "delay"],
-            "webhook_delay" => &["event", "dist", "delay", "min", "max", "mean", "stddev", "median", "sigma", "scale", "shape"],
+            "webhook_delay" => &[
+                "event", "dist", "delay", "min", "max", "mean", "stddev", "median", "sigma",
+                "scale", "shape",
+            ],
             _ => &["event"],
         }
     }
 
     pub(super) fn from_spec(s: &RuleSpec) -> Result<WebhookFault, (&'static str, String)> {
         Ok(match s.kind.as_str() {
-            "webhook_duplicate" => WebhookFault::Duplicate(match s.mode.as_deref().unwrap_or("sequential") {
-                "sequential" => DuplicateMode::Sequential,
-                "concurrent" => DuplicateMode::Concurrent,
-                "after_ack" => DuplicateMode::AfterAck,
-                other => return Err(("mode", format!("`{other}`: expected sequential, concurrent or after_ack"))),
-            }),
+            "webhook_duplicate" => {
+                WebhookFault::Duplicate(match s.mode.as_deref().unwrap_or("sequential") {
+                    "sequential" => DuplicateMode::Sequential,
+                    "concurrent" => DuplicateMode::Concurrent,
+                    "after_ack" => DuplicateMode::AfterAck,
+                    other => {
+                        return Err((
+                            "mode",
+                            format!("`{other}`: expected sequential, concurrent or after_ack"),
+                        ));
+                    }
+                })
+            }
             "webhook_reorder" => WebhookFault::Reorder(s.delay.unwrap_or(DEFAULT_REORDER_HOLD)),
             "webhook_delay" => WebhookFault::Delay(Latency::from_spec(s)?),
             "webhook_bad_signature" => WebhookFault::Signature(SignatureFault::Bad),
@@ -110,7 +120,9 @@ pub fn event_matches(pattern: Option<&str>, event_type: &str) -> bool {
     match pattern.unwrap_or("*") {
         "*" => true,
         p => match p.strip_suffix(".*") {
-            Some(prefix) => event_type.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+            Some(prefix) => event_type
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.')),
             None => p == event_type,
         },
     }

@@ -104,11 +104,23 @@ pub enum Forgery {
 impl Effects {
     /// An event demanding the effect `key` was raised.
     pub fn expect(&self, key: &str) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).entries.entry(key.to_string()).or_default();
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .entry(key.to_string())
+            .or_default();
     }
 
     /// A delivery was answered (`None`: no answer in time) after `took`.
-    pub fn answered(&self, key: Option<&str>, ok: Option<bool>, took: Duration, forgery: Forgery, lag: Duration) {
+    pub fn answered(
+        &self,
+        key: Option<&str>,
+        ok: Option<bool>,
+        took: Duration,
+        forgery: Forgery,
+        lag: Duration,
+    ) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.deliveries += 1;
         record(&mut s.handler_latency, took);
@@ -145,7 +157,10 @@ impl Effects {
     }
 
     pub fn deactivated(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).deactivations += 1;
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .deactivations += 1;
     }
 
     pub fn counts(&self) -> EffectCounts {
@@ -159,7 +174,8 @@ impl Effects {
             accepted_stale_timestamp: s.accepted_stale_timestamp,
             slow_answers: s.slow_answers,
             deactivations: s.deactivations,
-            handler_latency: (!s.handler_latency.is_empty()).then(|| Percentiles::of(&s.handler_latency)),
+            handler_latency: (!s.handler_latency.is_empty())
+                .then(|| Percentiles::of(&s.handler_latency)),
             delivery_lag: (!s.delivery_lag.is_empty()).then(|| Percentiles::of(&s.delivery_lag)),
             ..Default::default()
         };

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::dispatch::{ANSWER_DEADLINE, Answer, DEACTIVATE_AFTER, Delivery, LogEntry, RETRY_SCHEDULE, post};
+use super::dispatch::{
+    ANSWER_DEADLINE, Answer, DEACTIVATE_AFTER, Delivery, LogEntry, RETRY_SCHEDULE, post,
+};
 use super::event::{Event, sign, sign_body_only};
 use crate::faults::DeliveryFacts;
 use crate::faults::webhook::{DuplicateMode, SignatureFault, TIMESTAMP_SKEW};
@@ -27,7 +29,9 @@ pub async fn run(twin: Arc<Twin>) {
             let twin = twin.clone();
             tokio::spawn(async move { attempt(&twin, d).await });
         }
-        let nap = next.map_or(MAX_NAP, |n| twin.clock.real(n.saturating_sub(now)).min(MAX_NAP));
+        let nap = next.map_or(MAX_NAP, |n| {
+            twin.clock.real(n.saturating_sub(now)).min(MAX_NAP)
+        });
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
             _ = twin.dispatcher.wake.notified() => {}
@@ -38,12 +42,17 @@ pub async fn run(twin: Arc<Twin>) {
 
 /// One delivery attempt.
 async fn attempt(twin: &Twin, d: Delivery) {
-    let Ok(_permit) = twin.dispatcher.slots.acquire().await else { return };
-    let Some((url, secret, previous, active)) = twin
-        .webhooks()
-        .by_id(&d.webhook)
-        .map(|h| (h.url.clone(), h.secret.clone(), h.previous_secret.clone(), h.active))
-    else {
+    let Ok(_permit) = twin.dispatcher.slots.acquire().await else {
+        return;
+    };
+    let Some((url, secret, previous, active)) = twin.webhooks().by_id(&d.webhook).map(|h| {
+        (
+            h.url.clone(),
+            h.secret.clone(),
+            h.previous_secret.clone(),
+            h.active,
+        )
+    }) else {
         return;
     };
     if !active {
@@ -54,7 +63,13 @@ async fn attempt(twin: &Twin, d: Delivery) {
     let decision = if d.duplicate {
         Default::default()
     } else {
-        let facts = DeliveryFacts { seq, now: twin.clock.now(), event_id: &d.event.id, event_type: &d.event.event_type, url: &url };
+        let facts = DeliveryFacts {
+            seq,
+            now: twin.clock.now(),
+            event_id: &d.event.id,
+            event_type: &d.event.event_type,
+            url: &url,
+        };
         twin.faults.decide_delivery(&facts, &mut rng)
     };
     for kind in &decision.kinds {
@@ -77,9 +92,14 @@ async fn attempt(twin: &Twin, d: Delivery) {
     let key = secret.expose().as_bytes();
     let signature = match decision.signature {
         None | Some(SignatureFault::Stale) | Some(SignatureFault::Future) => sign(key, &ts, &body),
-        Some(SignatureFault::Bad) => sign(crate::auth::random_secret("forged_").as_bytes(), &ts, &body),
+        Some(SignatureFault::Bad) => {
+            sign(crate::auth::random_secret("forged_").as_bytes(), &ts, &body)
+        }
         Some(SignatureFault::OldSecret) => {
-            let old = previous.map_or_else(|| crate::auth::random_secret("whsec_old_"), |p| p.expose().to_string());
+            let old = previous.map_or_else(
+                || crate::auth::random_secret("whsec_old_"),
+                |p| p.expose().to_string(),
+            );
             sign(old.as_bytes(), &ts, &body)
         }
         Some(SignatureFault::BodyOnly) => sign_body_only(key, &body),
@@ -89,7 +109,11 @@ async fn attempt(twin: &Twin, d: Delivery) {
         Some(SignatureFault::Stale) | Some(SignatureFault::Future) => Forgery::Timestamp,
         Some(_) => Forgery::Signature,
     };
-    let headers = [("x-dual-timestamp", ts), ("x-dual-signature", signature), ("x-dual-delivery", format!("{}", d.attempt))];
+    let headers = [
+        ("x-dual-timestamp", ts),
+        ("x-dual-signature", signature),
+        ("x-dual-delivery", format!("{}", d.attempt)),
+    ];
     let send = || post(&twin.dispatcher.http, &url, &headers, body.clone());
     let (answer, took) = match decision.duplicate {
         Some(DuplicateMode::Concurrent) => {
@@ -108,16 +132,19 @@ async fn attempt(twin: &Twin, d: Delivery) {
     if !d.duplicate {
         next_retry = settle(twin, &d, &answer, forgery, decision.duplicate);
     }
-    twin.dispatcher.record(&d.webhook, LogEntry {
-        event_id: d.event.id.clone(),
-        event_type: d.event.event_type.clone(),
-        attempt: d.attempt,
-        outcome: answer.describe(),
-        at_ms: twin.clock.now().as_millis() as u64,
-        answered_ms: took.as_secs_f64() * 1000.0,
-        faults: decision.kinds.clone(),
-        next_retry_ms: next_retry.map(|t: Duration| t.as_millis() as u64),
-    });
+    twin.dispatcher.record(
+        &d.webhook,
+        LogEntry {
+            event_id: d.event.id.clone(),
+            event_type: d.event.event_type.clone(),
+            attempt: d.attempt,
+            outcome: answer.describe(),
+            at_ms: twin.clock.now().as_millis() as u64,
+            answered_ms: took.as_secs_f64() * 1000.0,
+            faults: decision.kinds.clone(),
+            next_retry_ms: next_retry.map(|t: Duration| t.as_millis() as u64),
+        },
+    );
 }
 
 /// Put one answer in the effects ledger.
@@ -126,21 +153,39 @@ fn grade(twin: &Twin, d: &Delivery, answer: &Answer, took: Duration, forgery: Fo
         Answer::Timeout => None,
         a => Some(a.ok()),
     };
-    let took = if matches!(answer, Answer::Timeout) { ANSWER_DEADLINE.max(took) } else { took };
+    let took = if matches!(answer, Answer::Timeout) {
+        ANSWER_DEADLINE.max(took)
+    } else {
+        took
+    };
     let lag = twin.clock.now().saturating_sub(d.created);
-    twin.oracle.effects.answered(d.event.effect_key.as_deref(), ok, took, forgery, lag);
+    twin.oracle
+        .effects
+        .answered(d.event.effect_key.as_deref(), ok, took, forgery, lag);
 }
 
 /// After a delivery: success resets the webhook's failure count; a failure is
 /// retried on the schedule, and the fifth in a row deactivates the webhook. A
 /// forged delivery the receiver rightly refused is sent again properly and does
 /// not count against it. Returns when the retry is due.
-fn settle(twin: &Twin, d: &Delivery, answer: &Answer, forgery: Forgery, dup: Option<DuplicateMode>) -> Option<Duration> {
+fn settle(
+    twin: &Twin,
+    d: &Delivery,
+    answer: &Answer,
+    forgery: Forgery,
+    dup: Option<DuplicateMode>,
+) -> Option<Duration> {
     let now = twin.clock.now();
     if answer.ok() {
         twin.webhooks().succeeded(&d.webhook);
         if dup == Some(DuplicateMode::AfterAck) {
-            twin.dispatcher.schedule(Delivery { duplicate: true, ..d.clone() }, now + AFTER_ACK_GAP);
+            twin.dispatcher.schedule(
+                Delivery {
+                    duplicate: true,
+                    ..d.clone()
+                },
+                now + AFTER_ACK_GAP,
+            );
         }
         return None;
     }
@@ -153,7 +198,13 @@ fn settle(twin: &Twin, d: &Delivery, answer: &Answer, forgery: Forgery, dup: Opt
         return None;
     }
     let wait = *RETRY_SCHEDULE.get(d.attempt as usize)?;
-    twin.dispatcher.schedule(Delivery { attempt: d.attempt + 1, ..d.clone() }, now + wait);
+    twin.dispatcher.schedule(
+        Delivery {
+            attempt: d.attempt + 1,
+            ..d.clone()
+        },
+        now + wait,
+    );
     Some(now + wait)
 }
 
@@ -162,7 +213,11 @@ fn settle(twin: &Twin, d: &Delivery, answer: &Answer, forgery: Forgery, dup: Opt
 fn deactivated(twin: &Twin, d: &Delivery) {
     twin.dispatcher.forget(&d.webhook);
     twin.oracle.effects.deactivated();
-    let org = twin.webhooks().by_id(&d.webhook).map(|h| h.org.clone()).unwrap_or_default();
+    let org = twin
+        .webhooks()
+        .by_id(&d.webhook)
+        .map(|h| h.org.clone())
+        .unwrap_or_default();
     let event = Event {
         id: twin.next_event_id(),
         event_type: "webhook.failed".into(),

@@ -110,7 +110,10 @@ impl Dispatcher {
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         pending.insert(n, d);
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((due, n)));
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Reverse((due, n)));
         drop(pending);
         self.wake.notify_one();
     }
@@ -139,7 +142,10 @@ impl Dispatcher {
 
     /// Drop the waiting deliveries of a webhook (it was deactivated or deleted).
     pub fn forget(&self, webhook: &str) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, d| d.webhook != webhook);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, d| d.webhook != webhook);
     }
 
     pub fn record(&self, webhook: &str, entry: LogEntry) {
@@ -153,12 +159,20 @@ impl Dispatcher {
 
     /// A webhook's delivery log, newest last.
     pub fn log(&self, webhook: &str) -> Vec<LogEntry> {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).get(webhook).map(|l| l.iter().cloned().collect()).unwrap_or_default()
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(webhook)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn clear(&self) {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
@@ -200,7 +214,10 @@ pub async fn post(
         req = req.header(*n, v);
     }
     let Ok(req) = req.body(Full::new(Bytes::from(body))) else {
-        return (Answer::Failed(format!("{url} is not a usable URL")), started.elapsed());
+        return (
+            Answer::Failed(format!("{url} is not a usable URL")),
+            started.elapsed(),
+        );
     };
     let call = async {
         let resp = http.request(req).await.map_err(|e| e.to_string())?;

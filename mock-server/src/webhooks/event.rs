@@ -93,7 +93,10 @@ mod tests {
     fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
         // Computed independently: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_test
         let sig = sign(b"whsec_test", "1700000000", br#"{"a":1}"#);
-        assert_eq!(sig, "38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789");
+        assert_eq!(
+            sig,
+            "38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
         assert_ne!(sig, sign_body_only(b"whsec_test", br#"{"a":1}"#));
     }
 }

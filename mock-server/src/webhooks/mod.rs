@@ -173,7 +173,9 @@ impl Registry {
 
     /// A delivery failed; true if this failure deactivated the webhook.
     pub fn failed(&mut self, id: &str, deactivate_after: u32) -> bool {
-        let Some(h) = self.hooks.iter_mut().find(|h| h.id == id && h.active) else { return false };
+        let Some(h) = self.hooks.iter_mut().find(|h| h.id == id && h.active) else {
+            return false;
+        };
         h.consecutive_failures += 1;
         if h.consecutive_failures >= deactivate_after {
             h.active = false;
