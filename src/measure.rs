@@ -66,6 +66,9 @@ pub struct Counts {
     pub rejected: u64,
     /// Actions abandoned when attempts or time ran out.
     pub gave_up: u64,
+    /// Actions the schedule held that were never sent (the run was stopped, or
+    /// goose ended before a user took them).
+    pub unsent: u64,
     /// Requests sent (attempts), for amplification.
     pub requests: u64,
     /// Attempts by outcome: the status code, or `timeout`, `connect`, `broken`.
@@ -160,6 +163,10 @@ impl Recorder {
 
     pub fn rejected(&self, n: usize) {
         self.with(|s| s.counts.rejected += n as u64);
+    }
+
+    pub fn unsent(&self, n: usize) {
+        self.with(|s| s.counts.unsent += n as u64);
     }
 
     pub fn gave_up(&self, n: usize) {

@@ -208,7 +208,10 @@ async fn load_and_judge(
     dir: &Path,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
-    let epoch = link.install(&r.faults).await?;
+    // The schedule starts LEAD after the faults are installed: shift their windows
+    // by as much, so the twin's clock and the pacer's share one zero.
+    let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
+    let epoch = link.install(&faults).await?.map(|e| e + LEAD);
     let users = plan.users();
     let recorder = Arc::new(Recorder::new());
     let start = Instant::now() + LEAD;
@@ -252,8 +255,30 @@ async fn load_and_judge(
     ));
     let goose_dir = dir.join("goose");
     let term = tokio::spawn(sigterm_cancels());
-    let attack =
-        crate::load::attack(shared, host, users, plan.run.duration + LEAD, &goose_dir).await;
+    // The achieved rate is read as soon as the steady part is over: the twin keeps
+    // an hour of timeline, and a soak runs longer.
+    let (steady0, steady1) = plan.steady_window();
+    let early_rate = async {
+        let (Some(e), stop) = (epoch, shared.stop.clone()) else {
+            return None;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until((start + steady1 + Duration::from_secs(1)).into()) => {
+                link.oracle((e + steady0, e + steady1)).await.ok().flatten().and_then(|a| a.applied_rate)
+            }
+            _ = stop.cancelled() => None,
+        }
+    };
+    let (attack, early_rate) = tokio::join!(
+        crate::load::attack(
+            shared.clone(),
+            host,
+            users,
+            plan.run.duration + LEAD,
+            &goose_dir
+        ),
+        early_rate
+    );
     term.abort();
     let canceled = goose::is_killswitch_triggered();
     if canceled {
@@ -268,10 +293,14 @@ async fn load_and_judge(
         writeln!(out, "error: goose ended with an error: {e:?}")?;
     }
     let cpu = cpu0.elapsed().as_secs_f64();
-    let (steady0, steady1) = plan.steady_window();
-    let twin_window = epoch.map(|e| (e + LEAD + steady0, e + LEAD + steady1));
+    let twin_window = epoch.map(|e| (e + steady0, e + steady1));
     let oracle = match twin_window {
-        Some(w) => link.oracle(w).await,
+        Some(w) => link.oracle(w).await.map(|a| {
+            a.map(|a| TwinAccount {
+                applied_rate: early_rate.or(a.applied_rate),
+                ..a
+            })
+        }),
         None => Ok(None),
     };
     let mut summary = summarize(
@@ -287,6 +316,11 @@ async fn load_and_judge(
     if canceled {
         summary.canceled = true;
         summary.verdict.interrupted();
+    }
+    if let Err(e) = &oracle {
+        summary
+            .verdict
+            .unavailable("twin_account", format!("the twin could not be read: {e:#}"));
     }
     report::write_summary(dir, &summary)
         .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;

@@ -12,6 +12,10 @@ pub fn check_url(url: &str) -> Result<String, String> {
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
         return Err(format!("`{url}`: expected http(s)://host[:port]"));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Credentials in a URL end up in logs and reports: they come from the environment.
+        return Err("the URL carries credentials; put the key in DUAL_API_KEY instead".into());
+    }
     if parsed.path() != "/" || parsed.query().is_some() {
         return Err(format!("`{url}`: give the base URL only, without a path"));
     }
@@ -44,6 +48,11 @@ mod tests {
         assert!(check_url("ftp://x").is_err());
         assert!(check_url("http://x/api").is_err());
         assert!(check_url("nonsense").is_err());
+        let with_creds = check_url("https://user:sekret@api.example.com").expect_err("credentials");
+        assert!(
+            !with_creds.contains("sekret"),
+            "the error does not repeat the secret: {with_creds}"
+        );
         for (u, want) in [
             ("http://127.0.0.1:1", true),
             ("http://localhost:9", true),

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use gauntlet_mock::{MockHandle, OracleView, Rule, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -91,15 +91,18 @@ impl TwinLink {
                     .await
                     .map_err(|e| unreachable(base, &e))?;
                 if !reply.status().is_success() {
-                    bail!(
-                        "{base}: installing the plan's faults failed: {}",
-                        reply.text().await.unwrap_or_default()
-                    );
+                    let why = reply.text().await.unwrap_or_default();
+                    return Err(UsageError(format!(
+                        "{base}: installing the plan's faults failed: {why}"
+                    ))
+                    .into());
                 }
-                let v: serde_json::Value = reply
-                    .json()
-                    .await
-                    .context("reading the twin's reply to PUT rules")?;
+                let v: serde_json::Value = reply.json().await.map_err(|e| unreachable(base, &e))?;
+                // Windows and rates are read on the twin's clock; it must be real time.
+                if v["time_scale"].as_f64().is_some_and(|s| s != 1.0) {
+                    let scale = &v["time_scale"];
+                    return Err(UsageError(format!("{base}: the twin runs with --time-scale {scale}; a load run needs real time (1)")).into());
+                }
                 Ok(v["epoch_ms"].as_u64().map(Duration::from_millis))
             }
             TwinLink::None => Ok(None),
@@ -140,11 +143,10 @@ impl TwinLink {
                     .send()
                     .await
                     .map_err(|e| unreachable(base, &e))?;
-                let r: OracleReply = reply
-                    .error_for_status()?
-                    .json()
-                    .await
-                    .context("reading the twin's oracle")?;
+                let reply = reply
+                    .error_for_status()
+                    .map_err(|e| unreachable(base, &e))?;
+                let r: OracleReply = reply.json().await.map_err(|e| unreachable(base, &e))?;
                 Ok(Some(TwinAccount {
                     oracle: r.oracle,
                     applied_rate: r.applied_rate,

@@ -56,6 +56,20 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A figure the verdict needed could not be had at all: the run cannot pass.
+    pub fn unavailable(&mut self, name: &'static str, why: String) {
+        tracing::warn!("{why}");
+        self.checks.push(Check {
+            name,
+            what: "the twin's account was read",
+            value: None,
+            limit: "readable".into(),
+            status: Status::Fail,
+            source: "twin",
+        });
+        self.pass = false;
+    }
+
     /// The run was stopped before its schedule ended: it cannot pass as a whole run.
     pub fn interrupted(&mut self) {
         self.checks.insert(
@@ -185,6 +199,22 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
             t.max_gave_up.map(f),
         ),
         at_most(
+            "rejected",
+            "actions refused with a final 4xx (a wrong key, a bad action)",
+            "client",
+            Some(f(e.counts.rejected)),
+            t.max_rejected.map(f),
+        ),
+        // Slots the schedule held that were never sent (a stop, or users that
+        // could not keep up): the offer sagged.
+        at_most(
+            "unsent",
+            "scheduled actions never sent",
+            "client",
+            Some(f(e.counts.unsent)),
+            Some(0.0),
+        ),
+        at_most(
             "latency_p50_ms",
             "latency p50 from the intended send",
             "client",
@@ -236,6 +266,7 @@ mod tests {
             max_duplicated: Some(0),
             max_early_retries: Some(0),
             max_gave_up: Some(0),
+            max_rejected: Some(0),
             max_p50_latency: None,
             max_p99_latency: Some(Duration::from_secs(1)),
             min_rate_ratio: Some(0.99),

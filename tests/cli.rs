@@ -6,9 +6,8 @@ use std::time::Duration;
 
 fn gauntlet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gauntlet"));
-    c.env_remove("GAUNTLET_API_KEY")
-        .env_remove("GAUNTLET_CONTROL_TOKEN")
-        .env_remove("GAUNTLET_TWIN_CONFIG");
+    // Nothing from the caller's environment (DUAL_API_KEY, GAUNTLET_TARGET, ...) leaks in.
+    c.env_clear();
     c
 }
 

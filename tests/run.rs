@@ -195,6 +195,52 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
         assert!(!o.verdict.pass);
     }
 
+    // A strict plan against a twin limited below the offer, with no retries: each
+    // of these checks fails on its own figure.
+    let strict = r#"
+[run]
+duration = "4s"
+seed = 3
+rate = 800
+batch = { min = 10, max = 30 }
+warmup = "1s"
+snapshot = "1s"
+users = 32
+[target]
+actions_per_sec = 500
+[client]
+max_attempts = 1
+max_elapsed = "5s"
+timeout = "2s"
+[[faults]]
+kind = "status"
+status = 503
+probability = 0.2
+[[faults]]
+kind = "latency"
+dist = "fixed"
+delay = "5ms"
+[thresholds]
+max_p99_latency = "1ms"
+min_rate_ratio = 0.99
+"#;
+    let o = run_plan(write_plan("strict", strict), None, vec![])
+        .await
+        .expect("run");
+    for check in ["lost", "gave_up", "latency_p99_ms", "rate_ratio"] {
+        assert_eq!(status(&o, check), Status::Fail, "{check}: {:#?}", o.verdict);
+    }
+    let rate = o
+        .summary
+        .twin
+        .as_ref()
+        .and_then(|t| t.applied_rate)
+        .expect("a rate");
+    assert!(
+        rate < 600.0,
+        "the twin's limit caps the applied rate: {rate}"
+    );
+
     // A twin started apart (as `gauntlet mock`): faults installed, oracle read back.
     let twin = Twin::start(config()).await;
     let env = vec![
@@ -223,11 +269,10 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
         "the twin's count is the run's"
     );
 
-    // Nothing listens there: the run still ends, writes its summary, and fails.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    // Nothing answers there (the port stays bound so no other test can take it):
+    // the run still ends, writes its summary, and fails.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = silent.local_addr().expect("addr");
     let short = chaos_plan("none")
         .replace("duration = \"4s\"", "duration = \"1s\"")
         .replace("max_elapsed = \"120s\"", "max_elapsed = \"1s\"");

@@ -112,7 +112,9 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             let n = rules.len();
             let epoch = twin.clock.now();
             twin.faults.install(rules, epoch);
-            ok(json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64 }))
+            ok(
+                json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64, "time_scale": twin.clock.scale() }),
+            )
         }
         ("oracle", _) => {
             let now = twin.clock.now();

@@ -89,13 +89,18 @@ pub async fn submit_batch<T: Transport>(
         }
         // A 401 on a JWT: refresh once and send again at once.
         if !refreshed
+            && out.attempts < cfg.max_attempts
+            && Instant::now() < deadline
             && result.as_ref().is_ok_and(|r| r.status == 401)
             && creds.refresh(t).await.unwrap_or(false)
         {
             refreshed = true;
             continue;
         }
-        let advised = match result.map(|r| judge(&r)).unwrap_or(Verdict::Retry(None)) {
+        let advised = match result
+            .map(|r| judge(&r, pending.len()))
+            .unwrap_or(Verdict::Retry(None))
+        {
             Verdict::Results {
                 transient,
                 applied,
@@ -164,7 +169,7 @@ pub async fn submit_batch<T: Transport>(
 }
 
 /// Read one reply.
-fn judge(r: &Reply) -> Verdict {
+fn judge(r: &Reply, expected: usize) -> Verdict {
     if r.status == 200 {
         let Ok(v) = serde_json::from_slice::<Value>(&r.body) else {
             // A malformed body: the outcome is unknown, so send the same request
@@ -174,6 +179,11 @@ fn judge(r: &Reply) -> Verdict {
         let Some(results) = v["results"].as_array() else {
             return Verdict::Retry(None);
         };
+        // An answer that does not match the request says nothing reliable about
+        // each action: send the same request again (its key makes that safe).
+        if results.len() != expected {
+            return Verdict::Retry(None);
+        }
         let (mut transient, mut applied, mut rejected) = (Vec::new(), 0, 0);
         for (i, x) in results.iter().enumerate() {
             let code = x["code"].as_u64().unwrap_or(500) as u16;

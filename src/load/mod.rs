@@ -64,6 +64,13 @@ impl Transport for GooseTransport<'_> {
             .timeout(req.timeout)
             .body(req.body);
         for (name, value) in req.headers {
+            let Ok(mut value) = reqwest::header::HeaderValue::from_str(&value) else {
+                continue;
+            };
+            // Goose prints header values in its request and debug logs: not these.
+            if matches!(name, "x-api-key" | "authorization") {
+                value.set_sensitive(true);
+            }
             rb = rb.header(name, value);
         }
         let gr = GooseRequest::builder()
@@ -106,7 +113,10 @@ async fn take_slot(shared: &Shared, user: &mut GooseUser) {
     };
     tokio::select! {
         _ = tokio::time::sleep_until(slot.intended.into()) => {}
-        _ = shared.stop.cancelled() => return,
+        _ = shared.stop.cancelled() => {
+            shared.recorder.unsent(slot.size);
+            return;
+        }
     }
     shared.recorder.batch_started(
         slot.size,
@@ -144,7 +154,10 @@ pub async fn attack(
     run_time: Duration,
     out: &Path,
 ) -> Result<GooseMetrics, goose::GooseError> {
+    // A killswitch left over from an earlier run in this process must not stop this one.
+    goose::reset_killswitch();
     let watcher = tokio::spawn(watch_killswitch(shared.stop.clone()));
+    let after = shared.clone();
     let tx: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         Box::pin(async move {
@@ -161,7 +174,7 @@ pub async fn attack(
     config.increase_rate = Some((users * 10).to_string());
     // And, on a cancel, stop them all at once (goose's default is gradual).
     config.decrease_rate = Some((users * 10).to_string());
-    config.run_time = Some(run_time.as_secs().max(1).to_string());
+    config.run_time = Some(run_time.as_secs_f64().ceil().max(1.0).to_string());
     config.no_telnet = true;
     config.no_reset_metrics = true;
     config.no_print_metrics = true;
@@ -181,5 +194,9 @@ pub async fn attack(
         Err(e) => Err(e),
     };
     watcher.abort();
+    // What the schedule still held when goose stopped was never offered.
+    while let Some(slot) = after.pacer.next() {
+        after.recorder.unsent(slot.size);
+    }
     result
 }

@@ -28,6 +28,11 @@ pub const DEFAULT_SNAPSHOT: Duration = Duration::from_secs(5);
 pub const MIN_USERS: usize = 8;
 /// ...nor more than this (each is a tokio task with a connection).
 pub const MAX_USERS: usize = 2_000;
+/// The longest run, surge start or length a plan may ask for (keeps time
+/// arithmetic far from overflow; a soak is hours to a day).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The longest wait a client setting may ask for.
+pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// Plans without a seed get this one, so two runs of one plan replay the same faults.
 pub const DEFAULT_SEED: u64 = 1;
 
@@ -62,6 +67,7 @@ pub struct Thresholds {
     pub max_duplicated: Option<u64>,
     pub max_early_retries: Option<u64>,
     pub max_gave_up: Option<u64>,
+    pub max_rejected: Option<u64>,
     pub max_p50_latency: Option<Duration>,
     pub max_p99_latency: Option<Duration>,
     pub min_rate_ratio: Option<f64>,
@@ -124,17 +130,31 @@ impl Plan {
     /// Where the achieved rate is judged: from the warmup to the first disturbance
     /// (a surge or a windowed fault), or to the end.
     pub fn steady_window(&self) -> (Duration, Duration) {
-        let surges = self.run.surges.iter().map(|s| s.at);
-        let windows = self.faults.iter().filter_map(|r| match r.when {
+        // Every disturbance as [start, end): surges and windowed faults (the first
+        // window of a recurring one is enough: the steady part ends at it).
+        let mut spans: Vec<(Duration, Duration)> = self
+            .run
+            .surges
+            .iter()
+            .map(|s| (s.at, s.at + s.len))
+            .collect();
+        spans.extend(self.faults.iter().filter_map(|r| match r.when {
             gauntlet_mock::faults::When::Always => None,
-            gauntlet_mock::faults::When::Window { at, .. }
-            | gauntlet_mock::faults::When::Every { at, .. } => Some(at),
-        });
-        let end = surges
-            .chain(windows)
-            .filter(|t| *t > self.run.warmup)
+            gauntlet_mock::faults::When::Window { at, len }
+            | gauntlet_mock::faults::When::Every { at, len, .. } => Some((at, at + len)),
+        }));
+        // Start after the warmup and after any disturbance that straddles it.
+        let start = spans
+            .iter()
+            .filter(|(a, e)| *a <= self.run.warmup && *e > self.run.warmup)
+            .map(|(_, e)| *e)
+            .fold(self.run.warmup, Duration::max);
+        let end = spans
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| *a > start)
             .fold(self.run.duration, Duration::min);
-        (self.run.warmup.min(end), end)
+        (start.min(end), end)
     }
 
     /// Goose users: as the plan says, or enough to keep every slot on time while
@@ -189,8 +209,14 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         message,
     };
     let r = raw.run;
-    if r.duration.is_zero() {
-        return Err(at("run.duration", "must be greater than 0".into()));
+    if r.duration.is_zero() || r.duration > MAX_DURATION {
+        return Err(at(
+            "run.duration",
+            format!(
+                "must be within 0..{}",
+                humantime::format_duration(MAX_DURATION)
+            ),
+        ));
     }
     if !(r.rate > 0.0 && r.rate.is_finite()) {
         return Err(at(
@@ -229,11 +255,14 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
                 format!("must be > 0, got {}", s.rate),
             ));
         }
-        if s.for_.is_zero() {
+        if s.for_.is_zero() || s.for_ > MAX_DURATION || s.at > MAX_DURATION {
             return Err(err(
                 Some(span),
                 &format!("run.surge[{i}].for"),
-                "must be greater than 0".into(),
+                format!(
+                    "`at` and `for` must be within 0..{} (and `for` above 0)",
+                    humantime::format_duration(MAX_DURATION)
+                ),
             ));
         }
         surges.push(Surge {
@@ -297,6 +326,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
             max_duplicated: Some(t.max_duplicated.unwrap_or(0)),
             max_early_retries: Some(t.max_early_retries.unwrap_or(0)),
             max_gave_up: Some(t.max_gave_up.unwrap_or(0)),
+            max_rejected: Some(t.max_rejected.unwrap_or(0)),
             max_p50_latency: t.max_p50_latency,
             max_p99_latency: t.max_p99_latency,
             min_rate_ratio: t.min_rate_ratio,
@@ -335,6 +365,18 @@ fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, Strin
     }
     if cfg.max_attempts == 0 {
         return Err(("max_attempts", "must be at least 1".into()));
+    }
+    if [cfg.base, cfg.cap, cfg.timeout, cfg.max_elapsed]
+        .iter()
+        .any(|d| *d > MAX_CLIENT_WAIT)
+    {
+        return Err((
+            "max_elapsed",
+            format!(
+                "client waits must be at most {}",
+                humantime::format_duration(MAX_CLIENT_WAIT)
+            ),
+        ));
     }
     if cfg.timeout.is_zero() || cfg.max_elapsed.is_zero() {
         return Err((

@@ -30,7 +30,7 @@ pub struct RunFile {
     pub rate: f64,
     #[serde(default)]
     pub batch: Option<BatchFile>,
-    /// Goose users; absent or 0: sized from the rate and `latency_budget`.
+    /// Goose users; absent: sized from the rate and `latency_budget`.
     pub users: Option<usize>,
     /// How long one batch may keep a user busy, retries included (sizes the users).
     #[serde(default, with = "humantime_serde")]
@@ -95,6 +95,8 @@ pub struct ThresholdsFile {
     pub max_duplicated: Option<u64>,
     pub max_early_retries: Option<u64>,
     pub max_gave_up: Option<u64>,
+    /// Actions refused with a final 4xx (a wrong key, a malformed action).
+    pub max_rejected: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     pub max_p50_latency: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

@@ -231,6 +231,20 @@ pub struct Rule {
     pub spec: RuleSpec,
 }
 
+impl Rule {
+    /// The same rule with its windows opening `by` later (for a caller whose own
+    /// zero comes after the rules are installed).
+    pub fn delayed(&self, by: Duration) -> Rule {
+        let mut r = self.clone();
+        match &mut r.when {
+            When::Always => return r,
+            When::Window { at, .. } | When::Every { at, .. } => *at += by,
+        }
+        r.spec.at = Some(r.spec.at.unwrap_or_default() + by);
+        r
+    }
+}
+
 /// A rule that does not make sense, naming the key that is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{key}: {reason}")]
