@@ -200,6 +200,21 @@ async fn start_twin(plan: &Plan, key: &SecretString) -> anyhow::Result<gauntlet_
     Ok(MockServer::start(config, listener, std::future::pending()).await?)
 }
 
+/// What the load phase leaves for the verdict.
+struct Loaded {
+    users: usize,
+    recorder: Arc<Recorder>,
+    /// The twin time of the schedule's zero, when there is a twin.
+    epoch: Option<Duration>,
+    attack: Result<goose::metrics::GooseMetrics, goose::GooseError>,
+    canceled: bool,
+    /// The applied rate over the steady part, read when it ended.
+    early_rate: Option<f64>,
+    intervals: Vec<IntervalRow>,
+    started_at: SystemTime,
+    cpu_s: f64,
+}
+
 async fn load_and_judge(
     plan: &Plan,
     r: &Resolved,
@@ -208,6 +223,60 @@ async fn load_and_judge(
     dir: &Path,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
+    let l = load(plan, r, link, host, dir, out).await?;
+    let (steady0, steady1) = plan.steady_window();
+    let oracle = match l.epoch {
+        Some(e) => link.oracle((e + steady0, e + steady1)).await.map(|a| {
+            a.map(|a| TwinAccount {
+                applied_rate: l.early_rate.or(a.applied_rate),
+                ..a
+            })
+        }),
+        None => Ok(None),
+    };
+    let account = oracle.as_ref().ok().cloned().flatten();
+    let mut summary = summarize(
+        plan,
+        r,
+        l.users,
+        &l.recorder,
+        account,
+        l.intervals,
+        l.started_at,
+        l.cpu_s,
+    );
+    if l.canceled {
+        summary.canceled = true;
+        summary.verdict.interrupted();
+    }
+    if let Err(e) = &oracle {
+        summary
+            .verdict
+            .unavailable("twin_account", format!("the twin could not be read: {e:#}"));
+    }
+    report::write_summary(dir, &summary)
+        .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
+    report::print_table(out, &summary, dir)?;
+    // The summary is written; now report what went wrong around it.
+    oracle?;
+    l.attack
+        .map_err(|e| UsageError(format!("the load generator failed: {e:?}")))?;
+    Ok(RunOutcome {
+        verdict: summary.verdict.clone(),
+        dir: dir.to_path_buf(),
+        summary,
+    })
+}
+
+/// Install the faults, pace goose through the schedule, snapshot as it goes.
+async fn load(
+    plan: &Plan,
+    r: &Resolved,
+    link: &TwinLink,
+    host: &str,
+    dir: &Path,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<Loaded> {
     // The schedule starts LEAD after the faults are installed: shift their windows
     // by as much, so the twin's clock and the pacer's share one zero.
     let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
@@ -234,26 +303,28 @@ async fn load_and_judge(
         seed: plan.run.seed,
         stop: CancellationToken::new(),
     });
-    writeln!(
-        out,
-        "gauntlet run {}: {:.0} s at {:.0} actions/s against {}, {users} users, seed {}",
-        plan.name,
+    let (name, secs, rate, seed) = (
+        &plan.name,
         plan.run.duration.as_secs_f64(),
         plan.run.rate,
-        r.description,
-        plan.run.seed
+        plan.run.seed,
+    );
+    writeln!(
+        out,
+        "gauntlet run {name}: {secs:.0} s at {rate:.0} actions/s against {}, {users} users, seed {seed}",
+        r.description
     )?;
     out.flush()?;
     let (started_at, cpu0) = (SystemTime::now(), cpu_time::ProcessTime::now());
     let stop = CancellationToken::new();
+    let hlog = dir.join("latency.hlog");
     let snaps = tokio::spawn(snapshots::run(
         recorder.clone(),
         plan.run.snapshot,
         plan.run.duration,
-        dir.join("latency.hlog"),
+        hlog,
         stop.clone(),
     ));
-    let goose_dir = dir.join("goose");
     let term = tokio::spawn(sigterm_cancels());
     // The achieved rate is read as soon as the steady part is over: the twin keeps
     // an hour of timeline, and a soak runs longer.
@@ -269,16 +340,15 @@ async fn load_and_judge(
             _ = stop.cancelled() => None,
         }
     };
-    let (attack, early_rate) = tokio::join!(
-        crate::load::attack(
-            shared.clone(),
-            host,
-            users,
-            plan.run.duration + LEAD,
-            &goose_dir
-        ),
-        early_rate
+    let goose_dir = dir.join("goose");
+    let attack = crate::load::attack(
+        shared.clone(),
+        host,
+        users,
+        plan.run.duration + LEAD,
+        &goose_dir,
     );
+    let (attack, early_rate) = tokio::join!(attack, early_rate);
     term.abort();
     let canceled = goose::is_killswitch_triggered();
     if canceled {
@@ -288,50 +358,21 @@ async fn load_and_judge(
         )?;
     }
     stop.cancel();
-    let intervals: Vec<IntervalRow> = snaps.await.unwrap_or_default();
+    let intervals = snaps.await.unwrap_or_default();
     if let Err(e) = &attack {
         writeln!(out, "error: goose ended with an error: {e:?}")?;
     }
-    let cpu = cpu0.elapsed().as_secs_f64();
-    let twin_window = epoch.map(|e| (e + steady0, e + steady1));
-    let oracle = match twin_window {
-        Some(w) => link.oracle(w).await.map(|a| {
-            a.map(|a| TwinAccount {
-                applied_rate: early_rate.or(a.applied_rate),
-                ..a
-            })
-        }),
-        None => Ok(None),
-    };
-    let mut summary = summarize(
-        plan,
-        r,
+    let cpu_s = cpu0.elapsed().as_secs_f64();
+    Ok(Loaded {
         users,
-        &recorder,
-        oracle.as_ref().ok().cloned().flatten(),
+        recorder,
+        epoch,
+        attack,
+        canceled,
+        early_rate,
         intervals,
         started_at,
-        cpu,
-    );
-    if canceled {
-        summary.canceled = true;
-        summary.verdict.interrupted();
-    }
-    if let Err(e) = &oracle {
-        summary
-            .verdict
-            .unavailable("twin_account", format!("the twin could not be read: {e:#}"));
-    }
-    report::write_summary(dir, &summary)
-        .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
-    report::print_table(out, &summary, dir)?;
-    // The summary is written; now report what went wrong around it.
-    oracle?;
-    attack.map_err(|e| UsageError(format!("the load generator failed: {e:?}")))?;
-    Ok(RunOutcome {
-        verdict: summary.verdict.clone(),
-        dir: dir.to_path_buf(),
-        summary,
+        cpu_s,
     })
 }
 

@@ -59,31 +59,10 @@ pub async fn submit_batch<T: Transport>(
     let (mut round, mut prev_delay) = (0u32, cfg.base);
     let deadline = intended + cfg.max_elapsed;
     let mut refreshed = false;
-    let mut last_outcome;
     loop {
         out.attempts += 1;
-        let mut headers = creds.headers(t).await.unwrap_or_default();
-        headers.push(("content-type", "application/json".into()));
-        if cfg.flaw != Flaw::NoIdempotencyKey {
-            headers.push(("idempotency-key", format!("{key_base}-r{round}")));
-        }
-        let body = Bytes::from(
-            serde_json::to_vec(&serde_json::json!({ "actions": pending })).unwrap_or_default(),
-        );
-        let sent = Instant::now();
-        let result = t
-            .post(Request {
-                path: BATCH_PATH.into(),
-                headers,
-                body,
-                timeout: cfg.timeout,
-            })
-            .await;
-        let replied = Instant::now();
-        last_outcome = result
-            .as_ref()
-            .map_or_else(|e| e.kind().to_string(), |r| r.status.to_string());
-        rec.attempt(&last_outcome, replied - sent);
+        let key = (cfg.flaw != Flaw::NoIdempotencyKey).then(|| format!("{key_base}-r{round}"));
+        let (result, replied) = send(t, cfg, creds, &pending, key, rec).await;
         if out.attempts == 1 {
             rec.first_reply(replied.saturating_duration_since(intended));
         }
@@ -97,6 +76,9 @@ pub async fn submit_batch<T: Transport>(
             refreshed = true;
             continue;
         }
+        let last_outcome = result
+            .as_ref()
+            .map_or_else(|e| e.kind().to_string(), |r| r.status.to_string());
         let advised = match result
             .map(|r| judge(&r, pending.len()))
             .unwrap_or(Verdict::Retry(None))
@@ -129,24 +111,7 @@ pub async fn submit_batch<T: Transport>(
                 break;
             }
         };
-        let policy = cfg.backoff.delay(
-            out.attempts,
-            prev_delay,
-            cfg.base,
-            cfg.cap,
-            cfg.flaw != Flaw::NoJitter,
-            &mut rng,
-        );
-        let delay = match cfg.flaw {
-            Flaw::NoBackoff => Duration::ZERO,
-            flaw => backoff::wait(
-                policy,
-                advised,
-                flaw != Flaw::IgnoresRetryAfter,
-                flaw != Flaw::NoJitter,
-                &mut rng,
-            ),
-        };
+        let delay = next_delay(cfg, out.attempts, prev_delay, advised, &mut rng);
         if out.attempts >= cfg.max_attempts || Instant::now() + delay > deadline {
             tracing::warn!(
                 batch = key_base,
@@ -166,6 +131,67 @@ pub async fn submit_batch<T: Transport>(
     }
     rec.attempts(out.attempts);
     out
+}
+
+/// One attempt: headers (credentials, key), body, send, record. Returns the result
+/// and when the reply (or failure) came.
+async fn send<T: Transport>(
+    t: &mut T,
+    cfg: &ClientConfig,
+    creds: &Credentials,
+    pending: &[Value],
+    key: Option<String>,
+    rec: &Recorder,
+) -> (Result<Reply, super::TransportError>, Instant) {
+    let mut headers = creds.headers(t).await.unwrap_or_default();
+    headers.push(("content-type", "application/json".into()));
+    if let Some(k) = key {
+        headers.push(("idempotency-key", k));
+    }
+    let body = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({ "actions": pending })).unwrap_or_default(),
+    );
+    let sent = Instant::now();
+    let result = t
+        .post(Request {
+            path: BATCH_PATH.into(),
+            headers,
+            body,
+            timeout: cfg.timeout,
+        })
+        .await;
+    let replied = Instant::now();
+    rec.attempt(
+        &result
+            .as_ref()
+            .map_or_else(|e| e.kind().to_string(), |r| r.status.to_string()),
+        replied - sent,
+    );
+    (result, replied)
+}
+
+/// The wait before the next attempt: the policy's delay, the advice, the flaws.
+fn next_delay(
+    cfg: &ClientConfig,
+    attempts: u32,
+    prev: Duration,
+    advised: Option<Duration>,
+    rng: &mut StdRng,
+) -> Duration {
+    let jitter = cfg.flaw != Flaw::NoJitter;
+    let policy = cfg
+        .backoff
+        .delay(attempts, prev, cfg.base, cfg.cap, jitter, rng);
+    match cfg.flaw {
+        Flaw::NoBackoff => Duration::ZERO,
+        flaw => backoff::wait(
+            policy,
+            advised,
+            flaw != Flaw::IgnoresRetryAfter,
+            jitter,
+            rng,
+        ),
+    }
 }
 
 /// Read one reply.

@@ -195,20 +195,12 @@ impl Plan {
     }
 }
 
-fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigError> {
-    let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
-        file: path.into(),
-        line: span.map(|s| line_of(text, s.start)),
-        key: key.into(),
-        message,
-    };
-    let at = |key: &str, message: String| ConfigError {
-        file: path.into(),
-        line: locate(text, key),
-        key: key.into(),
-        message,
-    };
-    let r = raw.run;
+/// The `[run]` section, surges included.
+fn check_run(
+    r: raw::RunFile,
+    err: &impl Fn(Option<std::ops::Range<usize>>, &str, String) -> ConfigError,
+    at: &impl Fn(&str, String) -> ConfigError,
+) -> Result<RunPlan, ConfigError> {
     if r.duration.is_zero() || r.duration > MAX_DURATION {
         return Err(at(
             "run.duration",
@@ -272,6 +264,33 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         });
     }
 
+    Ok(RunPlan {
+        duration: r.duration,
+        seed: r.seed.unwrap_or(DEFAULT_SEED),
+        rate: r.rate,
+        batch,
+        users: r.users,
+        latency_budget: r.latency_budget.unwrap_or(DEFAULT_LATENCY_BUDGET),
+        warmup: r.warmup.unwrap_or(DEFAULT_WARMUP),
+        snapshot,
+        surges,
+    })
+}
+
+fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigError> {
+    let err = |span: Option<std::ops::Range<usize>>, key: &str, message: String| ConfigError {
+        file: path.into(),
+        line: span.map(|s| line_of(text, s.start)),
+        key: key.into(),
+        message,
+    };
+    let at = |key: &str, message: String| ConfigError {
+        file: path.into(),
+        line: locate(text, key),
+        key: key.into(),
+        message,
+    };
+    let run = check_run(raw.run, &err, &at)?;
     let target = match raw.target.url {
         Some(u) => Some(crate::target::check_url(&u).map_err(|m| at("target.url", m))?),
         None => None,
@@ -306,17 +325,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
             .map_or("plan".into(), |s| s.to_string_lossy().into_owned()),
         path: path.into(),
         text: text.into(),
-        run: RunPlan {
-            duration: r.duration,
-            seed: r.seed.unwrap_or(DEFAULT_SEED),
-            rate: r.rate,
-            batch,
-            users: r.users,
-            latency_budget: r.latency_budget.unwrap_or(DEFAULT_LATENCY_BUDGET),
-            warmup: r.warmup.unwrap_or(DEFAULT_WARMUP),
-            snapshot,
-            surges,
-        },
+        run,
         target,
         twin_actions_per_sec,
         client,
