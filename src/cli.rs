@@ -22,6 +22,26 @@ pub enum Command {
     /// Run a plan: goose drives batches at the plan's rate through the reference
     /// client, against the embedded twin unless --target, and ends in a verdict.
     Run(RunArgs),
+    /// Serve the reference webhook handler: verifies signatures and timestamps,
+    /// dedupes, answers at once, performs each business effect once.
+    Handler(HandlerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HandlerArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "GAUNTLET_HANDLER_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub listen: SocketAddr,
+    /// Where the effects go: the twin or the deployment (its API key from DUAL_API_KEY).
+    #[arg(long, env = "GAUNTLET_TARGET", default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// A deliberate flaw: none, duplicate, no-verify, no-timestamp-check, slow, race.
+    #[arg(long, env = "GAUNTLET_HANDLER_FLAW", default_value = "none")]
+    pub flaw: String,
 }
 
 #[derive(Debug, Clone, Default, Args)]

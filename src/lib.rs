@@ -13,6 +13,7 @@
 //! - [`verdict`]: client measurements joined with the twin's oracle, against thresholds.
 //! - [`report`]: `summary.json` and the terminal table. [`twin_link`]: embedded or remote twin.
 //! - [`target`]: where load may go (loopback unless named).
+//! - [`handler`]: the reference webhook handler and its flaws (`gauntlet handler`).
 //! - [`secrets`]: where keys and tokens come from, and how they are shown (redacted).
 //! - [`signal`]: one shutdown future for Ctrl-C and SIGTERM.
 //! - [`exit`]: errors mapped to exit codes (0 pass, 1 a check failed, 2 usage, config
@@ -24,6 +25,7 @@
 pub mod cli;
 pub mod client;
 pub mod exit;
+pub mod handler;
 pub mod load;
 pub mod measure;
 pub mod mock;

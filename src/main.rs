@@ -25,6 +25,14 @@ async fn main() -> ExitCode {
         )
         .await
         .map(|_| exit::PASS),
+        Command::Handler(args) => gauntlet::handler::cli::run(
+            args,
+            env,
+            gauntlet::signal::shutdown_signal(),
+            &mut std::io::stdout(),
+        )
+        .await
+        .map(|_| exit::PASS),
         Command::Run(args) => gauntlet::run::run(args, env, &mut std::io::stdout())
             .await
             .map(|o| {

@@ -12,6 +12,7 @@ mod client;
 mod control;
 mod ebus;
 mod faults;
+mod handler;
 mod oracle;
 mod resources;
 mod run;

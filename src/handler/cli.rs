@@ -1,0 +1,83 @@
+//! `gauntlet handler`: the reference handler as a standalone server.
+
+use std::future::Future;
+use std::io::Write;
+
+use anyhow::Context;
+use gauntlet_mock::SecretString;
+
+use super::{HandlerConfig, HandlerFlaw, start};
+use crate::cli::HandlerArgs;
+use crate::exit::UsageError;
+
+/// The webhook's signing secret.
+pub const SECRET_VAR: &str = "GAUNTLET_WEBHOOK_SECRET";
+
+pub async fn run(
+    args: HandlerArgs,
+    env: impl Fn(&str) -> Option<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<()> {
+    let given = |var: &str| {
+        env(var)
+            .filter(|v| !v.trim().is_empty())
+            .map(SecretString::new)
+    };
+    let secret = given(SECRET_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
+        ))
+    })?;
+    let api_key = given(crate::run::API_KEY_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{} is not set: the handler performs its effects with it",
+            crate::run::API_KEY_VAR
+        ))
+    })?;
+    let flaw = HandlerFlaw::from_name(&args.flaw).ok_or_else(|| {
+        UsageError(format!(
+            "--flaw {}: expected one of {}",
+            args.flaw,
+            HandlerFlaw::NAMES.join(", ")
+        ))
+    })?;
+    let target =
+        crate::target::check_url(&args.target).map_err(|m| UsageError(format!("--target: {m}")))?;
+    if !args.listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--listen {}: the handler listens on loopback only",
+            args.listen
+        ))
+        .into());
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = start(
+        HandlerConfig {
+            secret,
+            target: target.clone(),
+            api_key,
+            flaw,
+        },
+        listener,
+        shutdown,
+    )
+    .await?;
+    writeln!(
+        out,
+        "webhook handler listening on {} (effects to {target}, flaw {})",
+        handle.url(),
+        args.flaw
+    )?;
+    writeln!(
+        out,
+        "register it: POST {target}/webhooks {{\"url\":\"{}\",\"events\":[\"object.created\",\"object.transferred\"],\"secret\":\"<{SECRET_VAR}>\"}}",
+        handle.url()
+    )?;
+    out.flush()?;
+    handle.stop.cancelled().await;
+    handle.stop().await;
+    Ok(())
+}
