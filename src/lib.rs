@@ -14,6 +14,7 @@
 //! - [`report`]: `summary.json` and the terminal table. [`twin_link`]: embedded or remote twin.
 //! - [`target`]: where load may go (loopback unless named).
 //! - [`handler`]: the reference webhook handler and its flaws (`gauntlet handler`).
+//! - [`webhook_run`]: webhooks during a run (handler, registration, transfer pool).
 //! - [`secrets`]: where keys and tokens come from, and how they are shown (redacted).
 //! - [`signal`]: one shutdown future for Ctrl-C and SIGTERM.
 //! - [`exit`]: errors mapped to exit codes (0 pass, 1 a check failed, 2 usage, config
@@ -38,3 +39,4 @@ pub mod snapshots;
 pub mod target;
 pub mod twin_link;
 pub mod verdict;
+pub mod webhook_run;

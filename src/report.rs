@@ -122,6 +122,20 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             t.steady_window_s.1
         )?;
     }
+    if let Some(t) = s.twin.as_ref().filter(|t| t.oracle.effects.expected > 0) {
+        let e = &t.oracle.effects;
+        let p99 = e.handler_latency.as_ref().map_or(0.0, |h| h.p99_ms);
+        writeln!(
+            out,
+            "  webhooks: effects due {}  once {}  duplicated {}  lost {}  forgeries accepted {}  slow answers {}  handler p99 {p99:.1} ms",
+            e.expected,
+            e.exactly_once,
+            e.duplicated,
+            e.lost + e.undelivered,
+            e.accepted_bad_signature + e.accepted_stale_timestamp,
+            e.slow_answers
+        )?;
+    }
     writeln!(
         out,
         "  cpu {:.1} s ({:.2} ms per 1000 actions)",

@@ -40,14 +40,16 @@ pub struct RunOutcome {
 }
 
 /// Where the load goes and what comes with it.
-struct Resolved {
+#[derive(Debug)]
+pub struct Resolved {
     url: Option<String>,
     link_kind: LinkKind,
-    key: SecretString,
+    pub key: SecretString,
     faults: Vec<Rule>,
     description: String,
 }
 
+#[derive(Debug)]
 enum LinkKind {
     Embedded,
     Remote(SecretString),
@@ -213,6 +215,7 @@ struct Loaded {
     intervals: Vec<IntervalRow>,
     started_at: SystemTime,
     cpu_s: f64,
+    hooks: crate::webhook_run::Hooks,
 }
 
 async fn load_and_judge(
@@ -223,7 +226,11 @@ async fn load_and_judge(
     dir: &Path,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
-    let l = load(plan, r, link, host, dir, out).await?;
+    let mut l = load(plan, r, link, host, dir, out).await?;
+    crate::webhook_run::settle(link, &l.hooks, plan.webhooks.settle).await;
+    if let Some(h) = l.hooks.handler.take() {
+        h.stop().await;
+    }
     let (steady0, steady1) = plan.steady_window();
     let oracle = match l.epoch {
         Some(e) => link.oracle((e + steady0, e + steady1)).await.map(|a| {
@@ -244,6 +251,7 @@ async fn load_and_judge(
         l.intervals,
         l.started_at,
         l.cpu_s,
+        l.hooks.on(),
     );
     if l.canceled {
         summary.canceled = true;
@@ -280,6 +288,8 @@ async fn load(
     // The schedule starts LEAD after the faults are installed: shift their windows
     // by as much, so the twin's clock and the pacer's share one zero.
     let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
+    link.reset().await?;
+    let hooks = crate::webhook_run::setup(plan, r, link, host, out).await?;
     let epoch = link.install(&faults).await?.map(|e| e + LEAD);
     let users = plan.users();
     let recorder = Arc::new(Recorder::new());
@@ -302,6 +312,8 @@ async fn load(
         run_id: gauntlet_mock::auth::random_secret("run")[..15].to_string(),
         seed: plan.run.seed,
         stop: CancellationToken::new(),
+        pool: hooks.pool.clone(),
+        transfer_share: hooks.transfer_share,
     });
     let (name, secs, rate, seed) = (
         &plan.name,
@@ -373,6 +385,7 @@ async fn load(
         intervals,
         started_at,
         cpu_s,
+        hooks,
     })
 }
 
@@ -395,6 +408,7 @@ fn summarize(
     intervals: Vec<IntervalRow>,
     started_at: SystemTime,
     cpu_s: f64,
+    webhooks_on: bool,
 ) -> RunSummary {
     let (h, counts) = rec.totals();
     let latency = Summary::of(&h.latency);
@@ -409,6 +423,7 @@ fn summarize(
             oracle: oracle.as_ref().map(|a| &a.oracle),
             applied_rate,
             offered_rate: offered,
+            webhooks: webhooks_on,
         },
     );
     let ended_at = SystemTime::now();

@@ -58,23 +58,19 @@ impl TwinLink {
         })
     }
 
-    /// Forget earlier state and install `rules`; returns the twin time at which their
-    /// windows start (the run's zero on the twin's clock).
-    pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<Option<Duration>> {
+    /// Forget earlier state and any rules, so setup traffic meets no faults.
+    pub async fn reset(&self) -> anyhow::Result<()> {
         match self {
             TwinLink::Embedded(h) => {
                 let twin = h.twin();
+                twin.faults.install(Vec::new(), twin.clock.now());
                 twin.reset();
-                let epoch = twin.clock.now();
-                twin.faults.install(rules.to_vec(), epoch);
-                Ok(Some(epoch))
+                Ok(())
             }
             TwinLink::Remote { base, token, http } => {
-                let call = |method: reqwest::Method, path: &str| {
-                    http.request(method, format!("{base}/_gauntlet/{path}"))
-                        .header("x-gauntlet-token", token.expose())
-                };
-                let reset = call(reqwest::Method::POST, "reset")
+                let reset = http
+                    .post(format!("{base}/_gauntlet/reset"))
+                    .header("x-gauntlet-token", token.expose())
                     .send()
                     .await
                     .map_err(|e| unreachable(base, &e))?;
@@ -84,12 +80,36 @@ impl TwinLink {
                     ))
                     .into());
                 }
+                self.install(&[]).await.map(|_| ())
+            }
+            TwinLink::None => Ok(()),
+        }
+    }
+
+    /// Install `rules`; returns the twin time at which their windows start.
+    pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<Option<Duration>> {
+        match self {
+            TwinLink::Embedded(h) => {
+                let twin = h.twin();
+                let epoch = twin.clock.now();
+                twin.faults.install(rules.to_vec(), epoch);
+                Ok(Some(epoch))
+            }
+            TwinLink::Remote { base, token, http } => {
                 let specs: Vec<_> = rules.iter().map(|r| &r.spec).collect();
-                let reply = call(reqwest::Method::PUT, "rules")
+                let reply = http
+                    .put(format!("{base}/_gauntlet/rules"))
+                    .header("x-gauntlet-token", token.expose())
                     .json(&json!({ "rules": specs }))
                     .send()
                     .await
                     .map_err(|e| unreachable(base, &e))?;
+                if reply.status() == 401 {
+                    return Err(UsageError(format!(
+                        "{base}: the control token was refused (GAUNTLET_CONTROL_TOKEN)"
+                    ))
+                    .into());
+                }
                 if !reply.status().is_success() {
                     let why = reply.text().await.unwrap_or_default();
                     return Err(UsageError(format!(

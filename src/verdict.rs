@@ -46,6 +46,8 @@ pub struct Evidence<'a> {
     pub applied_rate: Option<f64>,
     /// The plan's offered rate over the steady window.
     pub offered_rate: f64,
+    /// Webhooks were delivered during the run: their checks apply.
+    pub webhooks: bool,
 }
 
 /// The whole verdict.
@@ -144,6 +146,42 @@ fn at_least(
     limit: Option<f64>,
 ) -> Option<Check> {
     check(name, what, source, value, limit, Bound::AtLeast)
+}
+
+/// The webhook checks: the handler's side effects, from the twin's effects ledger.
+fn effect_checks(t: &Thresholds, e: &Evidence<'_>) -> Vec<Option<Check>> {
+    let fx = e.oracle.filter(|_| e.webhooks).map(|o| &o.effects);
+    let f = |v: u64| v as f64;
+    vec![
+        at_most(
+            "effects_lost",
+            "webhook effects due and never performed",
+            "twin",
+            fx.map(|x| f(x.lost + x.undelivered)),
+            t.max_effects_lost.map(f),
+        ),
+        at_most(
+            "effects_duplicated",
+            "webhook effects performed more than once",
+            "twin",
+            fx.map(|x| f(x.duplicated + x.orphan)),
+            t.max_effects_duplicated.map(f),
+        ),
+        at_most(
+            "forgeries_accepted",
+            "forged or stale deliveries the handler answered 2xx",
+            "twin",
+            fx.map(|x| f(x.accepted_bad_signature + x.accepted_stale_timestamp)),
+            t.max_forgeries_accepted.map(f),
+        ),
+        at_most(
+            "slow_answers",
+            "handler answers slower than 5 s",
+            "twin",
+            fx.map(|x| f(x.slow_answers)),
+            t.max_slow_answers.map(f),
+        ),
+    ]
 }
 
 /// Lost actions: offered, never applied, never finally refused. The twin's ledger
@@ -248,6 +286,7 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
         ),
     ]
     .into_iter()
+    .chain(effect_checks(t, e))
     .flatten()
     .collect();
     Verdict {
@@ -267,6 +306,10 @@ mod tests {
             max_early_retries: Some(0),
             max_gave_up: Some(0),
             max_rejected: Some(0),
+            max_effects_lost: Some(0),
+            max_effects_duplicated: Some(0),
+            max_forgeries_accepted: Some(0),
+            max_slow_answers: Some(0),
             max_p50_latency: None,
             max_p99_latency: Some(Duration::from_secs(1)),
             min_rate_ratio: Some(0.99),
@@ -297,6 +340,7 @@ mod tests {
                 oracle: None,
                 applied_rate: None,
                 offered_rate: 2000.0,
+                webhooks: true,
             },
         );
         let status = |n: &str| v.checks.iter().find(|c| c.name == n).map(|c| c.status);

@@ -53,16 +53,19 @@ dist = "uniform"
 min = "1ms"
 max = "15ms"
 [[faults]]
+route = "POST /ebus/actions/batch"
 kind = "status"
 status = 429
 retry_after = 1
 probability = 0.04
 [[faults]]
+route = "POST /ebus/actions/batch"
 kind = "status"
 status = 503
 retry_after = 2
 probability = 0.03
 [[faults]]
+route = "POST /ebus/actions/batch"
 kind = "lost_reply"
 probability = 0.03
 [[faults]]
@@ -72,6 +75,21 @@ probability = 0.06
 [[faults]]
 kind = "flat_error"
 probability = 0.2
+[[faults]]
+kind = "webhook_duplicate"
+mode = "concurrent"
+probability = 0.2
+[[faults]]
+kind = "webhook_bad_signature"
+probability = 0.1
+[[faults]]
+kind = "webhook_stale_timestamp"
+probability = 0.1
+
+[webhooks]
+transfer_share = 0.1
+pool = 100
+settle = "20s"
 "#
     );
     let rare = [
@@ -85,7 +103,7 @@ probability = 0.2
     ];
     for (what, at) in rare {
         plan.push_str(&format!(
-            "[[faults]]\n{what}\nat = \"{at}\"\nfor = \"400ms\"\nlimit = 3\n"
+            "[[faults]]\nroute = \"POST /ebus/actions/batch\"\n{what}\nat = \"{at}\"\nfor = \"400ms\"\nlimit = 3\n"
         ));
     }
     plan
@@ -148,6 +166,11 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
         counts.actions,
         "every action accounted for"
     );
+    let fx = &twin.oracle.effects;
+    assert!(
+        fx.expected > 50 && fx.exactly_once == fx.expected,
+        "every webhook effect once: {fx:?}"
+    );
     for kind in [
         "latency",
         "status",
@@ -193,6 +216,25 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
             o.verdict
         );
         assert!(!o.verdict.pass);
+    }
+
+    // A handler that does not dedupe fails on its effects (which, sent twice, are
+    // also actions applied twice); the load itself stays clean.
+    let naive = chaos_plan("none").replace(
+        "transfer_share = 0.1",
+        "transfer_share = 0.1\nflaw = \"duplicate\"",
+    );
+    let o = run_plan(write_plan("naive-handler", &naive), None, vec![])
+        .await
+        .expect("run");
+    assert_eq!(
+        status(&o, "effects_duplicated"),
+        Status::Fail,
+        "{:#?}",
+        o.verdict
+    );
+    for check in ["lost", "early_retries", "gave_up", "forgeries_accepted"] {
+        assert_eq!(status(&o, check), Status::Pass, "{check}: {:#?}", o.verdict);
     }
 
     // A strict plan against a twin limited below the offer, with no retries: each
@@ -258,15 +300,32 @@ min_rate_ratio = 0.99
     let rules = twin.control("GET", "/_gauntlet/rules").send().await.ok();
     assert_eq!(
         rules["rules"].as_array().map(Vec::len),
-        Some(13),
+        Some(16),
         "the plan's faults went to the twin"
     );
     let applied = twin.oracle().await["actions"]["exactly_once"]
         .as_u64()
         .expect("count");
+    let read_back = o
+        .summary
+        .twin
+        .as_ref()
+        .map(|t| t.oracle.actions.exactly_once);
     assert_eq!(
-        applied, o.summary.load.counts.accepted,
-        "the twin's count is the run's"
+        Some(applied),
+        read_back,
+        "the run reports the twin's own account"
+    );
+    // The load's actions, the transfer pool and the handler's effects.
+    let fx = o
+        .summary
+        .twin
+        .as_ref()
+        .map_or(0, |t| t.oracle.effects.exactly_once);
+    assert_eq!(
+        applied,
+        o.summary.load.counts.accepted + 100 + fx,
+        "every action the twin applied is accounted for"
     );
 
     // Nothing answers there (the port stays bound so no other test can take it):

@@ -36,7 +36,10 @@ impl Effect {
     }
 }
 
-/// Perform effects until the queue closes.
+/// Effects performed at once.
+pub const CONCURRENCY: usize = 32;
+
+/// Perform effects until the queue closes (or, once stopped, is drained).
 pub async fn perform(
     mut rx: mpsc::Receiver<Effect>,
     http: reqwest::Client,
@@ -45,40 +48,81 @@ pub async fn perform(
     flaw: HandlerFlaw,
     stop: tokio_util::sync::CancellationToken,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+    let mut running = tokio::task::JoinSet::new();
     loop {
-        // Once stopped, finish what is queued, then end.
         let next = tokio::select! {
             e = rx.recv() => e,
             _ = stop.cancelled() => rx.try_recv().ok(),
         };
         let Some(effect) = next else { break };
-        let body = json!({
-            "action_type": "Update",
-            "object_id": effect.object_id,
-            "payload": { "properties": { "handled": effect.key }, gauntlet_mock::webhooks::event::EFFECT_FIELD: effect.key },
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (http, target, key) = (http.clone(), target.clone(), key.clone());
+        running.spawn(async move {
+            perform_one(&http, &target, &key, flaw, &effect).await;
+            drop(permit);
         });
-        for attempt in 0..EFFECT_ATTEMPTS {
-            let mut req = http
-                .post(format!("{target}/ebus/actions"))
-                .header("x-api-key", key.expose())
-                .json(&body);
-            // The business key makes the effect idempotent on the platform too; the
-            // naive handlers (duplicate, race) send none.
-            if !matches!(flaw, HandlerFlaw::Duplicate | HandlerFlaw::Race) {
-                req = req.header("idempotency-key", format!("effect:{}", effect.key));
-            }
-            match req.send().await {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                    tracing::warn!(
-                        effect = effect.key,
-                        status = r.status().as_u16(),
-                        "effect refused"
-                    );
-                    break;
-                }
-                _ => tokio::time::sleep(Duration::from_millis(100 << attempt.min(6))).await,
-            }
-        }
+        while running.try_join_next().is_some() {}
     }
+    while running.join_next().await.is_some() {}
+}
+
+/// One effect, retried like the reference client retries: never before the
+/// platform's advice, with jitter, a bounded number of times.
+async fn perform_one(
+    http: &reqwest::Client,
+    target: &str,
+    key: &SecretString,
+    flaw: HandlerFlaw,
+    effect: &Effect,
+) {
+    use rand::SeedableRng;
+    let body = json!({
+        "action_type": "Update",
+        "object_id": effect.object_id,
+        "payload": { "properties": { "handled": effect.key }, gauntlet_mock::webhooks::event::EFFECT_FIELD: effect.key },
+    });
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let cfg = crate::client::ClientConfig::default();
+    let mut prev = cfg.base;
+    for attempt in 1..=EFFECT_ATTEMPTS {
+        let mut req = http
+            .post(format!("{target}/ebus/actions"))
+            .header("x-api-key", key.expose())
+            .json(&body);
+        // The business key makes the effect idempotent on the platform too; the
+        // naive handlers (duplicate, race) send none.
+        if !matches!(flaw, HandlerFlaw::Duplicate | HandlerFlaw::Race) {
+            req = req.header("idempotency-key", format!("effect:{}", effect.key));
+        }
+        let advised = match req.send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) if !crate::client::retryable(r.status().as_u16()) => {
+                tracing::warn!(
+                    effect = effect.key,
+                    status = r.status().as_u16(),
+                    "effect refused"
+                );
+                return;
+            }
+            Ok(r) => r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_secs),
+            Err(_) => None,
+        };
+        let policy = cfg
+            .backoff
+            .delay(attempt, prev, cfg.base, cfg.cap, true, &mut rng);
+        prev = crate::client::backoff::wait(policy, advised, true, true, &mut rng);
+        tokio::time::sleep(prev).await;
+    }
+    tracing::warn!(
+        effect = effect.key,
+        "effect not performed after {EFFECT_ATTEMPTS} attempts"
+    );
 }

@@ -41,6 +41,9 @@ pub struct Shared {
     pub seed: u64,
     /// Cancelled when the run is stopped early: no new batch starts.
     pub stop: CancellationToken,
+    /// Objects the transfers move (empty: no transfers).
+    pub pool: Vec<String>,
+    pub transfer_share: f64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -91,10 +94,20 @@ impl Transport for GooseTransport<'_> {
     }
 }
 
-/// The actions of a slot: Emit actions made unique by run, batch and position.
-pub fn actions(run_id: &str, slot: &Slot) -> Vec<Value> {
+/// The actions of a slot, each unique by run, batch and position: Emits, and a
+/// share of Transfers of the pool's objects (their events demand webhook effects).
+pub fn actions(run_id: &str, slot: &Slot, pool: &[String], transfer_share: f64) -> Vec<Value> {
     (0..slot.size)
-        .map(|i| json!({ "action_type": "Emit", "payload": { "run": run_id, "batch": slot.index, "n": i } }))
+        .map(|i| {
+            let h = (slot.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9)) >> 11;
+            let pick = (h % 10_000) as f64 / 10_000.0;
+            if !pool.is_empty() && pick < transfer_share {
+                let object = &pool[(h as usize / 10_000) % pool.len()];
+                json!({ "action_type": "Transfer", "object_id": object, "payload": { "to": format!("{run_id}-{}-{i}", slot.index) } })
+            } else {
+                json!({ "action_type": "Emit", "payload": { "run": run_id, "batch": slot.index, "n": i } })
+            }
+        })
         .collect()
 }
 
@@ -128,7 +141,7 @@ async fn take_slot(shared: &Shared, user: &mut GooseUser) {
         &mut GooseTransport(user),
         &shared.client,
         &shared.creds,
-        actions(&shared.run_id, &slot),
+        actions(&shared.run_id, &slot, &shared.pool, shared.transfer_share),
         &key_base,
         slot.intended,
         seed,

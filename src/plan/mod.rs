@@ -68,11 +68,41 @@ pub struct Thresholds {
     pub max_early_retries: Option<u64>,
     pub max_gave_up: Option<u64>,
     pub max_rejected: Option<u64>,
+    pub max_effects_lost: Option<u64>,
+    pub max_effects_duplicated: Option<u64>,
+    pub max_forgeries_accepted: Option<u64>,
+    pub max_slow_answers: Option<u64>,
     pub max_p50_latency: Option<Duration>,
     pub max_p99_latency: Option<Duration>,
     pub min_rate_ratio: Option<f64>,
     pub min_retry_jitter: Option<Duration>,
 }
+
+/// Who receives the twin's webhooks during a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandlerChoice {
+    /// gauntlet's reference handler, with a flaw or none.
+    Reference(crate::handler::HandlerFlaw),
+    /// The team's handler at this URL (its secret from GAUNTLET_WEBHOOK_SECRET).
+    Url(String),
+    Off,
+}
+
+/// Webhooks during a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhooks {
+    pub handler: HandlerChoice,
+    pub transfer_share: f64,
+    pub pool: usize,
+    pub settle: Duration,
+}
+
+/// One transfer in twenty: about 100 effects/s at 2,000 actions/s, which leaves the
+/// rate limit to the load.
+pub const DEFAULT_TRANSFER_SHARE: f64 = 0.05;
+pub const DEFAULT_POOL: usize = 500;
+/// Long enough for the first retries (1 s, 5 s) of a late delivery.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(15);
 
 /// A checked plan.
 #[derive(Debug, Clone)]
@@ -90,6 +120,7 @@ pub struct Plan {
     pub client: ClientConfig,
     pub faults: Vec<Rule>,
     pub thresholds: Thresholds,
+    pub webhooks: Webhooks,
 }
 
 impl Plan {
@@ -312,6 +343,8 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
     let faults = gauntlet_mock::faults::spec::validate_all(&specs, "faults")
         .map_err(|e| spec_error(e, path, text, &spans))?;
 
+    let webhooks =
+        check_webhooks(raw.webhooks).map_err(|(k, m)| at(&format!("webhooks.{k}"), m))?;
     let t = raw.thresholds;
     if t.min_rate_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
         return Err(at(
@@ -330,12 +363,17 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         twin_actions_per_sec,
         client,
         faults,
+        webhooks,
         thresholds: Thresholds {
             max_lost: Some(t.max_lost.unwrap_or(0)),
             max_duplicated: Some(t.max_duplicated.unwrap_or(0)),
             max_early_retries: Some(t.max_early_retries.unwrap_or(0)),
             max_gave_up: Some(t.max_gave_up.unwrap_or(0)),
             max_rejected: Some(t.max_rejected.unwrap_or(0)),
+            max_effects_lost: Some(t.max_effects_lost.unwrap_or(0)),
+            max_effects_duplicated: Some(t.max_effects_duplicated.unwrap_or(0)),
+            max_forgeries_accepted: Some(t.max_forgeries_accepted.unwrap_or(0)),
+            max_slow_answers: Some(t.max_slow_answers.unwrap_or(0)),
             max_p50_latency: t.max_p50_latency,
             max_p99_latency: t.max_p99_latency,
             min_rate_ratio: t.min_rate_ratio,
@@ -415,4 +453,46 @@ pub fn locate(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     None
+}
+
+fn check_webhooks(w: raw::WebhooksFile) -> Result<Webhooks, (&'static str, String)> {
+    let flaw = match w.flaw.as_deref() {
+        None => crate::handler::HandlerFlaw::None,
+        Some(f) => crate::handler::HandlerFlaw::from_name(f).ok_or((
+            "flaw",
+            format!(
+                "`{f}`: expected one of {}",
+                crate::handler::HandlerFlaw::NAMES.join(", ")
+            ),
+        ))?,
+    };
+    let handler = match w.handler.as_deref() {
+        None | Some("reference") => HandlerChoice::Reference(flaw),
+        Some("off") => HandlerChoice::Off,
+        Some(url) => HandlerChoice::Url(crate::target::check_url(url).map_err(|m| ("handler", m))?),
+    };
+    let transfer_share = w.transfer_share.unwrap_or(DEFAULT_TRANSFER_SHARE);
+    if !(0.0..=1.0).contains(&transfer_share) {
+        return Err((
+            "transfer_share",
+            format!("must be within 0..=1, got {transfer_share}"),
+        ));
+    }
+    let pool = w.pool.unwrap_or(DEFAULT_POOL);
+    if pool == 0 || pool > 100_000 {
+        return Err(("pool", "must be 1..=100000".into()));
+    }
+    let settle = w.settle.unwrap_or(DEFAULT_SETTLE);
+    if settle > MAX_CLIENT_WAIT {
+        return Err((
+            "settle",
+            format!("at most {}", humantime::format_duration(MAX_CLIENT_WAIT)),
+        ));
+    }
+    Ok(Webhooks {
+        handler,
+        transfer_share,
+        pool,
+        settle,
+    })
 }

@@ -17,6 +17,24 @@ pub struct PlanFile {
     pub faults: Vec<toml::Spanned<RuleSpec>>,
     #[serde(default)]
     pub thresholds: ThresholdsFile,
+    #[serde(default)]
+    pub webhooks: WebhooksFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksFile {
+    /// `reference` (the default: gauntlet's handler), `off`, or the URL of yours.
+    pub handler: Option<String>,
+    /// A flaw for the reference handler (none, duplicate, no-verify, ...).
+    pub flaw: Option<String>,
+    /// Share of each batch's actions that are transfers (their events demand effects).
+    pub transfer_share: Option<f64>,
+    /// Objects created before the load for the transfers to move.
+    pub pool: Option<usize>,
+    /// How long after the load effects may still arrive.
+    #[serde(default, with = "humantime_serde")]
+    pub settle: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +115,13 @@ pub struct ThresholdsFile {
     pub max_gave_up: Option<u64>,
     /// Actions refused with a final 4xx (a wrong key, a malformed action).
     pub max_rejected: Option<u64>,
+    /// Webhook effects due and never performed (delivered or not).
+    pub max_effects_lost: Option<u64>,
+    pub max_effects_duplicated: Option<u64>,
+    /// Forged or stale deliveries the handler answered 2xx.
+    pub max_forgeries_accepted: Option<u64>,
+    /// Handler answers slower than 5 s.
+    pub max_slow_answers: Option<u64>,
     #[serde(default, with = "humantime_serde")]
     pub max_p50_latency: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

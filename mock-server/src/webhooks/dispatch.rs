@@ -68,11 +68,18 @@ pub struct LogEntry {
     pub next_retry_ms: Option<u64>,
 }
 
+#[derive(Debug, Default)]
+struct Waiting {
+    queue: BinaryHeap<Reverse<(Duration, u64)>>,
+    pending: HashMap<u64, Delivery>,
+}
+
 /// The queue of deliveries, due on the twin's clock.
 #[derive(Debug)]
 pub struct Dispatcher {
-    queue: Mutex<BinaryHeap<Reverse<(Duration, u64)>>>,
-    pending: Mutex<HashMap<u64, Delivery>>,
+    /// Due times and the deliveries they point at, under one lock (two locks taken
+    /// in different orders by `schedule` and `due` would deadlock).
+    waiting: Mutex<Waiting>,
     next: AtomicU64,
     pub wake: Notify,
     pub http: Client<HttpConnector, Full<Bytes>>,
@@ -90,8 +97,7 @@ impl Default for Dispatcher {
 impl Dispatcher {
     pub fn new() -> Self {
         Self {
-            queue: Mutex::new(BinaryHeap::new()),
-            pending: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(Waiting::default()),
             next: AtomicU64::new(0),
             wake: Notify::new(),
             http: Client::builder(TokioExecutor::new()).build_http(),
@@ -103,32 +109,28 @@ impl Dispatcher {
 
     /// Queue a delivery for twin time `due`.
     pub fn schedule(&self, d: Delivery, due: Duration) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if pending.len() >= QUEUE_CAPACITY {
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if w.pending.len() >= QUEUE_CAPACITY {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        pending.insert(n, d);
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Reverse((due, n)));
-        drop(pending);
+        w.pending.insert(n, d);
+        w.queue.push(Reverse((due, n)));
+        drop(w);
         self.wake.notify_one();
     }
 
     /// Deliveries due at `now`, and when the next one is due.
     pub fn due(&self, now: Duration) -> (Vec<Delivery>, Option<Duration>) {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
-        while let Some(Reverse((due, n))) = queue.peek().copied() {
+        while let Some(Reverse((due, n))) = w.queue.peek().copied() {
             if due > now {
                 return (out, Some(due));
             }
-            queue.pop();
-            if let Some(d) = pending.remove(&n) {
+            w.queue.pop();
+            if let Some(d) = w.pending.remove(&n) {
                 out.push(d);
             }
         }
@@ -137,14 +139,19 @@ impl Dispatcher {
 
     /// Deliveries still waiting (retries included).
     pub fn waiting(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pending
+            .len()
     }
 
     /// Drop the waiting deliveries of a webhook (it was deactivated or deleted).
     pub fn forget(&self, webhook: &str) {
-        self.pending
+        self.waiting
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .pending
             .retain(|_, d| d.webhook != webhook);
     }
 
@@ -168,11 +175,7 @@ impl Dispatcher {
     }
 
     pub fn clear(&self) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = Waiting::default();
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
