@@ -95,6 +95,13 @@ pub fn submit(
         .collect();
     twin.oracle
         .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
+    let effects = sub
+        .actions
+        .iter()
+        .zip(&applied.results)
+        .filter(|(a, r)| r.is_ok() && a.payload.get(EFFECT_FIELD).is_some())
+        .count();
+    twin.oracle.effects_applied(effects as u32, cx.now);
     drop(store);
     raise_events(twin, cx, org, &sub, &applied);
     Ok(reply)

@@ -310,6 +310,18 @@ impl Oracle {
         }
     }
 
+    /// Leave `n` applied webhook effects out of the applied-rate timeline: the
+    /// achieved rate is the load's, not the handler's follow-up work.
+    pub fn effects_applied(&self, n: u32, now: Duration) {
+        if n == 0 {
+            return;
+        }
+        let mut t = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = t.slot(now) {
+            t.applied[i] = t.applied[i].saturating_sub(n);
+        }
+    }
+
     pub fn replayed(&self) {
         self.ledger
             .lock()
