@@ -301,7 +301,7 @@ async fn answer(
     reply(StatusCode::OK, "accepted")
 }
 
-/// Constant-time check of `x-dual-signature` against HMAC-SHA256("<ts>.<body>").
+/// Constant-time check of `x-dual-signature` against `HMAC-SHA256("<ts>.<body>")`.
 pub fn verify(secret: &[u8], ts: Option<&str>, sig: Option<&str>, body: &[u8]) -> bool {
     let (Some(ts), Some(sig)) = (ts, sig) else {
         return false;
