@@ -318,6 +318,53 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_run_and_bad_effects_fail() {
+        let latency = Summary {
+            count: 0,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            max_ms: 0.0,
+        };
+        let empty = Counts::default();
+        let mut oracle: OracleView = serde_json::from_value(serde_json::json!({
+            "actions": gauntlet_mock::oracle::ActionCounts::default(),
+            "idempotency": gauntlet_mock::oracle::KeyCounts::default(),
+            "bursts": [],
+            "backoff": { "faulted_replies": 0, "retries": 0, "early": 0,
+                "gap": { "count": 0, "p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0 },
+                "advised": { "count": 0, "p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0 },
+                "over_advice": { "count": 0, "p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0 },
+                "early_by": { "count": 0, "p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0 } },
+        }))
+        .expect("an oracle view");
+        oracle.effects.lost = 1;
+        oracle.effects.accepted_stale_timestamp = 1;
+        oracle.effects.slow_answers = 2;
+        let e = Evidence {
+            counts: &empty,
+            latency: &latency,
+            oracle: Some(&oracle),
+            applied_rate: None,
+            offered_rate: 1.0,
+            webhooks: true,
+        };
+        let v = judge(&thresholds(), &e);
+        let status = |n: &str| v.checks.iter().find(|c| c.name == n).map(|c| c.status);
+        for failing in [
+            "offered_actions",
+            "effects_lost",
+            "forgeries_accepted",
+            "slow_answers",
+        ] {
+            assert_eq!(status(failing), Some(Status::Fail), "{failing}");
+        }
+        assert_eq!(status("effects_duplicated"), Some(Status::Pass));
+        assert!(!v.pass);
+    }
+
+    #[test]
     fn a_missing_figure_is_skipped_not_passed() {
         let counts = Counts {
             actions: 10,

@@ -349,6 +349,72 @@ min_rate_ratio = 0.99
         "no oracle without a twin"
     );
     assert!(o.dir.join("summary.json").exists());
+    drop(silent);
+
+    // A wrong API key: every action is refused with a final 401, and the run fails
+    // `rejected` rather than passing with nothing applied.
+    let twin = Twin::start(config()).await;
+    let env = vec![
+        ("DUAL_API_KEY", "sk_wrong_key_00000000".to_string()),
+        ("GAUNTLET_CONTROL_TOKEN", TOKEN.to_string()),
+    ];
+    let short = chaos_plan("none").replace("duration = \"4s\"", "duration = \"1s\"");
+    let o = run_plan(
+        write_plan("wrong-key", &short),
+        Some(format!("http://{}", twin.addr)),
+        env,
+    )
+    .await;
+    // The transfer pool cannot be created with a wrong key: a clear error, exit 2.
+    let err = o.expect_err("a wrong key stops the run before load");
+    assert!(
+        format!("{err:#}").contains("transfer pool") || format!("{err:#}").contains("webhook"),
+        "{err:#}"
+    );
+    let no_hooks = short.replace("[webhooks]", "[webhooks]\nhandler = \"off\"");
+    let env = vec![
+        ("DUAL_API_KEY", "sk_wrong_key_00000000".to_string()),
+        ("GAUNTLET_CONTROL_TOKEN", TOKEN.to_string()),
+    ];
+    let o = run_plan(
+        write_plan("wrong-key-load", &no_hooks),
+        Some(format!("http://{}", twin.addr)),
+        env,
+    )
+    .await
+    .expect("run");
+    assert_eq!(status(&o, "rejected"), Status::Fail, "{:#?}", o.verdict);
+    assert!(!o.verdict.pass);
+
+    // Ctrl-C (goose's killswitch) mid-run: no new batch starts, the ones in flight
+    // finish, the summary is written and the run cannot pass.
+    let long = chaos_plan("none").replace("duration = \"4s\"", "duration = \"30s\"");
+    let stopper = tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        goose::trigger_killswitch("test: Ctrl-C");
+    });
+    let o = run_plan(write_plan("interrupted", &long), None, vec![])
+        .await
+        .expect("an interrupted run still ends in a verdict");
+    stopper.await.expect("stopper");
+    assert!(o.summary.canceled);
+    assert_eq!(status(&o, "completed"), Status::Fail);
+    assert_eq!(
+        status(&o, "unsent"),
+        Status::Fail,
+        "the dropped slots are counted"
+    );
+    let counts = &o.summary.load.counts;
+    assert!(
+        counts.actions < 800 * 10,
+        "stopped well before its 30 s: {counts:?}"
+    );
+    assert_eq!(
+        counts.accepted + counts.rejected + counts.gave_up,
+        counts.actions,
+        "what started was seen through"
+    );
+    assert!(o.dir.join("summary.json").exists());
 }
 
 #[tokio::test]
