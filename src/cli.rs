@@ -25,6 +25,24 @@ pub enum Command {
     /// Serve the reference webhook handler: verifies signatures and timestamps,
     /// dedupes, answers at once, performs each business effect once.
     Handler(HandlerArgs),
+    /// Compare a run with a baseline: exit 1 naming each metric that regressed
+    /// (latency percentiles, achieved rate, error and retry figures), 0 otherwise.
+    Compare(CompareArgs),
+    /// Print the JSON Schema of summary.json (committed as
+    /// reports/schema/summary.schema.json).
+    #[command(hide = true)]
+    Schema,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline: a summary.json, or a run folder holding one.
+    pub baseline: PathBuf,
+    /// The run to judge: a summary.json, or a run folder holding one.
+    pub current: PathBuf,
+    /// How much worse than the baseline a metric may be, percent of the baseline.
+    #[arg(long, env = "GAUNTLET_TOLERANCE", default_value_t = crate::compare::DEFAULT_TOLERANCE_PCT)]
+    pub tolerance: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,6 +85,13 @@ pub struct RunArgs {
     /// Lift the rate cap on a non-loopback target.
     #[arg(long)]
     pub i_know_this_is_load: bool,
+    /// Compare the run with this baseline (a summary.json): a regression fails the run.
+    #[arg(long, env = "GAUNTLET_BASELINE")]
+    pub baseline: Option<PathBuf>,
+    /// How much worse than the baseline a metric may be, percent of the baseline
+    /// (default 10).
+    #[arg(long, env = "GAUNTLET_TOLERANCE")]
+    pub tolerance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Args)]

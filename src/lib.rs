@@ -11,7 +11,9 @@
 //! - [`load`]: goose users fed by the open-model [`load::pacer`].
 //! - [`measure`]: the client's HDR histograms; [`snapshots`]: interval log and progress.
 //! - [`verdict`]: client measurements joined with the twin's oracle, against thresholds.
-//! - [`report`]: `summary.json` and the terminal table. [`twin_link`]: embedded or remote twin.
+//! - [`report`]: the run folder: `summary.json`, `report.html`, `junit.xml`, `summary.md`,
+//!   the terminal table. [`compare`]: baselines. [`progress`]: the live progress line.
+//! - [`twin_link`]: embedded or remote twin.
 //! - [`target`]: where load may go (loopback unless named).
 //! - [`handler`]: the reference webhook handler and its flaws (`gauntlet handler`).
 //! - [`webhook_run`]: webhooks during a run (handler, registration, transfer pool).
@@ -25,12 +27,14 @@
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod exit;
 pub mod handler;
 pub mod load;
 pub mod measure;
 pub mod mock;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod secrets;

@@ -33,6 +33,15 @@ async fn main() -> ExitCode {
         )
         .await
         .map(|_| exit::PASS),
+        Command::Compare(args) => gauntlet::compare::run(&args, &mut std::io::stdout())
+            .map(|ok| if ok { exit::PASS } else { exit::FAILED }),
+        Command::Schema => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(gauntlet::report::schema().as_bytes())
+                .map(|_| exit::PASS)
+                .map_err(Into::into)
+        }
         Command::Run(args) => gauntlet::run::run(args, env, &mut std::io::stdout())
             .await
             .map(|o| {

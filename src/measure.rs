@@ -54,7 +54,7 @@ impl Default for Hists {
 }
 
 /// Counts kept alongside the histograms.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Batches the pacer handed out and a user started.
     pub batches: u64,
@@ -82,6 +82,21 @@ struct State {
     total: Hists,
     interval: Hists,
     counts: Counts,
+    /// A uniform sample of (advised, gap) pairs, for the backoff plot.
+    pairs: Vec<BackoffPoint>,
+    /// Retries seen, for the sample.
+    retries: u64,
+}
+
+/// Pairs kept for the backoff plot at most (reservoir sampled).
+pub const MAX_BACKOFF_POINTS: usize = 1000;
+
+/// One retry: what the server advised (0 when it advised nothing) and what the
+/// client waited, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct BackoffPoint {
+    pub advised_ms: f64,
+    pub gap_ms: f64,
 }
 
 /// The client's recorder, shared by every goose user of a run.
@@ -110,8 +125,14 @@ impl Default for Recorder {
 
 impl Recorder {
     pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    /// A recorder whose intervals are timed from `zero` (the schedule's start, so
+    /// interval times and fault windows share one axis).
+    pub fn starting_at(zero: Instant) -> Self {
         Self {
-            started: Instant::now(),
+            started: zero,
             state: Mutex::new(State::default()),
         }
     }
@@ -184,6 +205,19 @@ impl Recorder {
             if advised.is_some_and(|a| gap < a) {
                 s.counts.early += 1;
             }
+            let point = BackoffPoint {
+                advised_ms: advised.map_or(0.0, |a| a.as_secs_f64() * 1e3),
+                gap_ms: gap.as_secs_f64() * 1e3,
+            };
+            s.retries += 1;
+            if s.pairs.len() < MAX_BACKOFF_POINTS {
+                s.pairs.push(point);
+            } else {
+                let i = rand::random_range(0..s.retries) as usize;
+                if let Some(slot) = s.pairs.get_mut(i) {
+                    *slot = point;
+                }
+            }
             Self::both(s, |h| {
                 h.gap.saturating_record(us(gap));
                 if let Some(a) = advised {
@@ -212,13 +246,22 @@ impl Recorder {
         (s.total.clone(), s.counts.clone())
     }
 
+    /// The sample of retries for the backoff plot.
+    pub fn backoff_sample(&self) -> Vec<BackoffPoint> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pairs
+            .clone()
+    }
+
     pub fn started(&self) -> Instant {
         self.started
     }
 }
 
 /// Percentiles of a microsecond histogram, in milliseconds.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Summary {
     pub count: u64,
     pub p50_ms: f64,
@@ -243,7 +286,7 @@ impl Summary {
 }
 
 /// Percentiles of a histogram of counts (attempts per batch).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CountSummary {
     pub count: u64,
     pub mean: f64,
@@ -262,4 +305,59 @@ impl CountSummary {
             max: h.max(),
         }
     }
+}
+
+/// One point of a percentile distribution: `percentile` (0 to 100) of the values
+/// are at most `ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct PercentilePoint {
+    pub percentile: f64,
+    pub ms: f64,
+}
+
+/// Points kept per distribution at most.
+const MAX_POINTS: usize = 200;
+
+/// The percentile distribution of a microsecond histogram, the way HdrHistogram
+/// plots it: ever finer steps toward the tail, up to 99.999%.
+pub fn distribution(h: &Histogram<u64>) -> Vec<PercentilePoint> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<PercentilePoint> = Vec::new();
+    for v in h.iter_quantiles(5) {
+        let q = v.quantile_iterated_to();
+        if q > 0.999_99 || out.len() >= MAX_POINTS {
+            break;
+        }
+        let point = PercentilePoint {
+            percentile: q * 100.0,
+            ms: h.highest_equivalent(v.value_iterated_to()) as f64 / 1000.0,
+        };
+        if out.last().is_none_or(|l| l.percentile < point.percentile) {
+            out.push(point);
+        }
+    }
+    out.push(PercentilePoint {
+        percentile: 100.0,
+        ms: h.max() as f64 / 1000.0,
+    });
+    out
+}
+
+/// One bar of the attempts plot: `batches` needed `attempts` attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AttemptsBar {
+    pub attempts: u64,
+    pub batches: u64,
+}
+
+/// The attempts histogram as bars.
+pub fn attempt_bars(h: &Histogram<u64>) -> Vec<AttemptsBar> {
+    h.iter_recorded()
+        .map(|v| AttemptsBar {
+            attempts: v.value_iterated_to(),
+            batches: v.count_at_value(),
+        })
+        .collect()
 }

@@ -14,9 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
 use crate::load::{Pacer, Shared};
-use crate::measure::{Recorder, Summary};
+use crate::measure::{self, Recorder, Summary};
 use crate::plan::Plan;
-use crate::report::{self, Cpu, IntervalRow, Load, RunSummary, TwinFigures};
+use crate::report::{
+    self, Cpu, Distributions, IntervalRow, Load, Provenance, RunSummary, TwinFigures,
+};
 use crate::snapshots;
 use crate::target::{REMOTE_RATE_CAP, is_loopback};
 use crate::twin_link::{TwinAccount, TwinLink};
@@ -37,6 +39,14 @@ pub struct RunOutcome {
     pub verdict: Verdict,
     pub dir: PathBuf,
     pub summary: RunSummary,
+}
+
+/// The figures a run is compared with.
+#[derive(Debug)]
+struct Baseline {
+    path: PathBuf,
+    value: serde_json::Value,
+    tolerance: f64,
 }
 
 /// Where the load goes and what comes with it.
@@ -69,6 +79,18 @@ pub async fn run(
     let plan = Plan::load(&path)?
         .with_overrides(args.duration, args.rate, args.seed)
         .map_err(UsageError)?;
+    // A bad baseline is a usage error found before any load, not after.
+    let baseline = match &args.baseline {
+        Some(p) => Some(Baseline {
+            path: p.clone(),
+            value: crate::compare::load(p)?,
+            tolerance: crate::compare::check_tolerance(
+                args.tolerance
+                    .unwrap_or(crate::compare::DEFAULT_TOLERANCE_PCT),
+            )?,
+        }),
+        None => None,
+    };
     let (plan, resolved) = resolve(plan, &args, &env, out)?;
     let dir = run_dir(&args, &plan)?;
     let link = match &resolved.link_kind {
@@ -83,7 +105,7 @@ pub async fn run(
         (_, Some(u)) => u.clone(),
         (_, None) => unreachable!("a non-embedded target has a URL"),
     };
-    let result = load_and_judge(&plan, &resolved, &link, &host, &dir, out).await;
+    let result = load_and_judge(&plan, &resolved, &link, &host, &dir, baseline, out).await;
     link.stop().await;
     result
 }
@@ -224,6 +246,7 @@ async fn load_and_judge(
     link: &TwinLink,
     host: &str,
     dir: &Path,
+    baseline: Option<Baseline>,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
     let mut l = load(plan, r, link, host, dir, out).await?;
@@ -262,8 +285,18 @@ async fn load_and_judge(
             .verdict
             .unavailable("twin_account", format!("the twin could not be read: {e:#}"));
     }
-    report::write_summary(dir, &summary)
-        .with_context(|| format!("cannot write {}", dir.join("summary.json").display()))?;
+    if let Some(b) = &baseline {
+        let current = serde_json::to_value(&summary).context("cannot serialize the summary")?;
+        let c = crate::compare::compare(
+            &b.value,
+            &current,
+            b.tolerance,
+            &b.path.display().to_string(),
+        );
+        summary.verdict.compared(c.regressed.len(), b.tolerance);
+        summary.baseline = Some(c);
+    }
+    report::write_all(dir, &summary)?;
     report::print_table(out, &summary, dir)?;
     // The summary is written; now report what went wrong around it.
     oracle?;
@@ -292,8 +325,8 @@ async fn load(
     let hooks = crate::webhook_run::setup(plan, r, link, host, out).await?;
     let epoch = link.install(&faults).await?.map(|e| e + LEAD);
     let users = plan.users();
-    let recorder = Arc::new(Recorder::new());
     let start = Instant::now() + LEAD;
+    let recorder = Arc::new(Recorder::starting_at(start));
     let rates = {
         let p = plan.clone();
         move |t: Duration| p.rate_at(t)
@@ -333,7 +366,7 @@ async fn load(
     let snaps = tokio::spawn(snapshots::run(
         recorder.clone(),
         plan.run.snapshot,
-        plan.run.duration,
+        crate::progress::Progress::new(plan.run.duration, plan.fault_windows()),
         hlog,
         stop.clone(),
     ));
@@ -427,17 +460,18 @@ fn summarize(
         },
     );
     let ended_at = SystemTime::now();
+    let started = humantime::format_rfc3339_millis(started_at).to_string();
+    let ended = humantime::format_rfc3339_millis(ended_at).to_string();
     RunSummary {
         schema_version: report::SCHEMA_VERSION,
         plan: plan.name.clone(),
         seed: plan.run.seed,
         target: r.description.clone(),
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        ended_at: humantime::format_rfc3339_millis(ended_at).to_string(),
         duration_s: ended_at
             .duration_since(started_at)
             .unwrap_or_default()
             .as_secs_f64(),
+        planned_s: plan.run.duration.as_secs_f64(),
         canceled: false,
         offered_rate: plan.run.rate,
         users,
@@ -464,5 +498,18 @@ fn summarize(
             per_1000_actions_ms: cpu_s * 1e6 / counts.actions.max(1) as f64,
         },
         intervals,
+        fault_windows: plan.fault_windows(),
+        distributions: Distributions {
+            latency: measure::distribution(&h.latency),
+            service: measure::distribution(&h.service),
+            accept: measure::distribution(&h.accept),
+            backoff_gap: measure::distribution(&h.gap),
+            attempts: measure::attempt_bars(&h.attempts),
+        },
+        backoff_sample: rec.backoff_sample(),
+        baseline: None,
+        provenance: Provenance::here(&plan.path, &plan.text, plan.run.seed, &started, &ended),
+        started_at: started,
+        ended_at: ended,
     }
 }

@@ -1,7 +1,7 @@
 //! Interval snapshots during a run: every `every`, the recorder's interval
 //! histograms go to `latency.hlog` (the HdrHistogram interval log format, readable
-//! by HistogramLogAnalyzer and every HdrHistogram port) and a progress line goes to
-//! stderr. Memory stays flat: a snapshot is written, summarized in one row, dropped.
+//! by HistogramLogAnalyzer and every HdrHistogram port) and the progress display
+//! ([`crate::progress`]) is updated. Memory stays flat: a snapshot is written, summarized in one row, dropped.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +13,7 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use tokio_util::sync::CancellationToken;
 
 use crate::measure::{Counts, Interval, Recorder};
+use crate::progress::Progress;
 use crate::report::IntervalRow;
 
 /// Rows kept in memory at most (a day at 1 s intervals); later ones are only logged.
@@ -49,7 +50,7 @@ fn row(iv: &Interval, prev: &Counts) -> IntervalRow {
 pub async fn run(
     rec: Arc<Recorder>,
     every: Duration,
-    total: Duration,
+    mut progress: Progress,
     hlog: PathBuf,
     stop: CancellationToken,
 ) -> Vec<IntervalRow> {
@@ -91,16 +92,7 @@ pub async fn run(
             let _ = log.write_histogram(&iv.hists.service, start, len, Tag::new("service"));
         }
         let r = row(&iv, &prev);
-        let _ = writeln!(
-            std::io::stderr(),
-            "[{:>5.0}s/{:.0}s] accepted {:>6.0}/s  requests {:>4}  errors {:>3}  p99 {:>8.1} ms",
-            r.end_s,
-            total.as_secs_f64(),
-            r.accepted_per_s,
-            r.requests,
-            r.errors,
-            r.p99_ms
-        );
+        progress.update(&r);
         if rows.len() < MAX_ROWS {
             rows.push(r);
         }
@@ -110,6 +102,7 @@ pub async fn run(
             break;
         }
     }
+    progress.finish();
     drop(log);
     let _ = out.flush();
     rows

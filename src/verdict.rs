@@ -12,7 +12,7 @@ use crate::measure::{Counts, Summary};
 use crate::plan::Thresholds;
 
 /// One check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// A stable name (`lost`, `duplicated`, `early_retries`, ...).
     pub name: &'static str,
@@ -26,7 +26,7 @@ pub struct Check {
     pub source: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -51,7 +51,7 @@ pub struct Evidence<'a> {
 }
 
 /// The whole verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub pass: bool,
     pub checks: Vec<Check>,
@@ -86,6 +86,23 @@ impl Verdict {
             },
         );
         self.pass = false;
+    }
+
+    /// Metrics regressed against the baseline: the run fails.
+    pub fn compared(&mut self, regressed: usize, tolerance_pct: f64) {
+        self.checks.push(Check {
+            name: "baseline",
+            what: "metrics worse than the baseline by more than the tolerance",
+            value: Some(regressed as f64),
+            limit: format!("<= 0 (tolerance {tolerance_pct}%)"),
+            status: if regressed == 0 {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            source: "baseline",
+        });
+        self.pass &= regressed == 0;
     }
 
     pub fn failed(&self) -> impl Iterator<Item = &Check> {

@@ -126,6 +126,10 @@ async fn run_plan(
         target,
         ..RunArgs::default()
     };
+    run_args(args, env).await
+}
+
+async fn run_args(args: RunArgs, env: Vec<(&'static str, String)>) -> anyhow::Result<RunOutcome> {
     let lookup = move |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let mut printed = Vec::new();
     let result = gauntlet::run::run(args, lookup, &mut printed).await;
@@ -197,6 +201,34 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
         serde_json::from_slice(&std::fs::read(o.dir.join("summary.json")).expect("read"))
             .expect("json");
     assert_eq!(summary["schema_version"], 1);
+    crate::report::check_run_folder(&o.dir, &o.summary);
+    crate::report::check_in_browser(&o.dir, true);
+
+    // Against a baseline whose p99 was a thousand times lower: the run fails on
+    // that regression alone, and the reports say so.
+    let mut doctored = summary.clone();
+    let p99 = doctored["latency_ms"]["p99_ms"].as_f64().expect("p99");
+    doctored["latency_ms"]["p99_ms"] = serde_json::Value::from(p99 / 1000.0);
+    let baseline_file = o.dir.with_extension("baseline.json");
+    std::fs::write(&baseline_file, doctored.to_string()).expect("write");
+    let path = write_plan("correct-vs-baseline", &chaos_plan("none"));
+    let b = run_args(
+        RunArgs {
+            out: Some(path.with_extension("out")),
+            plan: Some(path),
+            baseline: Some(baseline_file),
+            tolerance: Some(500.0),
+            ..RunArgs::default()
+        },
+        vec![],
+    )
+    .await
+    .expect("run");
+    let failed: Vec<_> = b.verdict.failed().map(|c| c.name).collect();
+    assert_eq!(failed, vec!["baseline"], "{:#?}", b.verdict);
+    let cmp = b.summary.baseline.as_ref().expect("compared");
+    assert_eq!(cmp.regressed, vec!["latency_p99_ms"], "{cmp:#?}");
+    crate::report::check_run_folder(&b.dir, &b.summary);
 
     // Each flaw fails on the metric it breaks.
     for (flaw, check) in [
@@ -216,6 +248,10 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
             o.verdict
         );
         assert!(!o.verdict.pass);
+        if flaw == "no_idempotency_key" {
+            crate::report::check_run_folder(&o.dir, &o.summary);
+            crate::report::check_in_browser(&o.dir, false);
+        }
     }
 
     // A handler that does not dedupe fails on its effects (which, sent twice, are

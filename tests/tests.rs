@@ -14,6 +14,7 @@ mod ebus;
 mod faults;
 mod handler;
 mod oracle;
+mod report;
 mod resources;
 mod run;
 mod webhooks;

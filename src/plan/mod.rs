@@ -158,6 +158,36 @@ impl Plan {
             .fold(self.run.rate, f64::max)
     }
 
+    /// The surges and windowed faults within the schedule, for the report's shading
+    /// and the progress line (a recurring fault: its first 500 windows).
+    pub fn fault_windows(&self) -> Vec<crate::report::FaultWindow> {
+        let end = self.run.duration;
+        let mut out: Vec<crate::report::FaultWindow> = self
+            .run
+            .surges
+            .iter()
+            .filter(|s| s.at < end)
+            .map(|s| crate::report::FaultWindow {
+                name: format!("surge to {:.0}/s", s.rate),
+                kind: "surge".into(),
+                from_s: s.at.as_secs_f64(),
+                to_s: (s.at + s.len).min(end).as_secs_f64(),
+            })
+            .collect();
+        for r in &self.faults {
+            out.extend(r.when.windows(end, 500).into_iter().map(|(a, b)| {
+                crate::report::FaultWindow {
+                    name: r.name.clone(),
+                    kind: r.kind.name().to_string(),
+                    from_s: a.as_secs_f64(),
+                    to_s: b.as_secs_f64(),
+                }
+            }));
+        }
+        out.sort_by(|a, b| a.from_s.total_cmp(&b.from_s));
+        out
+    }
+
     /// Where the achieved rate is judged: from the warmup to the first disturbance
     /// (a surge or a windowed fault), or to the end.
     pub fn steady_window(&self) -> (Duration, Duration) {

@@ -30,6 +30,25 @@ impl When {
         }
     }
 
+    /// The windows that open before `until`, oldest first, at most `cap`, each
+    /// clipped to `until`. `Always` has none: it is not a window.
+    pub fn windows(&self, until: Duration, cap: usize) -> Vec<(Duration, Duration)> {
+        match *self {
+            When::Always => Vec::new(),
+            When::Window { at, len } if at < until => vec![(at, (at + len).min(until))],
+            When::Window { .. } => Vec::new(),
+            When::Every { at, period, len } => {
+                let mut out = Vec::new();
+                let mut start = at;
+                while start < until && out.len() < cap && !period.is_zero() {
+                    out.push((start, (start + len).min(until)));
+                    start += period;
+                }
+                out
+            }
+        }
+    }
+
     /// Ends of windows that closed at or before `t`, newest last, at most `cap`.
     pub fn ended_windows(&self, t: Duration, cap: usize) -> Vec<(Duration, Duration)> {
         match *self {

@@ -62,7 +62,7 @@ pub struct Effects {
 }
 
 /// The ledger's account.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EffectCounts {
     /// Events that demand an effect.
     pub expected: u64,

@@ -99,7 +99,7 @@ pub struct Oracle {
 }
 
 /// Percentiles of one histogram, in milliseconds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: f64,
@@ -122,7 +122,7 @@ impl Percentiles {
 }
 
 /// The ledger's verdict on actions.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct ActionCounts {
     /// Distinct actions that reached the twin.
     pub distinct: u64,
@@ -139,7 +139,7 @@ pub struct ActionCounts {
     pub rejected: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct KeyCounts {
     /// Idempotency keys whose request was applied.
     pub keys: u64,
@@ -151,7 +151,7 @@ pub struct KeyCounts {
     pub mismatches: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct BackoffGrade {
     /// 429/5xx/dropped replies sent.
     pub faulted_replies: u64,
@@ -168,7 +168,7 @@ pub struct BackoffGrade {
 }
 
 /// Arrivals after a fault window closed against the steady rate before it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Burst {
     pub rule: String,
     pub window_start_ms: u64,
@@ -182,7 +182,7 @@ pub struct Burst {
 }
 
 /// What `GET /_gauntlet/oracle` returns.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct OracleView {
     pub actions: ActionCounts,
     /// Webhook deliveries and the effects they led to.

@@ -1,92 +1,10 @@
-//! What a run leaves behind today: `summary.json` (every figure and the verdict,
-//! with a schema version) and a short table on the terminal. Plots, the HDR interval
-//! log readers, JUnit and Markdown join in the report issue.
+//! The short table `gauntlet run` prints at the end.
 
 use std::io::Write;
 use std::path::Path;
 
-use gauntlet_mock::OracleView;
-use serde::Serialize;
-
-use crate::measure::{CountSummary, Counts, Summary};
-use crate::verdict::{Status, Verdict};
-
-/// Bumped whenever a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// The run's figures.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunSummary {
-    pub schema_version: u32,
-    pub plan: String,
-    pub seed: u64,
-    /// `embedded twin`, `twin at URL`, or `URL`.
-    pub target: String,
-    pub started_at: String,
-    pub ended_at: String,
-    pub duration_s: f64,
-    /// Stopped early (Ctrl-C or SIGTERM): the figures cover what ran.
-    pub canceled: bool,
-    pub offered_rate: f64,
-    pub users: usize,
-    pub verdict: Verdict,
-    pub load: Load,
-    pub latency_ms: Summary,
-    pub service_ms: Summary,
-    pub accept_ms: Summary,
-    /// How late users took their slots.
-    pub start_lag_ms: Summary,
-    pub attempts: CountSummary,
-    pub backoff_gap_ms: Summary,
-    pub advised_wait_ms: Summary,
-    /// The twin's account, when the target is a twin.
-    pub twin: Option<TwinFigures>,
-    pub cpu: Cpu,
-    /// Per snapshot interval: for plots and stability checks.
-    pub intervals: Vec<IntervalRow>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Load {
-    #[serde(flatten)]
-    pub counts: Counts,
-    /// Requests sent per logical batch.
-    pub amplification: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TwinFigures {
-    pub oracle: OracleView,
-    /// [from, to) seconds of the run where the achieved rate is judged.
-    pub steady_window_s: (f64, f64),
-    pub applied_rate: Option<f64>,
-    /// Faults the twin injected, by kind (its tape's counts).
-    pub faults: std::collections::BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Cpu {
-    /// The harness's CPU time (user + system) over the run, embedded twin included.
-    pub process_s: f64,
-    pub per_1000_actions_ms: f64,
-}
-
-/// One snapshot interval.
-#[derive(Debug, Clone, Serialize)]
-pub struct IntervalRow {
-    pub end_s: f64,
-    pub accepted_per_s: f64,
-    pub requests: u64,
-    pub errors: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
-
-/// Write `summary.json` into `dir`.
-pub fn write_summary(dir: &Path, s: &RunSummary) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(s).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("summary.json"), text)
-}
+use super::RunSummary;
+use crate::verdict::Status;
 
 /// The terminal table.
 pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io::Result<()> {
@@ -165,11 +83,14 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             c.name, value, c.limit, status
         )?;
     }
+    if let Some(c) = &s.baseline {
+        crate::compare::print(out, c)?;
+    }
     writeln!(
         out,
-        "\nverdict: {}   {}",
+        "\nverdict: {}   report {}",
         if s.verdict.pass { "PASS" } else { "FAIL" },
-        dir.join("summary.json").display()
+        dir.join("report.html").display()
     )?;
     Ok(())
 }

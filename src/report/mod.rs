@@ -1,0 +1,196 @@
+//! What a run leaves behind in its folder (`reports/<plan>-<UTC time>/`):
+//!
+//! - `summary.json`: every figure and the verdict, with a schema version; the schema
+//!   is derived from [`RunSummary`] and committed as `reports/schema/summary.schema.json`.
+//! - `report.html`: one self-contained page, inline SVG plots ([`html`], [`plots`]).
+//! - `junit.xml`: a test case per threshold, oracle check and compared metric ([`junit`]).
+//! - `summary.md`: a compact table for a CI job summary or a PR comment ([`markdown`]).
+//! - `latency.hlog` (written as the run goes, [`crate::snapshots`]), `plan.toml` and
+//!   goose's own reports under `goose/`.
+//!
+//! Every file is rendered from the [`RunSummary`] alone, so what the page shows is
+//! what `summary.json` says.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gauntlet_mock::OracleView;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::compare::Comparison;
+use crate::measure::{AttemptsBar, BackoffPoint, CountSummary, Counts, PercentilePoint, Summary};
+use crate::verdict::Verdict;
+
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod plots;
+mod table;
+
+pub use table::print_table;
+
+/// Bumped whenever a field changes meaning or goes away (new fields do not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Where the schema is committed, relative to the repository root.
+pub const SCHEMA_PATH: &str = "reports/schema/summary.schema.json";
+
+/// The run's figures.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunSummary {
+    pub schema_version: u32,
+    pub plan: String,
+    pub seed: u64,
+    /// `embedded twin`, `twin at URL`, or `URL`.
+    pub target: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    /// The schedule's length, seconds.
+    pub planned_s: f64,
+    /// Stopped early (Ctrl-C or SIGTERM): the figures cover what ran.
+    pub canceled: bool,
+    pub offered_rate: f64,
+    pub users: usize,
+    pub verdict: Verdict,
+    pub load: Load,
+    pub latency_ms: Summary,
+    pub service_ms: Summary,
+    pub accept_ms: Summary,
+    /// How late users took their slots.
+    pub start_lag_ms: Summary,
+    pub attempts: CountSummary,
+    pub backoff_gap_ms: Summary,
+    pub advised_wait_ms: Summary,
+    /// The twin's account, when the target is a twin.
+    pub twin: Option<TwinFigures>,
+    pub cpu: Cpu,
+    /// Per snapshot interval: for plots and stability checks.
+    pub intervals: Vec<IntervalRow>,
+    /// The plan's surges and windowed faults, seconds into the schedule.
+    pub fault_windows: Vec<FaultWindow>,
+    /// Percentile distributions, for the plots.
+    pub distributions: Distributions,
+    /// A uniform sample of retries: advised wait against the client's gap.
+    pub backoff_sample: Vec<BackoffPoint>,
+    /// The comparison with a baseline, when `--baseline` was given.
+    pub baseline: Option<Comparison>,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Load {
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Requests sent per logical batch.
+    pub amplification: f64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TwinFigures {
+    pub oracle: OracleView,
+    /// [from, to) seconds of the run where the achieved rate is judged.
+    pub steady_window_s: (f64, f64),
+    pub applied_rate: Option<f64>,
+    /// Faults the twin injected, by kind (its tape's counts).
+    pub faults: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Cpu {
+    /// The harness's CPU time (user + system) over the run, embedded twin included.
+    pub process_s: f64,
+    pub per_1000_actions_ms: f64,
+}
+
+/// One snapshot interval.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct IntervalRow {
+    pub end_s: f64,
+    pub accepted_per_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// A span of the schedule where the plan disturbs the load.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct FaultWindow {
+    /// The rule's name, or `surge`.
+    pub name: String,
+    /// The fault kind, or `surge`.
+    pub kind: String,
+    pub from_s: f64,
+    pub to_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema, Default)]
+pub struct Distributions {
+    pub latency: Vec<PercentilePoint>,
+    pub service: Vec<PercentilePoint>,
+    pub accept: Vec<PercentilePoint>,
+    pub backoff_gap: Vec<PercentilePoint>,
+    pub attempts: Vec<AttemptsBar>,
+}
+
+/// Where the figures came from.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Provenance {
+    /// The command line as run.
+    pub command: Vec<String>,
+    pub gauntlet_version: String,
+    pub plan_path: String,
+    /// SHA-256 of the plan file as run (it is also saved as `plan.toml`).
+    pub plan_sha256: String,
+    pub seed: u64,
+    pub host: String,
+    pub os: String,
+    pub started_at: String,
+    pub ended_at: String,
+}
+
+impl Provenance {
+    /// This process, this plan.
+    pub fn here(plan_path: &Path, plan_text: &str, seed: u64, started: &str, ended: &str) -> Self {
+        use sha2::Digest;
+        Self {
+            command: std::env::args().collect(),
+            gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
+            plan_path: plan_path.display().to_string(),
+            plan_sha256: hex::encode(sha2::Sha256::digest(plan_text.as_bytes())),
+            seed,
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            started_at: started.to_string(),
+            ended_at: ended.to_string(),
+        }
+    }
+}
+
+/// The JSON Schema of `summary.json`, as committed at [`SCHEMA_PATH`].
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(RunSummary);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Write every file of the run folder that is rendered from the summary; returns
+/// their paths. `summary.json` goes first: if a later file cannot be written,
+/// nothing measured is lost.
+pub fn write_all(dir: &Path, s: &RunSummary) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    };
+    let json = serde_json::to_string_pretty(s).context("cannot serialize the summary")?;
+    let mut written = vec![write("summary.json", json)?];
+    written.push(write("report.html", html::render(s))?);
+    written.push(write("junit.xml", junit::render(s)?)?);
+    written.push(write("summary.md", markdown::render(s))?);
+    Ok(written)
+}
