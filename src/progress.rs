@@ -30,7 +30,7 @@ impl Progress {
                 Some(total.as_secs().max(1)),
                 ProgressDrawTarget::stderr(),
             );
-            let style = ProgressStyle::with_template("{prefix} [{bar:24.cyan/blue}] {msg}")
+            let style = ProgressStyle::with_template("{prefix} [{bar:20.cyan/blue}] {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
@@ -60,7 +60,7 @@ impl Progress {
     pub fn line(&self, r: &IntervalRow) -> String {
         let open = self.open_at(r.end_s);
         format!(
-            "{:>6.0} actions/s  errors {:>4}  p99 {:>8.1} ms  faults: {}",
+            "{:>5.0} actions/s  errors {:>3}  p99 {:>7.1} ms  faults: {}",
             r.accepted_per_s,
             r.errors,
             r.p99_ms,
@@ -74,7 +74,12 @@ impl Progress {
 
     /// An interval ended.
     pub fn update(&mut self, r: &IntervalRow) {
-        let prefix = format!("[{:>5.0}s/{:.0}s]", r.end_s.max(0.0), self.total_s);
+        let prefix = if r.end_s > self.total_s + 0.5 {
+            // The schedule is over; batches still in flight are retrying.
+            format!("[{:>4.0}s/{:.0}s, draining]", r.end_s, self.total_s)
+        } else {
+            format!("[{:>4.0}s/{:.0}s]", r.end_s.max(0.0), self.total_s)
+        };
         if let Some(bar) = &self.bar {
             bar.set_prefix(prefix);
             bar.set_position(r.end_s.max(0.0) as u64);

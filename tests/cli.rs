@@ -215,4 +215,46 @@ fn run_exits_2_on_a_missing_plan_and_1_on_a_failed_verdict() {
         "{stdout}"
     );
     assert!(dir.join("summary.json").exists());
+    // Not a terminal: plain progress lines, no cursor movement.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with('[') && l.contains("s/2s") && l.contains("actions/s")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no escape codes in a log: {stderr}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from `script`, util-linux), the progress line
+/// is a bar redrawn in place.
+#[test]
+fn run_draws_a_progress_bar_on_a_terminal() {
+    let plan = temp_file(
+        "tty.toml",
+        "[run]\nduration = \"2s\"\nrate = 100\nbatch = { min = 5, max = 10 }\nwarmup = \"0s\"\nusers = 4\nsnapshot = \"500ms\"\n\
+         [webhooks]\nhandler = \"off\"\n",
+    );
+    let command = format!(
+        "{} run {} --out {}",
+        env!("CARGO_BIN_EXE_gauntlet"),
+        plan.display(),
+        plan.with_extension("out").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("\u{1b}[2K") && text.contains("s/2s] [") && text.contains("actions/s"),
+        "a bar redrawn in place: {text}"
+    );
 }

@@ -509,3 +509,98 @@ pub fn check_in_browser(dir: &Path, pass: bool) {
         pixels.len()
     );
 }
+
+// ---- fault windows and the progress line ----
+
+#[test]
+fn a_plan_names_its_surges_and_fault_windows_within_the_schedule() {
+    let dir = tempdir("windows");
+    let path = dir.join("windows.toml");
+    std::fs::write(
+        &path,
+        r#"
+[run]
+duration = "60s"
+rate = 100
+[[run.surge]]
+at = "5s"
+for = "10s"
+rate = 150
+[[faults]]
+name = "outage"
+kind = "status"
+status = 503
+at = "20s"
+for = "5s"
+[[faults]]
+name = "blips"
+kind = "reset"
+at = "30s"
+every = "20s"
+for = "2s"
+[[faults]]
+name = "always-slow"
+kind = "latency"
+dist = "fixed"
+delay = "1ms"
+"#,
+    )
+    .expect("write");
+    let plan = gauntlet::plan::Plan::load(&path).expect("plan");
+    let got: Vec<(String, String, f64, f64)> = plan
+        .fault_windows()
+        .into_iter()
+        .map(|w| (w.name, w.kind, w.from_s, w.to_s))
+        .collect();
+    let want = [
+        ("surge to 150/s", "surge", 5.0, 15.0),
+        ("outage", "status", 20.0, 25.0),
+        ("blips", "reset", 30.0, 32.0),
+        ("blips", "reset", 50.0, 52.0),
+    ]
+    .map(|(n, k, a, b)| (n.to_string(), k.to_string(), a, b));
+    assert_eq!(got, want, "an always-on rule is no window");
+}
+
+#[test]
+fn the_progress_line_names_the_fault_windows_open_now() {
+    use gauntlet::report::{FaultWindow, IntervalRow};
+    let window = |name: &str, from_s, to_s| FaultWindow {
+        name: name.into(),
+        kind: "status".into(),
+        from_s,
+        to_s,
+    };
+    let p = gauntlet::progress::Progress::new(
+        std::time::Duration::from_secs(60),
+        vec![
+            window("outage", 10.0, 20.0),
+            window("surge to 2400/s", 15.0, 30.0),
+        ],
+    );
+    let row = |end_s| IntervalRow {
+        end_s,
+        accepted_per_s: 1999.6,
+        requests: 10,
+        errors: 3,
+        p50_ms: 1.0,
+        p99_ms: 42.0,
+    };
+    let line = p.line(&row(5.0));
+    assert!(
+        line.contains("2000 actions/s")
+            && line.contains("errors   3")
+            && line.contains("p99    42.0 ms"),
+        "{line}"
+    );
+    assert!(line.ends_with("faults: none"), "{line}");
+    assert!(p.line(&row(12.0)).ends_with("faults: outage"));
+    assert!(
+        p.line(&row(16.0))
+            .ends_with("faults: outage, surge to 2400/s")
+    );
+    assert!(
+        p.line(&row(20.0)).ends_with("faults: surge to 2400/s"),
+        "a window is [from, to)"
+    );
+}

@@ -112,14 +112,16 @@ pub fn timeline(s: &RunSummary) -> PlotResult {
             .build_cartesian_2d(0.0..end, 0.0..top)?;
         c.configure_mesh().x_desc("seconds").y_desc("ms").draw()?;
         shade(&mut c, &s.fault_windows, top)?;
+        // An interval with no reply has no latency: leave it out rather than draw 0.
+        let replied = || rows.iter().filter(|r| r.p99_ms > 0.0);
         c.draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.end_s, r.p99_ms)),
+            replied().map(|r| (r.end_s, r.p99_ms)),
             C_BAD.stroke_width(2),
         ))?
         .label("p99")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], C_BAD));
         c.draw_series(LineSeries::new(
-            rows.iter().map(|r| (r.end_s, r.p50_ms)),
+            replied().map(|r| (r.end_s, r.p50_ms)),
             C_MAIN.stroke_width(2),
         ))?
         .label("p50")
