@@ -72,7 +72,6 @@ pub const METRICS: &[Metric] = &[
     Metric { name: "latency_p50_ms", what: "latency p50 from the intended send, ms", worse: Worse::Higher, floor: 1.0, read: ptr!("/latency_ms/p50_ms") },
     Metric { name: "latency_p90_ms", what: "latency p90, ms", worse: Worse::Higher, floor: 1.0, read: ptr!("/latency_ms/p90_ms") },
     Metric { name: "latency_p99_ms", what: "latency p99, ms", worse: Worse::Higher, floor: 2.0, read: ptr!("/latency_ms/p99_ms") },
-    Metric { name: "latency_p999_ms", what: "latency p99.9, ms", worse: Worse::Higher, floor: 5.0, read: ptr!("/latency_ms/p999_ms") },
     Metric { name: "service_p99_ms", what: "service time p99 (from the actual send), ms", worse: Worse::Higher, floor: 2.0, read: ptr!("/service_ms/p99_ms") },
     Metric { name: "accept_p99_ms", what: "time to accept p99 (across retries), ms", worse: Worse::Higher, floor: 100.0, read: ptr!("/accept_ms/p99_ms") },
     Metric { name: "achieved_rate", what: "applied actions/s over the steady part (twin)", worse: Worse::Lower, floor: 1.0, read: ptr!("/twin/applied_rate") },
@@ -83,7 +82,7 @@ pub const METRICS: &[Metric] = &[
     Metric { name: "lost", what: "actions never applied (twin)", worse: Worse::Higher, floor: 0.0, read: ptr!("/twin/oracle/actions/lost") },
     Metric { name: "duplicated", what: "actions applied more than once (twin)", worse: Worse::Higher, floor: 0.0, read: ptr!("/twin/oracle/actions/duplicated") },
     Metric { name: "amplification", what: "requests per batch", worse: Worse::Higher, floor: 0.01, read: ptr!("/load/amplification") },
-    Metric { name: "attempts_p99", what: "attempts per batch, p99", worse: Worse::Higher, floor: 0.0, read: ptr!("/attempts/p99") },
+    Metric { name: "attempts_p99", what: "attempts per batch, p99", worse: Worse::Higher, floor: 1.0, read: ptr!("/attempts/p99") },
     Metric { name: "early_retries", what: "retries sooner than advised (twin)", worse: Worse::Higher, floor: 0.0, read: ptr!("/twin/oracle/backoff/early") },
     Metric { name: "effects_lost", what: "webhook effects lost or undelivered", worse: Worse::Higher, floor: 0.0, read: |v| Some(at(v, "/twin/oracle/effects/lost")? + at(v, "/twin/oracle/effects/undelivered")?) },
     Metric { name: "effects_duplicated", what: "webhook effects performed twice", worse: Worse::Higher, floor: 0.0, read: ptr!("/twin/oracle/effects/duplicated") },
@@ -96,7 +95,9 @@ pub enum RowStatus {
     Same,
     Improved,
     Regressed,
-    /// One side has no figure (no twin, no retries): not compared.
+    /// One side has no figure: not compared (the runs differ in kind, or the
+    /// baseline never had it). A figure the baseline had and the current run lost,
+    /// against the same target, is `Regressed`.
     Missing,
 }
 
@@ -139,9 +140,18 @@ pub fn compare(
     tolerance_pct: f64,
     baseline_name: &str,
 ) -> Comparison {
+    let same_target = baseline.pointer("/target") == current.pointer("/target");
     let rows: Vec<Row> = METRICS
         .iter()
-        .map(|m| judge(m, (m.read)(baseline), (m.read)(current), tolerance_pct))
+        .map(|m| {
+            judge(
+                m,
+                (m.read)(baseline),
+                (m.read)(current),
+                tolerance_pct,
+                same_target,
+            )
+        })
         .collect();
     let regressed = rows
         .iter()
@@ -181,7 +191,13 @@ fn show(v: Option<&Value>) -> String {
     })
 }
 
-fn judge(m: &Metric, base: Option<f64>, cur: Option<f64>, tolerance_pct: f64) -> Row {
+fn judge(
+    m: &Metric,
+    base: Option<f64>,
+    cur: Option<f64>,
+    tolerance_pct: f64,
+    same_target: bool,
+) -> Row {
     let (status, change_pct) = match (base, cur) {
         (Some(b), Some(c)) => {
             let worse_by = match m.worse {
@@ -198,6 +214,8 @@ fn judge(m: &Metric, base: Option<f64>, cur: Option<f64>, tolerance_pct: f64) ->
             };
             (status, (b != 0.0).then(|| (c - b) / b.abs() * 100.0))
         }
+        // The twin could not be read, or the rate not measured: that is worse.
+        (Some(_), None) if same_target => (RowStatus::Regressed, None),
         _ => (RowStatus::Missing, None),
     };
     Row {
@@ -267,6 +285,7 @@ pub fn change_text(r: &Row) -> String {
         (Some(p), _, _) => format!("{p:+.1}%"),
         (None, Some(_), Some(0.0)) => "0".into(),
         (None, Some(_), Some(c)) => format!("from 0 to {}", num(Some(c))),
+        (None, Some(_), None) => "missing".into(),
         _ => "-".into(),
     }
 }

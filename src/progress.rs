@@ -19,6 +19,10 @@ pub struct Progress {
     total_s: f64,
     windows: Vec<FaultWindow>,
     next_plain_s: f64,
+    /// Where the current interval began.
+    last_end_s: f64,
+    /// The last plain line not yet printed, printed by `finish`.
+    pending: Option<String>,
 }
 
 impl Progress {
@@ -41,24 +45,27 @@ impl Progress {
             total_s: total.as_secs_f64(),
             windows,
             next_plain_s: 0.0,
+            last_end_s: 0.0,
+            pending: None,
         }
     }
 
-    /// The names of the windows open at `t` seconds into the schedule.
-    pub fn open_at(&self, t: f64) -> Vec<&str> {
+    /// The names of the windows open at some time in [`from`, `to`) seconds into
+    /// the schedule (a window shorter than an interval is still named).
+    pub fn open_during(&self, from: f64, to: f64) -> Vec<&str> {
         let mut names: Vec<&str> = self
             .windows
             .iter()
-            .filter(|w| w.from_s <= t && t < w.to_s)
+            .filter(|w| w.from_s < to.max(from + 1e-9) && from < w.to_s)
             .map(|w| w.name.as_str())
             .collect();
         names.dedup();
         names
     }
 
-    /// The text for one interval.
-    pub fn line(&self, r: &IntervalRow) -> String {
-        let open = self.open_at(r.end_s);
+    /// The text for the interval from `from_s` to the row's end.
+    pub fn line(&self, from_s: f64, r: &IntervalRow) -> String {
+        let open = self.open_during(from_s, r.end_s);
         format!(
             "{:>5.0} actions/s  errors {:>3}  p99 {:>7.1} ms  faults: {}",
             r.accepted_per_s,
@@ -80,20 +87,27 @@ impl Progress {
         } else {
             format!("[{:>4.0}s/{:.0}s]", r.end_s.max(0.0), self.total_s)
         };
+        let line = self.line(self.last_end_s, r);
+        self.last_end_s = r.end_s;
         if let Some(bar) = &self.bar {
             bar.set_prefix(prefix);
             bar.set_position(r.end_s.max(0.0) as u64);
-            bar.set_message(self.line(r));
+            bar.set_message(line);
         } else if r.end_s >= self.next_plain_s {
-            let _ = writeln!(std::io::stderr(), "{prefix} {}", self.line(r));
+            let _ = writeln!(std::io::stderr(), "{prefix} {line}");
             self.next_plain_s = r.end_s + PLAIN_EVERY.as_secs_f64();
+            self.pending = None;
+        } else {
+            self.pending = Some(format!("{prefix} {line}"));
         }
     }
 
-    /// The load is over: leave the last state on screen.
-    pub fn finish(&self) {
+    /// The load is over: leave the last state on screen (in a log, the last line).
+    pub fn finish(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish();
+        } else if let Some(line) = self.pending.take() {
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 }

@@ -80,15 +80,22 @@ pub async fn run(
         .with_overrides(args.duration, args.rate, args.seed)
         .map_err(UsageError)?;
     // A bad baseline is a usage error found before any load, not after.
+    let tolerance = crate::compare::check_tolerance(
+        args.tolerance
+            .unwrap_or(crate::compare::DEFAULT_TOLERANCE_PCT),
+    )?;
     let baseline = match &args.baseline {
         Some(p) => Some(Baseline {
             path: p.clone(),
             value: crate::compare::load(p)?,
-            tolerance: crate::compare::check_tolerance(
-                args.tolerance
-                    .unwrap_or(crate::compare::DEFAULT_TOLERANCE_PCT),
-            )?,
+            tolerance,
         }),
+        None if args.tolerance.is_some() => {
+            return Err(UsageError(
+                "--tolerance applies to a comparison: name the baseline with --baseline".into(),
+            )
+            .into());
+        }
         None => None,
     };
     let (plan, resolved) = resolve(plan, &args, &env, out)?;
@@ -326,6 +333,7 @@ async fn load(
     let epoch = link.install(&faults).await?.map(|e| e + LEAD);
     let users = plan.users();
     let start = Instant::now() + LEAD;
+    let start_wall = SystemTime::now() + LEAD;
     let recorder = Arc::new(Recorder::starting_at(start));
     let rates = {
         let p = plan.clone();
@@ -366,8 +374,9 @@ async fn load(
     let snaps = tokio::spawn(snapshots::run(
         recorder.clone(),
         plan.run.snapshot,
-        crate::progress::Progress::new(plan.run.duration, plan.fault_windows()),
+        crate::progress::Progress::new(plan.run.duration, plan.fault_windows(&r.faults)),
         hlog,
+        start_wall,
         stop.clone(),
     ));
     let term = tokio::spawn(sigterm_cancels());
@@ -396,16 +405,17 @@ async fn load(
     let (attack, early_rate) = tokio::join!(attack, early_rate);
     term.abort();
     let canceled = goose::is_killswitch_triggered();
+    // From here on, a failed write to the terminal must not cost the measurements.
     if canceled {
-        writeln!(
+        let _ = writeln!(
             out,
             "interrupted: the batches in flight were finished and are counted; no new ones were started"
-        )?;
+        );
     }
     stop.cancel();
     let intervals = snaps.await.unwrap_or_default();
     if let Err(e) = &attack {
-        writeln!(out, "error: goose ended with an error: {e:?}")?;
+        let _ = writeln!(out, "error: goose ended with an error: {e:?}");
     }
     let cpu_s = cpu0.elapsed().as_secs_f64();
     Ok(Loaded {
@@ -498,7 +508,7 @@ fn summarize(
             per_1000_actions_ms: cpu_s * 1e6 / counts.actions.max(1) as f64,
         },
         intervals,
-        fault_windows: plan.fault_windows(),
+        fault_windows: plan.fault_windows(&r.faults),
         distributions: Distributions {
             latency: measure::distribution(&h.latency),
             service: measure::distribution(&h.service),

@@ -46,12 +46,15 @@ fn row(iv: &Interval, prev: &Counts) -> IntervalRow {
     }
 }
 
-/// Snapshot until `stop`, then once more; returns the interval rows.
+/// Snapshot until `stop`, then once more; returns the interval rows. `start_time`
+/// is the wall-clock time of the recorder's zero (the schedule's start): the log's
+/// `StartTime` and `BaseTime`, so interval offsets read as times of day.
 pub async fn run(
     rec: Arc<Recorder>,
     every: Duration,
     mut progress: Progress,
     hlog: PathBuf,
+    start_time: SystemTime,
     stop: CancellationToken,
 ) -> Vec<IntervalRow> {
     let mut out: Box<dyn Write + Send> = match std::fs::File::create(&hlog) {
@@ -66,7 +69,6 @@ pub async fn run(
         }
     };
     let mut serializer = V2DeflateSerializer::new();
-    let start_time = SystemTime::now();
     let mut log = IntervalLogWriterBuilder::new()
         .add_comment("gauntlet: latency from the intended send time, microseconds; tag service = from the actual send")
         .with_start_time(start_time)

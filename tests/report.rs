@@ -127,6 +127,12 @@ fn a_lower_rate_regresses_and_a_higher_one_does_not() {
 fn error_and_retry_figures_regress_when_they_grow() {
     let b = baseline();
     for (pointer, metric) in [
+        ("/load/rejected", "rejected"),
+        ("/load/outcomes/503", "error_share"),
+        ("/twin/oracle/effects/lost", "effects_lost"),
+        ("/accept_ms/p99_ms", "accept_p99_ms"),
+        ("/latency_ms/p90_ms", "latency_p90_ms"),
+        ("/service_ms/p99_ms", "service_p99_ms"),
         ("/twin/oracle/actions/lost", "lost"),
         ("/twin/oracle/actions/duplicated", "duplicated"),
         ("/twin/oracle/backoff/early", "early_retries"),
@@ -140,6 +146,25 @@ fn error_and_retry_figures_regress_when_they_grow() {
             vec![metric],
             "{pointer}"
         );
+    }
+}
+
+#[test]
+fn fewer_accepted_actions_regress() {
+    let b = baseline();
+    let fewer = with(b.clone(), "/load/accepted", |v| v * 0.9);
+    assert_eq!(compare(&b, &fewer, 5.0).regressed, vec!["accepted_share"]);
+}
+
+#[test]
+fn a_figure_lost_against_the_same_target_regresses() {
+    // The twin could not be read at the end: what it would have said is unknown.
+    let b = baseline();
+    let mut unread = b.clone();
+    unread["twin"] = Value::Null;
+    let c = compare(&b, &unread, 10.0);
+    for metric in ["achieved_rate", "lost", "duplicated", "early_retries"] {
+        assert!(c.regressed.iter().any(|m| m == metric), "{metric}: {c:#?}");
     }
 }
 
@@ -172,6 +197,36 @@ fn a_run_without_a_twin_compares_what_it_has() {
         c.rows
             .iter()
             .any(|r| r.metric == "lost" && r.status == gauntlet::compare::RowStatus::Missing)
+    );
+}
+
+#[test]
+fn the_command_line_in_a_report_hides_secret_looking_values() {
+    let args = [
+        "gauntlet",
+        "run",
+        "--seed",
+        "7",
+        "--api-key",
+        "sk_live_abc",
+        "--token=t0k3n",
+        "--out",
+        "dir",
+    ]
+    .map(String::from);
+    assert_eq!(
+        gauntlet::report::redact_args(args),
+        [
+            "gauntlet",
+            "run",
+            "--seed",
+            "7",
+            "--api-key",
+            "[redacted]",
+            "--token=[redacted]",
+            "--out",
+            "dir"
+        ]
     );
 }
 
@@ -261,6 +316,44 @@ fn gauntlet_compare_names_a_bad_input_and_exits_2() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(&expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn run_refuses_a_bad_baseline_before_any_load() {
+    let b = baseline();
+    let mut old = b;
+    old["schema_version"] = Value::from(0);
+    let old = temp("old-for-run.json", &old);
+    let cases: [(Vec<&std::ffi::OsStr>, String); 3] = [
+        (
+            vec!["--baseline".as_ref(), old.as_os_str()],
+            format!("{}: schema_version 0", old.display()),
+        ),
+        (
+            vec!["--baseline".as_ref(), "/nonexistent/base.json".as_ref()],
+            "cannot read /nonexistent/base.json".to_string(),
+        ),
+        (
+            vec!["--tolerance".as_ref(), "5".as_ref()],
+            "name the baseline with --baseline".to_string(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = gauntlet()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("run")
+            .args(&args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(&expected), "{args:?}: {err}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains("gauntlet run"),
+            "no load started: {stdout}"
+        );
     }
 }
 
@@ -508,6 +601,27 @@ pub fn check_in_browser(dir: &Path, pass: bool) {
         colors.len(),
         pixels.len()
     );
+    // What the page draws, by its colours: the verdict banner, the data series
+    // (plotters' blue), the shaded fault windows (red at 45% over white).
+    let near = |want: [u8; 3], by: u8| {
+        pixels
+            .iter()
+            .filter(|p| p.iter().zip(want).all(|(c, w)| c.abs_diff(w) <= by))
+            .count()
+    };
+    let banner = if pass {
+        [227, 244, 225]
+    } else {
+        [251, 228, 228]
+    };
+    for (what, rgb, by, least) in [
+        ("the verdict banner", banner, 3, 5_000),
+        ("the data series", [31, 119, 180], 12, 500),
+        ("the shaded fault windows", [250, 222, 222], 6, 2_000),
+    ] {
+        let n = near(rgb, by);
+        assert!(n >= least, "{what}: {n} pixels near {rgb:?}");
+    }
 }
 
 // ---- fault windows and the progress line ----
@@ -548,7 +662,7 @@ delay = "1ms"
     .expect("write");
     let plan = gauntlet::plan::Plan::load(&path).expect("plan");
     let got: Vec<(String, String, f64, f64)> = plan
-        .fault_windows()
+        .fault_windows(&plan.faults)
         .into_iter()
         .map(|w| (w.name, w.kind, w.from_s, w.to_s))
         .collect();
@@ -586,7 +700,7 @@ fn the_progress_line_names_the_fault_windows_open_now() {
         p50_ms: 1.0,
         p99_ms: 42.0,
     };
-    let line = p.line(&row(5.0));
+    let line = p.line(4.0, &row(5.0));
     assert!(
         line.contains("2000 actions/s")
             && line.contains("errors   3")
@@ -594,13 +708,20 @@ fn the_progress_line_names_the_fault_windows_open_now() {
         "{line}"
     );
     assert!(line.ends_with("faults: none"), "{line}");
-    assert!(p.line(&row(12.0)).ends_with("faults: outage"));
+    assert!(p.line(11.0, &row(12.0)).ends_with("faults: outage"));
     assert!(
-        p.line(&row(16.0))
+        p.line(15.0, &row(16.0))
             .ends_with("faults: outage, surge to 2400/s")
     );
     assert!(
-        p.line(&row(20.0)).ends_with("faults: surge to 2400/s"),
+        p.line(30.0, &row(31.0)).ends_with("faults: none"),
         "a window is [from, to)"
     );
+    // A window shorter than the interval is still named.
+    let blip = gauntlet::progress::Progress::new(
+        std::time::Duration::from_secs(60),
+        vec![window("blip", 41.0, 41.2)],
+    );
+    assert!(blip.line(40.0, &row(45.0)).ends_with("faults: blip"));
+    assert!(blip.line(45.0, &row(50.0)).ends_with("faults: none"));
 }

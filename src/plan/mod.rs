@@ -158,9 +158,10 @@ impl Plan {
             .fold(self.run.rate, f64::max)
     }
 
-    /// The surges and windowed faults within the schedule, for the report's shading
-    /// and the progress line (a recurring fault: its first 500 windows).
-    pub fn fault_windows(&self) -> Vec<crate::report::FaultWindow> {
+    /// The surges and the windows of `faults` (the rules actually installed: none
+    /// on a target without a control API) within the schedule, for the report's
+    /// shading and the progress line (a recurring fault: its first 500 windows).
+    pub fn fault_windows(&self, faults: &[Rule]) -> Vec<crate::report::FaultWindow> {
         let end = self.run.duration;
         let mut out: Vec<crate::report::FaultWindow> = self
             .run
@@ -174,7 +175,7 @@ impl Plan {
                 to_s: (s.at + s.len).min(end).as_secs_f64(),
             })
             .collect();
-        for r in &self.faults {
+        for r in faults {
             out.extend(r.when.windows(end, 500).into_iter().map(|(a, b)| {
                 crate::report::FaultWindow {
                     name: r.name.clone(),

@@ -156,7 +156,7 @@ impl Provenance {
     pub fn here(plan_path: &Path, plan_text: &str, seed: u64, started: &str, ended: &str) -> Self {
         use sha2::Digest;
         Self {
-            command: std::env::args().collect(),
+            command: redact_args(std::env::args_os().map(|a| a.to_string_lossy().into_owned())),
             gauntlet_version: env!("CARGO_PKG_VERSION").to_string(),
             plan_path: plan_path.display().to_string(),
             plan_sha256: hex::encode(sha2::Sha256::digest(plan_text.as_bytes())),
@@ -167,6 +167,35 @@ impl Provenance {
             ended_at: ended.to_string(),
         }
     }
+}
+
+/// A command line fit for a report: the value of any flag whose name looks like a
+/// secret (`key`, `token`, `secret`, `password`, `auth`) is replaced. gauntlet's
+/// own flags carry none (secrets come from the environment), but a wrapper's might.
+pub fn redact_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    const SECRET: [&str; 5] = ["key", "token", "secret", "password", "auth"];
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        SECRET.iter().any(|s| name.contains(s))
+    };
+    let (mut out, mut hide_next) = (Vec::new(), false);
+    for a in args {
+        if std::mem::take(&mut hide_next) {
+            out.push("[redacted]".to_string());
+            continue;
+        }
+        if let Some(flag) = a.strip_prefix("--").filter(|f| secret(f)) {
+            match flag.split_once('=') {
+                Some((name, _)) => {
+                    out.push(format!("--{name}=[redacted]"));
+                    continue;
+                }
+                None => hide_next = true,
+            }
+        }
+        out.push(a);
+    }
+    out
 }
 
 /// The JSON Schema of `summary.json`, as committed at [`SCHEMA_PATH`].
