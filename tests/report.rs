@@ -617,7 +617,7 @@ pub fn check_in_browser(dir: &Path, pass: bool) {
     for (what, rgb, by, least) in [
         ("the verdict banner", banner, 3, 5_000),
         ("the data series", [31, 119, 180], 12, 500),
-        ("the shaded fault windows", [250, 222, 222], 6, 2_000),
+        ("the shaded fault windows", [250, 222, 222], 6, 300),
     ] {
         let n = near(rgb, by);
         assert!(n >= least, "{what}: {n} pixels near {rgb:?}");

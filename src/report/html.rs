@@ -19,6 +19,7 @@ header p{margin:6px 0 0}
 .figures{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}
 .figure{border:1px solid #ccc;border-radius:4px;padding:8px 12px;min-width:140px}
 .figure b{display:block;font-size:20px}
+.figure.bad{border-color:#b22222;background:#fbe4e4}
 table{border-collapse:collapse;margin:8px 0 18px;font-size:14px}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -57,6 +58,11 @@ fn plot(id: &str, caption: &str, svg: plots::PlotResult) -> Markup {
 
 fn figure(label: &str, value: String) -> Markup {
     html! { div.figure { (label) b { (value) } } }
+}
+
+/// A figure that should be zero, marked when it is not.
+fn zero_figure(label: &str, value: String, bad: bool) -> Markup {
+    html! { div.figure.bad[bad] { (label) b { (value) } } }
 }
 
 /// The page.
@@ -103,10 +109,12 @@ pub fn render(s: &RunSummary) -> String {
                     (figure("latency p50 / p99", format!("{:.1} / {:.1} ms", s.latency_ms.p50_ms, s.latency_ms.p99_ms)))
                     (figure("accepted / offered", format!("{} / {}", s.load.counts.accepted, s.load.counts.actions)))
                     @if let Some(t) = twin {
-                        (figure("lost / duplicated", format!("{} / {}", t.oracle.actions.lost, t.oracle.actions.duplicated)))
-                        (figure("early retries", t.oracle.backoff.early.to_string()))
+                        (zero_figure("lost / duplicated", format!("{} / {}", t.oracle.actions.lost, t.oracle.actions.duplicated),
+                            t.oracle.actions.lost + t.oracle.actions.duplicated > 0))
+                        (zero_figure("early retries", t.oracle.backoff.early.to_string(), t.oracle.backoff.early > 0))
                         @if t.oracle.effects.expected > 0 {
-                            (figure("webhook effects once", format!("{} / {}", t.oracle.effects.exactly_once, t.oracle.effects.expected)))
+                            (zero_figure("webhook effects once", format!("{} / {}", t.oracle.effects.exactly_once, t.oracle.effects.expected),
+                                t.oracle.effects.exactly_once < t.oracle.effects.expected))
                         }
                     }
                     (figure("requests per batch", format!("{:.2}", s.load.amplification)))
