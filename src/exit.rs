@@ -7,6 +7,11 @@ pub const FAILED: u8 = 1;
 /// Usage, configuration or environment error: nothing was judged.
 pub const USAGE: u8 = 2;
 
+/// The exit code of a command that judged something.
+pub fn of_verdict(pass: bool) -> u8 {
+    if pass { PASS } else { FAILED }
+}
+
 /// A usage, configuration or environment error (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -33,8 +33,9 @@ async fn main() -> ExitCode {
         )
         .await
         .map(|_| exit::PASS),
-        Command::Compare(args) => gauntlet::compare::run(&args, &mut std::io::stdout())
-            .map(|ok| if ok { exit::PASS } else { exit::FAILED }),
+        Command::Compare(args) => {
+            gauntlet::compare::run(&args, &mut std::io::stdout()).map(exit::of_verdict)
+        }
         Command::Schema => {
             use std::io::Write;
             std::io::stdout()
@@ -44,13 +45,7 @@ async fn main() -> ExitCode {
         }
         Command::Run(args) => gauntlet::run::run(args, env, &mut std::io::stdout())
             .await
-            .map(|o| {
-                if o.verdict.pass {
-                    exit::PASS
-                } else {
-                    exit::FAILED
-                }
-            }),
+            .map(|o| exit::of_verdict(o.verdict.pass)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

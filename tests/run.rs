@@ -202,7 +202,7 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
             .expect("json");
     assert_eq!(summary["schema_version"], 1);
     crate::report::check_run_folder(&o.dir, &o.summary);
-    crate::report::check_in_browser(&o.dir, true);
+    crate::browser::check_in_browser(&o.dir, true);
 
     // Against a baseline whose p99 was a thousand times lower: the run fails on
     // that regression alone, and the reports say so.
@@ -250,7 +250,7 @@ async fn runs_judge_the_correct_client_and_each_flaw() {
         assert!(!o.verdict.pass);
         if flaw == "no_idempotency_key" {
             crate::report::check_run_folder(&o.dir, &o.summary);
-            crate::report::check_in_browser(&o.dir, false);
+            crate::browser::check_in_browser(&o.dir, false);
         }
     }
 

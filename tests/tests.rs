@@ -7,8 +7,10 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod browser;
 mod cli;
 mod client;
+mod compare;
 mod control;
 mod ebus;
 mod faults;

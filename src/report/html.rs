@@ -4,7 +4,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{RunSummary, plots};
+use super::{RunSummary, plots, show as opt};
 use crate::compare::{self, RowStatus};
 use crate::verdict::Status;
 
@@ -29,20 +29,6 @@ figure{margin:10px 0 22px} svg{max-width:100%;height:auto}
 .error{color:#b22222}
 h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
 "#;
-
-fn num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() < 10.0 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), num)
-}
 
 fn plot(id: &str, caption: &str, svg: plots::PlotResult) -> Markup {
     html! {

@@ -3,17 +3,9 @@
 
 use std::fmt::Write;
 
-use super::RunSummary;
+use super::{RunSummary, show as value};
 use crate::compare::RowStatus;
 use crate::verdict::Status;
-
-fn value(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
-        Some(v) => format!("{v:.3}"),
-    }
-}
 
 /// The Markdown text.
 pub fn render(s: &RunSummary) -> String {

@@ -198,6 +198,15 @@ pub fn redact_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     out
 }
 
+/// A check's value for a person: whole numbers bare, others to 3 decimals.
+pub fn show(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
 /// The JSON Schema of `summary.json`, as committed at [`SCHEMA_PATH`].
 pub fn schema() -> String {
     let schema = schemars::schema_for!(RunSummary);

@@ -42,6 +42,22 @@ fn shade<DB: DrawingBackend>(
     Ok(())
 }
 
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    position: SeriesLabelPosition,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+}
+
 /// Throughput, errors and latency over time, with fault windows (red) and
 /// surges (blue) shaded: three panels sharing the time axis.
 pub fn timeline(s: &RunSummary) -> PlotResult {
@@ -81,10 +97,7 @@ pub fn timeline(s: &RunSummary) -> PlotResult {
         ))?
         .label("accepted")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], C_MAIN));
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::MiddleRight)?;
         // Errors.
         let top = upper(rows.iter().map(|r| r.errors as f64), 1.0);
         let mut c = ChartBuilder::on(&panels[1])
@@ -126,10 +139,7 @@ pub fn timeline(s: &RunSummary) -> PlotResult {
         ))?
         .label("p50")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], C_MAIN));
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::MiddleRight)?;
         root.present()?;
     }
     Ok(svg)
@@ -185,11 +195,7 @@ pub fn percentiles(title: &str, series: &[(&str, &[PercentilePoint])]) -> PlotRe
             .label(*name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::UpperLeft)?;
         root.present()?;
     }
     Ok(svg)
@@ -228,11 +234,7 @@ pub fn backoff(points: &[BackoffPoint]) -> PlotResult {
             };
             Circle::new((p.advised_ms, p.gap_ms), 3, color.mix(0.6).filled())
         }))?;
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut c, SeriesLabelPosition::UpperLeft)?;
         root.present()?;
     }
     Ok(svg)

@@ -65,13 +65,7 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
         "check", "value", "limit"
     )?;
     for c in &s.verdict.checks {
-        let value = c.value.map_or("-".to_string(), |v| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.3}")
-            }
-        });
+        let value = super::show(c.value);
         let status = match c.status {
             Status::Pass => "pass",
             Status::Fail => "FAIL",
