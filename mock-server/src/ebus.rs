@@ -15,7 +15,7 @@ use crate::clock::{Clock, rfc3339};
 use crate::idempotency::IdempotencyStore;
 use crate::sequencer::{Sequencer, checkpoint_id};
 
-/// The built-in action types of DOMAIN.md.
+/// Dual's built-in action types (docs/design.md).
 pub const ACTION_TYPES: [&str; 7] = [
     "Emit", "Transfer", "Update", "Redeem", "Burn", "Drop", "Pickup",
 ];

@@ -1,4 +1,4 @@
-//! Token buckets per organization and rate-limit group (DOMAIN.md: event bus 2,000
+//! Token buckets per organization and rate-limit group (docs/design.md: event bus 2,000
 //! actions/s where a batch of N costs N; reads, writes, search and webhook
 //! management per minute).
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::Limits;
 
-/// The rate-limit groups of DOMAIN.md.
+/// Dual's rate-limit groups (docs/design.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Group {
     Ebus,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Percentiles, histogram, record};
 
-/// How long a receiver has to answer (DOMAIN.md).
+/// How long a receiver has to answer (docs/design.md).
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -22,7 +22,7 @@ use super::event::Event;
 
 /// The receiver must answer within this (real time).
 pub const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
-/// Waits before each retry, on the twin's clock (DOMAIN.md's published schedule,
+/// Waits before each retry, on the twin's clock (Dual's published schedule, docs/design.md;
 /// its last step repeated for the fifth retry).
 pub const RETRY_SCHEDULE: [Duration; 5] = [
     Duration::from_secs(1),

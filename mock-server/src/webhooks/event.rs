@@ -38,7 +38,7 @@ pub struct Event {
 }
 
 impl Event {
-    /// The body as delivered (DOMAIN.md), or its flat variant (a fault).
+    /// The body as delivered (docs/design.md), or its flat variant (a fault).
     pub fn body(&self, flat: bool) -> Vec<u8> {
         let v = if flat {
             let mut m = self.payload.as_object().cloned().unwrap_or_default();

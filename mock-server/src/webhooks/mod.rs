@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 
-/// Event types a webhook may subscribe to (DOMAIN.md).
+/// Event types a webhook may subscribe to (docs/design.md).
 pub const EVENT_TYPES: [&str; 6] = [
     "object.created",
     "object.transferred",
