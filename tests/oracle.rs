@@ -242,7 +242,8 @@ async fn waiting_out_retry_after_is_not_early() {
 }
 
 /// A correct client: one key per batch, retries 429/5xx/drops/resets, waits out
-/// Retry-After (on the twin's clock), resubmits only failed actions.
+/// Retry-After (on the twin's clock) or, told nothing, the twin's `min_backoff`,
+/// resubmits only failed actions.
 async fn correct_client(twin: &Twin, tag: &str, n: usize) {
     let mut pending = batch(tag, n);
     let mut key = format!("{tag}-0");
@@ -274,12 +275,15 @@ async fn correct_client(twin: &Twin, tag: &str, n: usize) {
                 pending = serde_json::json!({ "actions": failed });
                 key = format!("{tag}-{}", attempt + 1);
             }
-            Wire::Reply(r) => {
-                if let Some(wait) = r.header("retry-after") {
-                    twin.advance(&format!("{wait}s")).await;
-                }
-            }
-            _ => {} // reset, closed, truncated: same key again
+            Wire::Reply(r) => match r.header("retry-after") {
+                Some(wait) => twin.advance(&format!("{wait}s")).await,
+                // No advice: the twin's floor (min_backoff, 500 ms by default).
+                None => twin.advance("500ms").await,
+            },
+            // A truncated 200 committed: its stored reply is there at once.
+            Wire::Truncated { .. } => {}
+            // Reset or closed: no advice, so the floor.
+            _ => twin.advance("500ms").await,
         }
     }
     panic!("{tag}: not done after 40 attempts");

@@ -6,6 +6,7 @@
 mod util;
 
 mod auth;
+mod backoff;
 mod bad_input;
 mod browser;
 mod cli;

@@ -25,6 +25,7 @@ pub use routes::Route;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::faults::{Decision, FaultKind, RequestFacts};
+use crate::oracle::Advice;
 use crate::ratelimit::{Group, Quota};
 use crate::twin::Twin;
 
@@ -161,8 +162,8 @@ pub async fn handle(
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
             twin.metrics.request(&cx.method, template, 0);
-            twin.oracle
-                .faulted_reply(&op, twin.clock.now(), Duration::ZERO);
+            let advice = Advice::Unadvised(twin.config.min_backoff);
+            twin.oracle.faulted_reply(&op, twin.clock.now(), advice);
             Err(Dropped)
         }
         Outcome::Reply(mut reply) => {
@@ -176,11 +177,33 @@ pub async fn handle(
             let status = reply.status.as_u16();
             twin.metrics.request(&cx.method, template, status);
             if status == 429 || status >= 500 {
-                let advised = Duration::from_secs(reply.retry_after().unwrap_or(0));
-                twin.oracle.faulted_reply(&op, twin.clock.now(), advised);
+                let now = twin.clock.now();
+                let advice = advice(&reply, twin.clock.unix_at(now), twin.config.min_backoff);
+                twin.oracle.faulted_reply(&op, now, advice);
             }
             Ok(reply.into_response())
         }
+    }
+}
+
+/// What a faulted reply told the client about when to come back: `Retry-After`, else
+/// on a 429 the time until its `X-RateLimit-Reset`, else nothing (the retry is then
+/// graded against `min_backoff`).
+fn advice(reply: &Reply, unix_now: f64, min_backoff: Duration) -> Advice {
+    if let Some(secs) = reply.retry_after() {
+        return Advice::RetryAfter(Duration::from_secs(secs));
+    }
+    let reset = reply
+        .headers
+        .iter()
+        .find(|(n, _)| n == "x-ratelimit-reset")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    match reset {
+        Some(reset) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
+            let wait = (reset as f64 - unix_now).max(0.0);
+            Advice::RateLimitReset(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
+        }
+        _ => Advice::Unadvised(min_backoff),
     }
 }
 
@@ -344,5 +367,39 @@ impl Reply {
         };
         b.body(body)
             .unwrap_or_else(|_| Response::new(TwinBody::full("")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLOOR: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn advice_is_retry_after_else_a_429s_reset_else_the_floor() {
+        let r = |status: u16| Reply::json(StatusCode::from_u16(status).expect("status"), &());
+        let cases = [
+            (
+                r(503).header("retry-after", "7"),
+                Advice::RetryAfter(Duration::from_secs(7)),
+            ),
+            (
+                r(429).header("x-ratelimit-reset", "1003"),
+                Advice::RateLimitReset(Duration::from_millis(2500)),
+            ),
+            (
+                r(429).header("x-ratelimit-reset", "900"),
+                Advice::RateLimitReset(Duration::ZERO),
+            ),
+            (
+                r(503).header("x-ratelimit-reset", "1003"),
+                Advice::Unadvised(FLOOR),
+            ),
+            (r(429), Advice::Unadvised(FLOOR)),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(advice(&reply, 1000.5, FLOOR), want, "{reply:?}");
+        }
     }
 }

@@ -28,6 +28,8 @@ pub(super) struct TwinFile {
     faults: Vec<toml::Spanned<RuleSpec>>,
     tape_capacity: Option<usize>,
     action_capacity: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    min_backoff: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +152,20 @@ impl TwinFile {
         }
         if let Some(n) = src.positive(self.action_capacity, "action_capacity")? {
             c.action_capacity = n;
+        }
+        if let Some(d) = self.min_backoff {
+            if d > super::MAX_MIN_BACKOFF {
+                return Err(src.err(
+                    None,
+                    "min_backoff",
+                    format!(
+                        "at most {}, got {}",
+                        humantime::format_duration(super::MAX_MIN_BACKOFF),
+                        humantime::format_duration(d)
+                    ),
+                ));
+            }
+            c.min_backoff = d;
         }
         Ok(c)
     }

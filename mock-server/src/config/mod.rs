@@ -39,6 +39,14 @@ pub const DEFAULT_CHALLENGE_WINDOW: Duration = Duration::from_secs(4 * 3600);
 pub const DEFAULT_TAPE_CAPACITY: usize = 100_000;
 /// Action records kept for `GET /ebus/actions/{id}` (the oracle's counts are kept apart).
 pub const DEFAULT_ACTION_CAPACITY: usize = 1_000_000;
+/// A retry after a faulted reply that gave no advice (a 5xx without `Retry-After`, a
+/// reset or dropped connection, a hang the twin caused) is early when it comes back
+/// sooner than this. Half of the platform's documented first backoff step (1 s, plus
+/// up to 1 s of jitter): a client following the documented schedule clears it with
+/// room for timer slack, while one that retries at once or in a tight loop does not.
+pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(500);
+/// The largest `min_backoff` accepted: past this it would call a patient client early.
+pub const MAX_MIN_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// The default organization of the sandbox key.
 pub const SANDBOX_ORG: &str = "org_sandbox";
 /// The default login of the sandbox user; its password is the sandbox API key.
@@ -69,6 +77,9 @@ pub struct TwinConfig {
     pub control_token: SecretString,
     pub tape_capacity: usize,
     pub action_capacity: usize,
+    /// The least a client must wait after a faulted reply that advised nothing
+    /// ([`DEFAULT_MIN_BACKOFF`]); zero leaves such retries ungraded.
+    pub min_backoff: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +176,7 @@ impl TwinConfig {
             control_token: SecretString::new(control_token),
             tape_capacity: DEFAULT_TAPE_CAPACITY,
             action_capacity: DEFAULT_ACTION_CAPACITY,
+            min_backoff: DEFAULT_MIN_BACKOFF,
         }
     }
 
@@ -283,7 +295,7 @@ mod tests {
     #[test]
     fn a_full_file_is_read() {
         let c = load(
-            "seed = 9\ntime_scale = 60.0\n[limits]\nactions_per_sec = 1000\n[sequencer]\nmode = \"zk\"\n\
+            "seed = 9\ntime_scale = 60.0\nmin_backoff = \"250ms\"\n[limits]\nactions_per_sec = 1000\n[sequencer]\nmode = \"zk\"\n\
              [[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"org_team\"\nscopes = [\"actions:read\"]\n\
              [[faults]]\nkind = \"status\"\nstatus = 503\nat = \"10s\"\nfor = \"5s\"\n",
         )
@@ -293,6 +305,7 @@ mod tests {
             (9, 60.0, 1000)
         );
         assert_eq!(c.sequencer.mode, SettlementMode::Zk);
+        assert_eq!(c.min_backoff, Duration::from_millis(250));
         assert_eq!(c.auth.keys[1].key.expose(), "sk_team_123456");
         assert_eq!(c.faults.len(), 1);
     }
@@ -318,6 +331,7 @@ mod tests {
             ),
             ("[sequencer]\nmode = \"fast\"\n", None, "sequencer.mode"),
             ("seed = \n", Some(1), ""),
+            ("min_backoff = \"1h\"\n", None, "min_backoff"),
         ];
         for (text, line, key) in cases {
             let err = load(text).expect_err(text);

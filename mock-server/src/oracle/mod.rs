@@ -9,17 +9,23 @@
 //! - **Timeline**: arrivals and applied actions per 100 ms, for retry bursts after a
 //!   fault window and for the achieved rate.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-
-pub mod effects;
-mod timeline;
 use serde::{Deserialize, Serialize};
+
+mod backoff;
+pub mod effects;
+mod ledger;
+mod timeline;
+
+use backoff::Backoff;
+use ledger::Ledger;
 use timeline::Timeline;
 
+pub use backoff::{Advice, BackoffGrade};
+pub use ledger::{ActionCounts, KeyCounts};
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
 /// Operations waiting for their retry; past this the oldest are forgotten.
 pub const PENDING_CAPACITY: usize = 100_000;
@@ -36,56 +42,6 @@ pub(crate) fn histogram() -> Histogram<u64> {
 
 pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     h.saturating_record((d.as_micros() as u64).clamp(1, HIST_MAX_US));
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-struct LedgerEntry {
-    arrived: u32,
-    applied: u32,
-    rejected: bool,
-}
-
-#[derive(Debug, Default)]
-struct Ledger {
-    actions: HashMap<[u8; 16], LedgerEntry>,
-    keys: HashMap<(String, String), u32>,
-    replays: u64,
-    key_mismatches: u64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    sent_at: Duration,
-    advised: Duration,
-}
-
-#[derive(Debug)]
-struct Backoff {
-    pending: HashMap<String, Pending>,
-    order: VecDeque<String>,
-    faulted_replies: u64,
-    retries: u64,
-    early: u64,
-    gap: Histogram<u64>,
-    advised: Histogram<u64>,
-    over_advice: Histogram<u64>,
-    early_by: Histogram<u64>,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            pending: HashMap::new(),
-            order: VecDeque::new(),
-            faulted_replies: 0,
-            retries: 0,
-            early: 0,
-            gap: histogram(),
-            advised: histogram(),
-            over_advice: histogram(),
-            early_by: histogram(),
-        }
-    }
 }
 
 /// The oracle.
@@ -119,52 +75,6 @@ impl Percentiles {
             max_ms: ms(h.max()),
         }
     }
-}
-
-/// The ledger's verdict on actions.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
-pub struct ActionCounts {
-    /// Distinct actions that reached the twin.
-    pub distinct: u64,
-    /// Applies in total (a duplicate counts each time).
-    pub applies: u64,
-    pub exactly_once: u64,
-    /// Actions applied more than once.
-    pub duplicated: u64,
-    /// Applies beyond the first, summed over duplicated actions.
-    pub extra_applies: u64,
-    /// Arrived, never applied, not finally rejected.
-    pub lost: u64,
-    /// Refused with a final 4xx (not due).
-    pub rejected: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
-pub struct KeyCounts {
-    /// Idempotency keys whose request was applied.
-    pub keys: u64,
-    /// Keys applied more than once (a stored reply expired and the key came back).
-    pub applied_twice: u64,
-    /// Requests answered from a stored reply.
-    pub replays: u64,
-    /// Keys reused with another body (answered 422).
-    pub mismatches: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct BackoffGrade {
-    /// 429/5xx/dropped replies sent.
-    pub faulted_replies: u64,
-    /// Retries observed after one of those.
-    pub retries: u64,
-    /// Retries sooner than the advised wait.
-    pub early: u64,
-    pub gap: Percentiles,
-    pub advised: Percentiles,
-    /// How much later than advised the on-time retries came.
-    pub over_advice: Percentiles,
-    /// How much sooner than advised the early retries came.
-    pub early_by: Percentiles,
 }
 
 /// Arrivals after a fault window closed against the steady rate before it.
@@ -209,6 +119,14 @@ impl Oracle {
         }
     }
 
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn grading(&self) -> MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A request arrived (any API route): the timeline counts it, and if the same
     /// operation had a faulted reply, the gap is graded.
     pub fn arrival(&self, op: &str, now: Duration) {
@@ -218,62 +136,18 @@ impl Oracle {
                 t.requests[i] += 1;
             }
         }
-        let mut b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(p) = b.pending.remove(op) else {
-            return;
-        };
-        let gap = now.saturating_sub(p.sent_at);
-        b.retries += 1;
-        record(&mut b.gap, gap);
-        if p.advised.is_zero() {
-            return;
-        }
-        record(&mut b.advised, p.advised);
-        if gap < p.advised {
-            b.early += 1;
-            record(&mut b.early_by, p.advised - gap);
-        } else {
-            record(&mut b.over_advice, gap - p.advised);
-        }
+        self.grading().arrival(op, now);
     }
 
-    /// The twin sent a 429/5xx (or dropped the reply) for `op` at `now`, advising
-    /// `advised` before a retry (zero: no advice).
-    pub fn faulted_reply(&self, op: &str, now: Duration, advised: Duration) {
-        let mut b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        b.faulted_replies += 1;
-        if b.pending
-            .insert(
-                op.to_string(),
-                Pending {
-                    sent_at: now,
-                    advised,
-                },
-            )
-            .is_none()
-        {
-            b.order.push_back(op.to_string());
-        }
-        while b.pending.len() > PENDING_CAPACITY {
-            match b.order.pop_front() {
-                Some(old) => {
-                    b.pending.remove(&old);
-                }
-                None => break,
-            }
-        }
-        if b.order.len() > 2 * PENDING_CAPACITY {
-            let Backoff { order, pending, .. } = &mut *b;
-            order.retain(|k| pending.contains_key(k));
-        }
+    /// The twin sent a 429/5xx (or dropped the reply) for `op` at `now`, with
+    /// `advice` on when to come back.
+    pub fn faulted_reply(&self, op: &str, now: Duration, advice: Advice) {
+        self.grading().faulted_reply(op, now, advice);
     }
 
     /// These actions reached the twin in a request.
     pub fn arrived(&self, fingerprints: &[[u8; 16]]) {
-        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        for fp in fingerprints {
-            l.actions.entry(*fp).or_default().arrived += 1;
-        }
+        self.ledger().arrived(fingerprints);
     }
 
     /// Outcomes of a request that was handled: `Ok` applied, `Err(true)` final rejection.
@@ -283,25 +157,7 @@ impl Oracle {
         key: Option<(&str, &str)>,
         now: Duration,
     ) {
-        let mut l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        let mut applied = 0;
-        for (fp, r) in results {
-            let e = l.actions.entry(*fp).or_default();
-            match r {
-                Ok(()) => {
-                    e.applied += 1;
-                    applied += 1;
-                }
-                Err(true) => e.rejected = true,
-                Err(false) => {}
-            }
-        }
-        if applied > 0
-            && let Some((org, k)) = key
-        {
-            *l.keys.entry((org.to_string(), k.to_string())).or_default() += 1;
-        }
-        drop(l);
+        let applied = self.ledger().outcomes(results, key);
         if applied > 0 {
             let mut t = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(i) = t.slot(now) {
@@ -323,66 +179,24 @@ impl Oracle {
     }
 
     pub fn replayed(&self) {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replays += 1;
+        self.ledger().replayed();
     }
 
     pub fn key_mismatch(&self) {
-        self.ledger
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .key_mismatches += 1;
+        self.ledger().key_mismatch();
     }
 
     pub fn actions(&self) -> ActionCounts {
-        let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        let mut c = ActionCounts {
-            distinct: l.actions.len() as u64,
-            ..Default::default()
-        };
-        for e in l.actions.values() {
-            c.applies += u64::from(e.applied);
-            match e.applied {
-                0 if e.rejected => c.rejected += 1,
-                0 => c.lost += 1,
-                1 => c.exactly_once += 1,
-                n => {
-                    c.duplicated += 1;
-                    c.extra_applies += u64::from(n - 1);
-                }
-            }
-        }
-        c
-    }
-
-    fn keys(&self) -> KeyCounts {
-        let l = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        KeyCounts {
-            keys: l.keys.len() as u64,
-            applied_twice: l.keys.values().filter(|n| **n > 1).count() as u64,
-            replays: l.replays,
-            mismatches: l.key_mismatches,
-        }
+        self.ledger().counts()
     }
 
     pub fn backoff(&self) -> BackoffGrade {
-        let b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
-        BackoffGrade {
-            faulted_replies: b.faulted_replies,
-            retries: b.retries,
-            early: b.early,
-            gap: Percentiles::of(&b.gap),
-            advised: Percentiles::of(&b.advised),
-            over_advice: Percentiles::of(&b.over_advice),
-            early_by: Percentiles::of(&b.early_by),
-        }
+        self.grading().grade_view()
     }
 
     /// The backoff histograms themselves, for callers that merge them.
     pub fn backoff_histograms(&self) -> [(&'static str, Histogram<u64>); 4] {
-        let b = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let b = self.grading();
         [
             ("gap", b.gap.clone()),
             ("advised", b.advised.clone()),
@@ -445,15 +259,15 @@ impl Oracle {
         OracleView {
             effects: self.effects.counts(),
             actions: self.actions(),
-            idempotency: self.keys(),
+            idempotency: self.ledger().keys(),
             backoff: self.backoff(),
             bursts: self.bursts(windows, now),
         }
     }
 
     pub fn reset(&self) {
-        *self.ledger.lock().unwrap_or_else(|e| e.into_inner()) = Ledger::default();
-        *self.backoff.lock().unwrap_or_else(|e| e.into_inner()) = Backoff::default();
+        *self.ledger() = Ledger::default();
+        *self.grading() = Backoff::default();
         *self.timeline.lock().unwrap_or_else(|e| e.into_inner()) = Timeline::default();
         self.effects.reset();
     }
@@ -497,9 +311,9 @@ mod tests {
     #[test]
     fn an_early_retry_is_counted_and_a_patient_one_is_not() {
         let o = Oracle::new();
-        o.faulted_reply("a", S(1000), S(1000));
+        o.faulted_reply("a", S(1000), Advice::RetryAfter(S(1000)));
         o.arrival("a", S(1200));
-        o.faulted_reply("b", S(1000), S(1000));
+        o.faulted_reply("b", S(1000), Advice::RetryAfter(S(1000)));
         o.arrival("b", S(2500));
         let g = o.backoff();
         assert_eq!((g.retries, g.early), (2, 1));
