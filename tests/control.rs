@@ -1,8 +1,9 @@
 //! The control API: token, rules, tape, clock, reset.
 
-use serde_json::json;
+use gauntlet_mock::RuleSpec;
+use serde_json::{Value, json};
 
-use crate::util::{Twin, batch, config};
+use crate::util::{KEY, Receiver, TOKEN, Twin, batch, config, rule};
 
 #[tokio::test]
 async fn the_control_api_needs_the_token() {
@@ -191,4 +192,184 @@ async fn the_clock_advances_on_request() {
         .send()
         .await;
     assert_eq!(r.envelope(), (400, Some("by".into())));
+}
+
+/// The fields of a tape line, in the order every line writes them.
+const TAPE_FIELDS: [&str; 7] = [
+    "seq",
+    "at_ms",
+    "request_id",
+    "method",
+    "path",
+    "rule",
+    "kind",
+];
+
+/// A twin whose tape fills as `GET /templates` is called.
+async fn taping_twin(seed: u64) -> Twin {
+    let mut c = config();
+    c.seed = seed;
+    c.faults = gauntlet_mock::faults::spec::validate_all(
+        &[
+            RuleSpec {
+                status: Some(500),
+                probability: Some(0.5),
+                route: Some("GET /templates".into()),
+                ..rule("status")
+            },
+            RuleSpec {
+                route: Some("GET /templates".into()),
+                ..rule("flat_error")
+            },
+        ],
+        "faults",
+    )
+    .expect("valid");
+    let twin = Twin::start(c).await;
+    for _ in 0..8 {
+        twin.api("GET", "/templates").send().await;
+    }
+    twin
+}
+
+async fn jsonl(twin: &Twin, path: &str) -> String {
+    let r = twin.control("GET", path).send().await;
+    assert_eq!(
+        (r.status(), r.header("content-type")),
+        (200, Some("application/x-ndjson")),
+        "{path}: {r:?}"
+    );
+    String::from_utf8(r.body).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn the_tape_exports_as_json_lines_in_sequence_order() {
+    let twin = taping_twin(5).await;
+    let text = jsonl(&twin, "/_gauntlet/tape?format=jsonl").await;
+    assert!(text.ends_with('\n'), "every line ends: {text:?}");
+    let json = twin.control("GET", "/_gauntlet/tape").send().await.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len() as u64,
+        json["total"].as_u64().expect("total"),
+        "every kept entry"
+    );
+    assert!(lines.len() > 8, "both rules fired: {text}");
+    for line in &lines {
+        let at: Vec<usize> = TAPE_FIELDS
+            .iter()
+            .map(|f| line.find(&format!("\"{f}\":")).expect(f))
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "field order: {line}");
+    }
+    let entries: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0]["seq"].as_u64() <= w[1]["seq"].as_u64()),
+        "sequence order: {text}"
+    );
+    assert_eq!(
+        json!(entries),
+        json["entries"],
+        "the same entries as the JSON form"
+    );
+
+    let asked = twin
+        .control("GET", "/_gauntlet/tape")
+        .header("accept", "application/json, application/x-ndjson")
+        .send()
+        .await;
+    assert_eq!(
+        (asked.header("content-type"), asked.body.as_slice()),
+        (Some("application/x-ndjson"), text.as_bytes()),
+        "Accept asks for it too"
+    );
+    let refused = twin
+        .control("GET", "/_gauntlet/tape")
+        .header("accept", "application/x-ndjson;q=0, application/json")
+        .send()
+        .await;
+    assert_eq!(refused.ok()["entries"], json["entries"], "q=0 refuses it");
+    let plain = twin
+        .control("GET", "/_gauntlet/tape?format=json")
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await;
+    assert_eq!(plain.ok(), json, "format=json wins over Accept");
+
+    let since = entries[entries.len() / 2]["seq"].as_u64().expect("seq");
+    let tail = jsonl(
+        &twin,
+        &format!("/_gauntlet/tape?format=jsonl&since={since}"),
+    )
+    .await;
+    assert!(
+        text.ends_with(&tail) && tail.lines().count() < lines.len(),
+        "since={since} keeps the later lines"
+    );
+    for (path, field) in [
+        ("/_gauntlet/tape?format=xml", "format"),
+        ("/_gauntlet/tape?format=jsonl&limit=5", "limit"),
+        ("/_gauntlet/tape?format=jsonl&since=soon", "since"),
+    ] {
+        let r = twin.control("GET", path).send().await;
+        assert_eq!(r.envelope(), (400, Some(field.into())), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn two_runs_of_one_seed_export_lines_that_differ_only_in_time() {
+    /// A line with its twin time cut out.
+    fn timeless(line: &str) -> String {
+        let start = line.find("\"at_ms\":").expect("at_ms");
+        let end = start + line[start..].find(',').expect("a field after at_ms");
+        format!("{}{}", &line[..start], &line[end + 1..])
+    }
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let twin = taping_twin(11).await;
+        let text = jsonl(&twin, "/_gauntlet/tape?format=jsonl").await;
+        runs.push(text.lines().map(timeless).collect::<Vec<_>>());
+    }
+    assert!(!runs[0].is_empty());
+    assert_eq!(runs[0], runs[1], "a line-by-line diff shows no change");
+}
+
+#[tokio::test]
+async fn the_tape_holds_no_secrets() {
+    let twin = Twin::with_rules(vec![rule("webhook_flat_payload")]).await;
+    let rx = Receiver::start(200).await;
+    let hook_secret = "whsec_tape_test_0123456789";
+    let url = rx.url.replacen("http://", "http://user:hunter2@", 1) + "?token=s3cr3t";
+    let hook = json!({ "url": url, "events": ["object.created"], "secret": hook_secret });
+    twin.api("POST", "/webhooks").json(&hook).send().await.ok();
+    twin.api("POST", "/ebus/actions/batch")
+        .json(&json!({ "actions": [{ "action_type": "Emit", "object_id": "o1", "payload": {} }] }))
+        .send()
+        .await
+        .ok();
+    let deadline = std::time::Instant::now() + crate::util::BOUND;
+    let text = loop {
+        let text = jsonl(&twin, "/_gauntlet/tape?format=jsonl").await;
+        if text.contains("DELIVER") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let json = twin.control("GET", "/_gauntlet/tape").send().await.ok();
+    assert_eq!(
+        json["entries"][0]["path"].as_str(),
+        Some(rx.url.as_str()),
+        "the delivery is taped with its URL, less credentials and query: {json}"
+    );
+    for secret in ["hunter2", "s3cr3t", hook_secret, KEY, TOKEN] {
+        assert!(
+            !text.contains(secret) && !json.to_string().contains(secret),
+            "{secret} on the tape: {text}"
+        );
+    }
 }

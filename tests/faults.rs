@@ -402,3 +402,68 @@ async fn a_lost_reply_only_spoils_a_reply_that_committed() {
     let r = twin.api("GET", "/objects/none").send().await;
     assert_eq!(r.envelope().0, 404);
 }
+
+/// Twin time now, in milliseconds.
+async fn now_ms(twin: &Twin) -> u64 {
+    twin.control("GET", "/_gauntlet/oracle").send().await.ok()["now_ms"]
+        .as_u64()
+        .expect("now_ms")
+}
+
+#[tokio::test]
+async fn a_stall_holds_requests_until_its_window_closes() {
+    // Twenty twin seconds per real one: the minute-long window lasts 3 s.
+    let mut c = crate::util::config();
+    c.time_scale = 20.0;
+    c.faults = gauntlet_mock::faults::spec::validate_all(
+        &[RuleSpec {
+            name: Some("frozen".into()),
+            route: Some("GET /templates".into()),
+            at: Some(Duration::from_secs(600)),
+            for_: Some(Duration::from_secs(60)),
+            ..rule("stall")
+        }],
+        "faults",
+    )
+    .expect("valid");
+    let twin = Twin::start(c).await;
+    let id = |r: &crate::util::Resp| r.header("x-request-id").unwrap_or_default().to_string();
+
+    let before = twin.api("GET", "/templates").send().await;
+    assert!(
+        now_ms(&twin).await < 600_000,
+        "answered before the window opened"
+    );
+    twin.advance("10m").await;
+    let held = twin.api("GET", "/templates").send().await;
+    let released = now_ms(&twin).await;
+    let after = twin.api("GET", "/templates").send().await;
+    for r in [&before, &held, &after] {
+        r.ok();
+    }
+    assert!(
+        released >= 660_000,
+        "the request in the window was answered only once it closed at 660 s: {released} ms"
+    );
+
+    let tape = twin.control("GET", "/_gauntlet/tape").send().await.ok();
+    let stalls: Vec<(&str, &str, &str)> = tape["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default();
+            (s("request_id"), s("rule"), s("kind"))
+        })
+        .collect();
+    assert_eq!(
+        stalls,
+        [(id(&held).as_str(), "frozen", "stall")],
+        "only the request in the window was held: {tape}"
+    );
+    let at = tape["entries"][0]["at_ms"].as_f64().expect("at_ms");
+    assert!(
+        (600_000.0..660_000.0).contains(&at),
+        "recorded when it arrived, inside the window: {at}"
+    );
+}

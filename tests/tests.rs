@@ -19,5 +19,6 @@ mod handler;
 mod oracle;
 mod report;
 mod resources;
+mod rules;
 mod run;
 mod webhooks;

@@ -1,6 +1,6 @@
 //! The control API under `/_gauntlet/`: read and replace the fault rules, read the
-//! oracle and the tape, advance the clock, rotate a key, reset. Every call needs the
-//! control token in `x-gauntlet-token`.
+//! oracle and the tape (JSON pages, or all of it as JSON Lines), advance the clock,
+//! rotate a key, reset. Every call needs the control token in `x-gauntlet-token`.
 
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ pub const TOKEN_HEADER: &str = "x-gauntlet-token";
 pub const MAX_ADVANCE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Tape entries returned by one call, at most.
 pub const TAPE_PAGE: usize = 10_000;
+/// The media type of the tape as JSON Lines (`?format=jsonl`, or asked for in `Accept`).
+pub const NDJSON: &str = "application/x-ndjson";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +135,20 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
                 "faults": twin.faults.tape.view(u64::MAX, 0).by_kind,
             }))
         }
+        ("tape", _) if wants_jsonl(parts, query)? => {
+            if param(query, "limit")?.is_some() {
+                return Err(ApiError::field(
+                    "limit",
+                    "does not apply to format=jsonl, which returns every kept entry",
+                ));
+            }
+            let since = param(query, "since")?.unwrap_or(0);
+            Ok(Reply::text(
+                StatusCode::OK,
+                NDJSON,
+                twin.faults.tape.jsonl(since),
+            ))
+        }
         ("tape", _) => {
             let (since, limit) = (
                 param(query, "since")?.unwrap_or(0),
@@ -175,17 +191,48 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
     }
 }
 
-/// A numeric query parameter, if given; a 400 naming it if it is not a number.
-fn param(query: &str, name: &str) -> Result<Option<u64>, ApiError> {
-    match query
+/// Does a tape request ask for JSON Lines? `format=jsonl|json` decides; without it,
+/// an `Accept` that lists `application/x-ndjson` (with a non-zero `q`) does.
+fn wants_jsonl(parts: &Parts, query: &str) -> Result<bool, ApiError> {
+    match text_param(query, "format") {
+        Some("jsonl" | "ndjson") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(_) => return Err(ApiError::field("format", "expected `json` or `jsonl`")),
+        None => {}
+    }
+    let mut accept = parts
+        .headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','));
+    Ok(accept.any(|range| {
+        let mut fields = range.split(';').map(str::trim);
+        let media = fields.next().unwrap_or_default();
+        let refused = fields.any(|f| {
+            f.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        media.eq_ignore_ascii_case(NDJSON) && !refused
+    }))
+}
+
+/// A query parameter's raw text, if given.
+fn text_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == name)
-    {
-        None => Ok(None),
-        Some((_, v)) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::field(name, "must be a non-negative integer")),
-    }
+        .map(|(_, v)| v)
+}
+
+/// A numeric query parameter, if given; a 400 naming it if it is not a number.
+fn param(query: &str, name: &str) -> Result<Option<u64>, ApiError> {
+    text_param(query, name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::field(name, "must be a non-negative integer"))
+        })
+        .transpose()
 }

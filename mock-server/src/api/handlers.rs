@@ -123,11 +123,13 @@ pub fn dispatch(
                 &twin.store().objects(org, offset, limit, clock),
             ))
         }
-        (Route::Object(id), _) => twin
-            .store()
-            .object(org, id, clock)
-            .map(|o| Reply::json(StatusCode::OK, &o))
-            .ok_or_else(|| not_found("object", id)),
+        (Route::Object(raw), _) => {
+            let id = super::routes::object_id(raw)?;
+            twin.store()
+                .object(org, &id, clock)
+                .map(|o| Reply::json(StatusCode::OK, &o))
+                .ok_or_else(|| not_found("object", &id))
+        }
         (Route::Webhooks, &Method::POST) => {
             let hook = twin
                 .webhooks()

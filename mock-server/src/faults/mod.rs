@@ -4,157 +4,29 @@
 //! Determinism: the run has one seed; request number `n` draws from the ChaCha stream
 //! `n` of that seed, so the same seed and the same requests give the same faults no
 //! matter how many draws other requests made.
+//!
+//! Rules are written as [`spec::RuleSpec`] and checked into [`spec::Rule`]s; a rule
+//! is live per [`when`], matches per [`route`], and delays per [`latency`]; the
+//! webhook kinds are in [`webhook`]; every injection goes on the [`tape`].
 
+mod check;
+pub mod latency;
 pub mod route;
 pub mod spec;
+pub mod tape;
 pub mod webhook;
 pub mod when;
 
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, LogNormal, Normal, Pareto};
-use serde::Serialize;
 
+pub use latency::Latency;
 pub use spec::{FaultKind, Rule, RuleSpec, SpecError, When};
-
-/// A latency distribution; every draw is capped at `cap`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Latency {
-    Fixed(Duration),
-    Uniform {
-        min: Duration,
-        max: Duration,
-    },
-    Normal {
-        mean: Duration,
-        stddev: Duration,
-        cap: Duration,
-    },
-    LogNormal {
-        median: Duration,
-        sigma: f64,
-        cap: Duration,
-    },
-    Pareto {
-        scale: Duration,
-        shape: f64,
-        cap: Duration,
-    },
-}
-
-impl Latency {
-    pub(crate) fn from_spec(s: &RuleSpec) -> Result<Self, (&'static str, String)> {
-        let need = |v: Option<Duration>, key: &'static str, dist: &str| {
-            v.ok_or((key, format!("dist {dist} needs `{key}`")))
-        };
-        let cap = s.max.unwrap_or(spec::DEFAULT_LATENCY_CAP);
-        if cap > spec::MAX_DELAY {
-            return Err(("max", format!("at most {:?}", spec::MAX_DELAY)));
-        }
-        let dist = s
-            .dist
-            .as_deref()
-            .unwrap_or(if s.delay.is_some() { "fixed" } else { "" });
-        let lat = match dist {
-            "fixed" => Latency::Fixed(need(s.delay, "delay", dist)?),
-            "uniform" => {
-                let (min, max) = (need(s.min, "min", dist)?, need(s.max, "max", dist)?);
-                if min > max {
-                    return Err(("min", "must not exceed `max`".into()));
-                }
-                Latency::Uniform { min, max }
-            }
-            "normal" => Latency::Normal {
-                mean: need(s.mean, "mean", dist)?,
-                stddev: need(s.stddev, "stddev", dist)?,
-                cap,
-            },
-            "lognormal" => {
-                let sigma = s
-                    .sigma
-                    .ok_or(("sigma", "dist lognormal needs `sigma`".to_string()))?;
-                if !(sigma > 0.0 && sigma.is_finite()) {
-                    return Err(("sigma", format!("must be > 0, got {sigma}")));
-                }
-                Latency::LogNormal {
-                    median: need(s.median, "median", dist)?,
-                    sigma,
-                    cap,
-                }
-            }
-            "pareto" => {
-                let shape = s
-                    .shape
-                    .ok_or(("shape", "dist pareto needs `shape`".to_string()))?;
-                if !(shape > 0.0 && shape.is_finite()) {
-                    return Err(("shape", format!("must be > 0, got {shape}")));
-                }
-                let scale = need(s.scale, "scale", dist)?;
-                if scale.is_zero() {
-                    return Err(("scale", "must be > 0".into()));
-                }
-                Latency::Pareto { scale, shape, cap }
-            }
-            "" => {
-                return Err((
-                    "dist",
-                    "kind latency needs `dist` (fixed, uniform, normal, lognormal, pareto)".into(),
-                ));
-            }
-            other => {
-                return Err((
-                    "dist",
-                    format!(
-                        "unknown dist `{other}`; expected fixed, uniform, normal, lognormal, pareto"
-                    ),
-                ));
-            }
-        };
-        if matches!(lat, Latency::Fixed(d) if d > spec::MAX_DELAY) {
-            return Err(("delay", format!("at most {:?}", spec::MAX_DELAY)));
-        }
-        Ok(lat)
-    }
-
-    /// One draw, never negative, never above the cap.
-    pub fn sample(&self, rng: &mut impl Rng) -> Duration {
-        let secs = |d: Duration| d.as_secs_f64();
-        let (draw, cap) = match *self {
-            Latency::Fixed(d) => return d,
-            Latency::Uniform { min, max } => {
-                return if min == max {
-                    min
-                } else {
-                    rng.random_range(min..=max)
-                };
-            }
-            Latency::Normal { mean, stddev, cap } => (
-                Normal::new(secs(mean), secs(stddev))
-                    .map(|n| n.sample(rng))
-                    .unwrap_or(secs(mean)),
-                cap,
-            ),
-            Latency::LogNormal { median, sigma, cap } => (
-                LogNormal::new(secs(median).max(1e-9).ln(), sigma)
-                    .map(|d| d.sample(rng))
-                    .unwrap_or(secs(median)),
-                cap,
-            ),
-            Latency::Pareto { scale, shape, cap } => (
-                Pareto::new(secs(scale), shape)
-                    .map(|d| d.sample(rng))
-                    .unwrap_or(secs(scale)),
-                cap,
-            ),
-        };
-        Duration::from_secs_f64(draw.clamp(0.0, secs(cap)))
-    }
-}
+pub use tape::{MAX_TAPE_PATH, Tape, TapeEntry, TapeView, tape_url};
 
 /// The installed rules plus what they have done so far.
 #[derive(Debug)]
@@ -179,7 +51,8 @@ impl RuleSet {
 /// What the engine decided for one request.
 #[derive(Debug, Default, Clone)]
 pub struct Decision {
-    /// Total injected delay before handling.
+    /// Total injected delay before handling: latency draws, plus for a stall the
+    /// twin time left until its window closes.
     pub delay: Duration,
     /// The one fault that replaces or spoils the reply (first matching rule wins).
     pub terminal: Option<FaultKind>,
@@ -188,87 +61,6 @@ pub struct Decision {
     pub degraded: bool,
     /// Kinds injected, for metrics.
     pub kinds: Vec<&'static str>,
-}
-
-/// One injected fault.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TapeEntry {
-    /// Request number since start (the key of the request's random stream).
-    pub seq: u64,
-    /// Twin time of the request, milliseconds since start.
-    pub at_ms: f64,
-    pub request_id: String,
-    pub method: String,
-    pub path: String,
-    pub rule: String,
-    pub kind: &'static str,
-}
-
-/// Longest path kept on the tape (a client controls the path).
-pub const MAX_TAPE_PATH: usize = 200;
-
-/// Bounded memory: the newest `capacity` entries are kept, counts are kept forever.
-#[derive(Debug)]
-pub struct Tape {
-    capacity: usize,
-    inner: Mutex<TapeInner>,
-}
-
-#[derive(Debug, Default)]
-struct TapeInner {
-    entries: VecDeque<TapeEntry>,
-    dropped: u64,
-    by_kind: BTreeMap<&'static str, u64>,
-}
-
-/// What `GET /_gauntlet/tape` returns.
-#[derive(Debug, Serialize)]
-pub struct TapeView {
-    pub total: u64,
-    /// Older entries pushed out of the bounded tape.
-    pub dropped: u64,
-    pub by_kind: BTreeMap<&'static str, u64>,
-    pub entries: Vec<TapeEntry>,
-}
-
-impl Tape {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(TapeInner::default()),
-        }
-    }
-
-    fn push(&self, entry: TapeEntry) {
-        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        *t.by_kind.entry(entry.kind).or_default() += 1;
-        if t.entries.len() == self.capacity {
-            t.entries.pop_front();
-            t.dropped += 1;
-        }
-        t.entries.push_back(entry);
-    }
-
-    /// Entries with `seq >= since`, at most `limit`.
-    pub fn view(&self, since: u64, limit: usize) -> TapeView {
-        let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        TapeView {
-            total: t.by_kind.values().sum(),
-            dropped: t.dropped,
-            by_kind: t.by_kind.clone(),
-            entries: t
-                .entries
-                .iter()
-                .filter(|e| e.seq >= since)
-                .take(limit)
-                .cloned()
-                .collect(),
-        }
-    }
-
-    pub fn clear(&self) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = TapeInner::default();
-    }
 }
 
 /// The rules, the seed and the tape.
@@ -362,6 +154,12 @@ impl FaultEngine {
                     d.partial = Some((*fraction, codes.clone()))
                 }
                 FaultKind::HealthDegraded => d.degraded = true,
+                FaultKind::Stall => {
+                    // Frozen until the window closes, on the twin clock; the rule is
+                    // live, so a window is open.
+                    let end = rule.when.window_end(since).unwrap_or(since);
+                    d.delay += end.saturating_sub(since);
+                }
                 other => d.terminal = Some(other.clone()),
             }
             d.kinds.push(rule.kind.name());
@@ -422,7 +220,7 @@ impl FaultEngine {
                 at_ms: d.now.as_secs_f64() * 1000.0,
                 request_id: d.event_id.to_string(),
                 method: "DELIVER".into(),
-                path: d.url.chars().take(MAX_TAPE_PATH).collect(),
+                path: tape_url(d.url).chars().take(MAX_TAPE_PATH).collect(),
                 rule: rule.name.clone(),
                 kind: w.name(),
             });
@@ -467,23 +265,6 @@ mod tests {
     }
 
     #[test]
-    fn latency_draws_stay_within_cap() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let lat = Latency::Pareto {
-            scale: Duration::from_millis(10),
-            shape: 0.5,
-            cap: Duration::from_millis(200),
-        };
-        for _ in 0..1000 {
-            let d = lat.sample(&mut rng);
-            assert!(
-                d >= Duration::from_millis(10) && d <= Duration::from_millis(200),
-                "{d:?}"
-            );
-        }
-    }
-
-    #[test]
     fn every_window_is_periodic() {
         let w = When::Every {
             at: Duration::from_secs(1),
@@ -498,6 +279,40 @@ mod tests {
             w.ended_windows(Duration::from_secs(25), 10).len(),
             3,
             "[1,3) [11,13) [21,23)"
+        );
+    }
+
+    #[test]
+    fn a_stall_holds_until_its_window_closes() {
+        let rule = RuleSpec {
+            at: Some(Duration::from_secs(10)),
+            for_: Some(Duration::from_secs(30)),
+            ..spec("stall")
+        }
+        .validate("faults[0]")
+        .expect("valid");
+        let engine = FaultEngine::new(1, vec![rule], 10);
+        let decide = |secs: u64| {
+            let facts = RequestFacts {
+                seq: secs,
+                now: Duration::from_secs(secs),
+                request_id: "req_1",
+                method: &http::Method::GET,
+                path: "/objects",
+            };
+            engine.decide(&facts, &mut engine.rng(secs)).delay
+        };
+        assert_eq!(decide(5), Duration::ZERO, "before the window");
+        assert_eq!(decide(10), Duration::from_secs(30));
+        assert_eq!(decide(25), Duration::from_secs(15));
+        assert_eq!(decide(40), Duration::ZERO, "after the window");
+        let tape = engine.tape.view(0, 10);
+        assert_eq!(
+            tape.entries
+                .iter()
+                .map(|e| (e.seq, e.kind))
+                .collect::<Vec<_>>(),
+            [(10, "stall"), (25, "stall")]
         );
     }
 
@@ -555,6 +370,21 @@ mod tests {
                     ..spec("lost_reply")
                 },
                 "faults[0].reply",
+            ),
+            (spec("stall"), "faults[0].for"),
+            (
+                RuleSpec {
+                    status: Some(101),
+                    ..spec("status")
+                },
+                "faults[0].status",
+            ),
+            (
+                RuleSpec {
+                    for_: Some(Duration::ZERO),
+                    ..spec("reset")
+                },
+                "faults[0].for",
             ),
         ];
         for (s, key) in cases {

@@ -3,7 +3,8 @@
 //! A rule is *what* (kind and its parameters) + *where* (route pattern) + *when*
 //! (always, a window `at`+`for`, or `every` period with a `for` window) + *how often*
 //! (probability, optional limit). The same spec is read from TOML (twin config, plan
-//! files) and from JSON (control API), so one validation covers both.
+//! files) and from JSON (control API), so one validation (`RuleSpec::validate`, in
+//! `check.rs`) covers both.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,11 +24,12 @@ pub struct RuleSpec {
     /// A name for reports and the tape; defaults to `<kind>#<index>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// status, latency, reset, hang, lost_reply, truncated, malformed, flat_error,
-    /// partial_batch, health_degraded.
+    /// status, latency, reset, hang, stall, lost_reply, truncated, malformed,
+    /// flat_error, partial_batch, health_degraded, or a `webhook_*` kind.
     pub kind: String,
     /// `[METHOD ]PATH` where PATH segments may be `*` (one segment) and a trailing
-    /// `*` matches the rest: `POST /ebus/actions/batch`, `/ebus/*`, `*`.
+    /// `*` matches the rest: `POST /ebus/actions/batch`, `/ebus/*`, `*`. METHOD is
+    /// a standard one; PATH starts with `/` and holds no whitespace or query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// Start of the window, counted from when the rules were installed.
@@ -37,7 +39,8 @@ pub struct RuleSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub at: Option<Duration>,
-    /// Length of the window (with `at`) or of each periodic window (with `every`).
+    /// Length of the window (with `at`) or of each periodic window (with `every`);
+    /// never zero.
     #[serde(
         default,
         rename = "for",
@@ -59,13 +62,14 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
 
-    /// status, lost_reply: the HTTP status sent.
+    /// status, lost_reply: the HTTP status sent, an error status (4xx or 5xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// status: `Retry-After` seconds (429 and 503 default to 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
-    /// status: extra response headers.
+    /// status: extra response headers; not the framing and hop-by-hop ones
+    /// ([`FORBIDDEN_HEADERS`]), which would make the reply unreadable rather than wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
     /// status: a raw body instead of the error envelope.
@@ -141,7 +145,7 @@ pub struct RuleSpec {
     /// partial_batch: share of the batch's actions that fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraction: Option<f64>,
-    /// partial_batch: the per-action codes drawn from (default [500, 503]).
+    /// partial_batch: the per-action codes drawn from (default [500, 503]), each 4xx or 5xx.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codes: Option<Vec<u16>>,
 
@@ -169,6 +173,9 @@ pub enum FaultKind {
     Reset,
     /// Hold the request, then drop the connection, nothing applied.
     Hang(Duration),
+    /// The server is frozen: hold the request until the rule's window closes, then
+    /// handle it normally (a `kill -STOP` without the signal). Only windowed rules.
+    Stall,
     /// Apply, then lose the reply: send `Some(status)` or drop the connection.
     LostReply(Option<u16>),
     /// Apply, then send the real headers and half the body, then close.
@@ -193,6 +200,7 @@ impl FaultKind {
             Self::Latency(_) => "latency",
             Self::Reset => "reset",
             Self::Hang(_) => "hang",
+            Self::Stall => "stall",
             Self::LostReply(_) => "lost_reply",
             Self::Truncated => "truncated",
             Self::Malformed => "malformed",
@@ -204,11 +212,12 @@ impl FaultKind {
     }
 
     /// Every kind name, for error messages and test tables.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "status",
         "latency",
         "reset",
         "hang",
+        "stall",
         "lost_reply",
         "truncated",
         "malformed",
@@ -263,251 +272,19 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
 pub const DEFAULT_LATENCY_CAP: Duration = Duration::from_secs(30);
 /// Default hang: longer than any sane client timeout, short enough to drain.
 pub const DEFAULT_HANG: Duration = Duration::from_secs(30);
-
-impl RuleSpec {
-    /// Check one rule; `at` is its path for errors (e.g. `faults[2]`).
-    pub fn validate(&self, at: &str) -> Result<Rule, SpecError> {
-        let err = |key: &str, reason: String| SpecError {
-            key: format!("{at}.{key}"),
-            reason,
-        };
-        self.reject_foreign_fields(at)?;
-        let kind = self.kind(at)?;
-        let route_text = self
-            .route
-            .clone()
-            .unwrap_or_else(|| default_route(&kind).to_string());
-        let route = RoutePattern::parse(&route_text).map_err(|r| err("route", r))?;
-        let probability = self.probability.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&probability) {
-            return Err(err(
-                "probability",
-                format!("must be within 0..=1, got {probability}"),
-            ));
-        }
-        if self.limit == Some(0) {
-            return Err(err(
-                "limit",
-                "must be at least 1 (remove the rule to disable it)".into(),
-            ));
-        }
-        for (key, d) in [("at", self.at), ("for", self.for_), ("every", self.every)] {
-            if d.is_some_and(|d| d > MAX_WINDOW) {
-                return Err(err(
-                    key,
-                    format!("at most {}", humantime::format_duration(MAX_WINDOW)),
-                ));
-            }
-        }
-        let when = match (self.at, self.for_, self.every) {
-            (None, None, None) => When::Always,
-            (at, Some(len), None) => When::Window {
-                at: at.unwrap_or_default(),
-                len,
-            },
-            (_, None, Some(_)) => {
-                return Err(err(
-                    "for",
-                    "`every` needs `for`, the length of each window".into(),
-                ));
-            }
-            (at, Some(len), Some(period)) => {
-                if period.is_zero() || len > period {
-                    return Err(err("every", format!("must be longer than `for` ({len:?})")));
-                }
-                When::Every {
-                    at: at.unwrap_or_default(),
-                    period,
-                    len,
-                }
-            }
-            (Some(_), None, None) => {
-                return Err(err("for", "a window with `at` needs `for`".into()));
-            }
-        };
-        Ok(Rule {
-            name: self
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}@{at}", kind.name())),
-            kind,
-            route,
-            when,
-            probability,
-            limit: self.limit,
-            spec: self.clone(),
-        })
-    }
-
-    fn kind(&self, at: &str) -> Result<FaultKind, SpecError> {
-        let err = |key: &str, reason: String| SpecError {
-            key: format!("{at}.{key}"),
-            reason,
-        };
-        let status_ok = |s: u16, key: &str| {
-            if (100..=599).contains(&s) {
-                Ok(s)
-            } else {
-                Err(err(key, format!("{s} is not an HTTP status")))
-            }
-        };
-        Ok(match self.kind.as_str() {
-            "status" => {
-                let status = status_ok(
-                    self.status
-                        .ok_or_else(|| err("status", "kind status needs `status`".into()))?,
-                    "status",
-                )?;
-                let retry_after = self
-                    .retry_after
-                    .or(matches!(status, 429 | 503).then_some(1));
-                let headers = self
-                    .headers
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect::<Vec<_>>();
-                for (name, value) in &headers {
-                    if http::HeaderName::try_from(name.as_str()).is_err()
-                        || http::HeaderValue::try_from(value.as_str()).is_err()
-                    {
-                        return Err(err(
-                            &format!("headers.{name}"),
-                            "is not a valid HTTP header".into(),
-                        ));
-                    }
-                }
-                FaultKind::Status {
-                    status,
-                    retry_after,
-                    headers,
-                    body: self.body.clone(),
-                }
-            }
-            "latency" => FaultKind::Latency(Latency::from_spec(self).map_err(|(k, r)| err(k, r))?),
-            "reset" => FaultKind::Reset,
-            "hang" => {
-                let hang = self.hang_for.unwrap_or(DEFAULT_HANG);
-                if hang > MAX_DELAY {
-                    return Err(err("hang_for", format!("at most {MAX_DELAY:?}")));
-                }
-                FaultKind::Hang(hang)
-            }
-            "lost_reply" => match self.reply.as_deref().unwrap_or("status") {
-                "status" => {
-                    FaultKind::LostReply(Some(status_ok(self.status.unwrap_or(502), "status")?))
-                }
-                "drop" => FaultKind::LostReply(None),
-                other => {
-                    return Err(err(
-                        "reply",
-                        format!("`{other}`: expected `status` or `drop`"),
-                    ));
-                }
-            },
-            "truncated" => FaultKind::Truncated,
-            "malformed" => FaultKind::Malformed,
-            "flat_error" => FaultKind::FlatError,
-            "partial_batch" => {
-                let fraction = self
-                    .fraction
-                    .ok_or_else(|| err("fraction", "kind partial_batch needs `fraction`".into()))?;
-                if !(0.0..=1.0).contains(&fraction) {
-                    return Err(err(
-                        "fraction",
-                        format!("must be within 0..=1, got {fraction}"),
-                    ));
-                }
-                let codes = self.codes.clone().unwrap_or_else(|| vec![500, 503]);
-                if codes.is_empty() {
-                    return Err(err("codes", "needs at least one code".into()));
-                }
-                for c in &codes {
-                    status_ok(*c, "codes")?;
-                }
-                FaultKind::PartialBatch { fraction, codes }
-            }
-            "health_degraded" => FaultKind::HealthDegraded,
-            k if k.starts_with("webhook_") => {
-                if self.route.is_some() {
-                    return Err(err(
-                        "route",
-                        "webhook faults match `event`, not `route`".into(),
-                    ));
-                }
-                FaultKind::Webhook(WebhookFault::from_spec(self).map_err(|(k, r)| err(k, r))?)
-            }
-            other => {
-                return Err(err(
-                    "kind",
-                    format!(
-                        "unknown kind `{other}`; expected one of {}, {}",
-                        FaultKind::NAMES.join(", "),
-                        WebhookFault::NAMES.join(", ")
-                    ),
-                ));
-            }
-        })
-    }
-
-    /// Fields that belong to another kind are mistakes: say so rather than ignore them.
-    fn reject_foreign_fields(&self, at: &str) -> Result<(), SpecError> {
-        let given: [(&str, bool); 20] = [
-            ("status", self.status.is_some()),
-            ("retry_after", self.retry_after.is_some()),
-            ("headers", self.headers.is_some()),
-            ("body", self.body.is_some()),
-            ("dist", self.dist.is_some()),
-            ("delay", self.delay.is_some()),
-            ("min", self.min.is_some()),
-            ("max", self.max.is_some()),
-            ("mean", self.mean.is_some()),
-            ("stddev", self.stddev.is_some()),
-            ("median", self.median.is_some()),
-            ("sigma", self.sigma.is_some()),
-            ("scale", self.scale.is_some()),
-            ("shape", self.shape.is_some()),
-            ("hang_for", self.hang_for.is_some()),
-            ("reply", self.reply.is_some()),
-            ("fraction", self.fraction.is_some()),
-            ("codes", self.codes.is_some()),
-            ("event", self.event.is_some()),
-            ("mode", self.mode.is_some()),
-        ];
-        let allowed: &[&str] = match self.kind.as_str() {
-            "status" => &["status", "retry_after", "headers", "body"],
-            "latency" => &[
-                "dist", "delay", "min", "max", "mean", "stddev", "median", "sigma", "scale",
-                "shape",
-            ],
-            "hang" => &["hang_for"],
-            "lost_reply" => &["reply", "status"],
-            "partial_batch" => &["fraction", "codes"],
-            kind if WebhookFault::NAMES.contains(&kind) => WebhookFault::fields(kind),
-            kind if FaultKind::NAMES.contains(&kind) => &[],
-            // An unknown kind is reported by `kind()`.
-            _ => return Ok(()),
-        };
-        match given
-            .iter()
-            .find(|(name, set)| *set && !allowed.contains(name))
-        {
-            Some((name, _)) => Err(SpecError {
-                key: format!("{at}.{name}"),
-                reason: format!("is not a field of kind {}", self.kind),
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-fn default_route(kind: &FaultKind) -> &'static str {
-    match kind {
-        FaultKind::PartialBatch { .. } => "POST /ebus/actions/batch",
-        FaultKind::HealthDegraded => "GET /health",
-        _ => "*",
-    }
-}
+/// Headers a fault may not set: they frame the message or belong to the
+/// connection, so a wrong value breaks the exchange instead of testing the client.
+pub const FORBIDDEN_HEADERS: [&str; 9] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "host",
+    "upgrade",
+    "te",
+    "trailer",
+];
 
 /// Check a whole rule list; `prefix` names the list (`faults`, `rules`).
 pub fn validate_all(specs: &[RuleSpec], prefix: &str) -> Result<Vec<Rule>, SpecError> {

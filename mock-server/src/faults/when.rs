@@ -30,6 +30,21 @@ impl When {
         }
     }
 
+    /// The end of the window that is open at `t`, if one is (`Always` has none).
+    pub fn window_end(&self, t: Duration) -> Option<Duration> {
+        if !self.live(t) {
+            return None;
+        }
+        match *self {
+            When::Always => None,
+            When::Window { at, len } => Some(at + len),
+            When::Every { at, period, len } => {
+                let k = (t - at).as_nanos() / period.as_nanos();
+                Some(at + Duration::from_nanos((period.as_nanos() * k) as u64) + len)
+            }
+        }
+    }
+
     /// The windows that open before `until`, oldest first, at most `cap`, each
     /// clipped to `until`. `Always` has none: it is not a window.
     pub fn windows(&self, until: Duration, cap: usize) -> Vec<(Duration, Duration)> {
@@ -69,6 +84,39 @@ impl When {
                     })
                     .collect()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_end_is_the_end_of_the_open_window() {
+        let s = Duration::from_secs;
+        let once = When::Window {
+            at: s(10),
+            len: s(5),
+        };
+        let every = When::Every {
+            at: s(1),
+            period: s(10),
+            len: s(2),
+        };
+        let cases = [
+            (When::Always, s(3), None),
+            (once, s(9), None),
+            (once, s(10), Some(s(15))),
+            (once, Duration::from_millis(14_999), Some(s(15))),
+            (once, s(15), None),
+            (every, s(0), None),
+            (every, s(1), Some(s(3))),
+            (every, Duration::from_millis(22_500), Some(s(23))),
+            (every, s(24), None),
+        ];
+        for (when, t, want) in cases {
+            assert_eq!(when.window_end(t), want, "{when:?} at {t:?}");
         }
     }
 }
