@@ -274,6 +274,8 @@ async fn correct_client(twin: &Twin, tag: &str, n: usize) {
                 }
                 pending = serde_json::json!({ "actions": failed });
                 key = format!("{tag}-{}", attempt + 1);
+                // Failed actions are retries too: no advice, so the twin's floor.
+                twin.advance("500ms").await;
             }
             Wire::Reply(r) => match r.header("retry-after") {
                 Some(wait) => twin.advance(&format!("{wait}s")).await,

@@ -50,9 +50,17 @@ pub struct Ctx {
     pub quota: Option<Quota>,
     /// The flat-error fault is on for this request.
     pub flat: bool,
-    /// A digest of the body: with the client and path, "the same operation" when the
-    /// request carries no idempotency key.
+    /// A digest of the body: with the caller, method and path, "the same operation".
     pub body_digest: [u8; 8],
+    /// The oracle's name for this request's operation ([`Ctx::operation`]); zero
+    /// until the body is read.
+    pub op: u64,
+    /// Which attempt of its operation this request is (1 for the first; zero when
+    /// it never reached the oracle).
+    pub attempt: u32,
+    /// Fingerprints of the actions that failed transiently in this request's batch
+    /// reply: its retry is the next request carrying any of them.
+    pub transient: Vec<[u8; 16]>,
 }
 
 impl Ctx {
@@ -63,23 +71,26 @@ impl Ctx {
             .and_then(|v| v.to_str().ok())
     }
 
-    /// The oracle's name for "the same operation": the idempotency key if any, else
-    /// the same client sending the same body to the same path.
-    fn operation(&self) -> String {
-        let principal = self.principal.as_ref().ok();
-        let org = principal.map_or("-", |p| p.org.as_str());
-        match self.idempotency_key() {
-            // Keys past the limit are refused later; keep the operation name short.
-            Some(k) if k.len() > handlers::MAX_KEY_LEN => {
-                format!("key {org} #{}", hex::encode(self.body_digest))
-            }
-            Some(k) => format!("key {org} {k}"),
-            None => {
-                let client = principal.map_or("anonymous", |p| p.client.as_str());
-                let digest = hex::encode(self.body_digest);
-                format!("body {client} {} {} {digest}", self.method, self.path)
-            }
+    /// The oracle's name for "the same operation": the same credential sending the
+    /// same body to the same method and path. The idempotency key is left out: a
+    /// client that renews it on every attempt is retrying all the same.
+    fn operation(&self) -> u64 {
+        let client = self
+            .principal
+            .as_ref()
+            .map_or("anonymous", |p| p.client.as_str());
+        let mut h = sha2::Sha256::new();
+        for part in [
+            client.as_bytes(),
+            self.method.as_str().as_bytes(),
+            self.path.as_bytes(),
+            &self.body_digest,
+        ] {
+            h.update(part);
+            h.update([0]);
         }
+        let digest: [u8; 32] = h.finalize().into();
+        u64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"))
     }
 
     pub fn error(&self, e: ApiError) -> Reply {
@@ -150,6 +161,9 @@ pub async fn handle(
         quota: None,
         flat: false,
         body_digest: [0; 8],
+        op: 0,
+        attempt: 0,
+        transient: Vec::new(),
     };
     let route = Route::resolve(&cx.method, &cx.path);
     let template = route.as_ref().map(|r| r.template()).unwrap_or("unmatched");
@@ -157,13 +171,13 @@ pub async fn handle(
         Ok(route) => run(&twin, &mut cx, route, body, &mut rng).await,
         Err(e) => Outcome::Reply(cx.error(e)),
     };
-    let op = cx.operation();
     match outcome {
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
             twin.metrics.request(&cx.method, template, 0);
             let advice = Advice::Unadvised(twin.config.min_backoff);
-            twin.oracle.faulted_reply(&op, twin.clock.now(), advice);
+            twin.oracle
+                .faulted_reply(cx.op, cx.attempt, twin.clock.now(), advice);
             Err(Dropped)
         }
         Outcome::Reply(mut reply) => {
@@ -176,10 +190,13 @@ pub async fn handle(
             }
             let status = reply.status.as_u16();
             twin.metrics.request(&cx.method, template, status);
+            let now = twin.clock.now();
+            let advice = advice(&reply, twin.clock.unix_at(now), twin.config.min_backoff);
             if status == 429 || status >= 500 {
-                let now = twin.clock.now();
-                let advice = advice(&reply, twin.clock.unix_at(now), twin.config.min_backoff);
-                twin.oracle.faulted_reply(&op, now, advice);
+                twin.oracle.faulted_reply(cx.op, cx.attempt, now, advice);
+            } else if reply.status.is_success() && !reply.truncate {
+                twin.oracle
+                    .partial_reply(cx.op, cx.attempt, &cx.transient, now, advice);
             }
             Ok(reply.into_response())
         }
@@ -228,12 +245,15 @@ async fn run(
         .submits()
         .then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch, org));
     // Actions are due once an authorized caller has sent them, whatever happens next.
-    if let (Some(Ok(sub)), Ok(p)) = (&submission, &cx.principal)
-        && p.require(route.scope(&cx.method)).is_ok()
-    {
-        twin.oracle.arrived(&sub.fingerprints);
-    }
-    twin.oracle.arrival(&cx.operation(), cx.now);
+    let fingerprints = match (&submission, &cx.principal) {
+        (Some(Ok(sub)), Ok(p)) if p.require(route.scope(&cx.method)).is_ok() => {
+            twin.oracle.arrived(&sub.fingerprints);
+            sub.fingerprints.as_slice()
+        }
+        _ => &[],
+    };
+    cx.op = cx.operation();
+    cx.attempt = twin.oracle.arrival(cx.op, fingerprints, cx.now);
     let facts = RequestFacts {
         seq: cx.seq,
         now: cx.now,
@@ -272,7 +292,11 @@ async fn run(
             truncate: true,
             ..reply
         }),
-        Some(FaultKind::Malformed) => Outcome::Reply(reply.malformed()),
+        Some(FaultKind::Malformed) => {
+            // The client cannot read which actions failed: nothing to resubmit yet.
+            cx.transient.clear();
+            Outcome::Reply(reply.malformed())
+        }
         _ => Outcome::Reply(reply),
     }
 }

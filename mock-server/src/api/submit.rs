@@ -20,7 +20,7 @@ use crate::webhooks::event::{EFFECT_FIELD, Event, effect_key};
 
 pub fn submit(
     twin: &Twin,
-    cx: &Ctx,
+    cx: &mut Ctx,
     org: &str,
     body: &[u8],
     sub: Submission,
@@ -95,6 +95,11 @@ pub fn submit(
         .collect();
     twin.oracle
         .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
+    cx.transient = outcomes
+        .iter()
+        .filter(|(_, r)| *r == Err(false))
+        .map(|(fp, _)| *fp)
+        .collect();
     let effects = sub
         .actions
         .iter()

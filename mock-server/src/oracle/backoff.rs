@@ -43,7 +43,19 @@ impl Advice {
 pub struct BackoffGrade {
     /// 429/5xx/dropped replies sent.
     pub faulted_replies: u64,
-    /// Retries observed after one of those.
+    /// 2xx batch replies with transient per-action failures: the next request that
+    /// carries any of those actions (by fingerprint, whatever its body or key) is
+    /// their retry, graded against the reply's `Retry-After`, else `min_backoff`.
+    #[serde(default)]
+    pub partial_replies: u64,
+    /// Faulted or partial replies sent after a later attempt of the same operation
+    /// had already arrived (the client gave up on that attempt and retried): they
+    /// grade nothing, so a late reply never makes the retries that followed early.
+    #[serde(default)]
+    pub late_replies: u64,
+    /// Retries observed after a faulted or partial reply: the next attempt of the
+    /// same operation (same credential, method, path and body, whatever the
+    /// idempotency key), or a request resubmitting actions that failed transiently.
     pub retries: u64,
     /// Retries sooner than the wait they are graded against: the advice
     /// (`Retry-After`, else on a 429 `X-RateLimit-Reset`), else the twin's
@@ -57,6 +69,10 @@ pub struct BackoffGrade {
     /// `early_unadvised`, the share of unadvised retries that came back too soon.
     #[serde(default)]
     pub retries_unadvised: u64,
+    /// Of `retries`, those recognised only by their actions' fingerprints: a
+    /// resubmission of transiently failed actions as a new request (new body).
+    #[serde(default)]
+    pub retries_linked: u64,
     /// From the faulted reply to the retry, every retry.
     pub gap: Percentiles,
     /// The advice given (`Retry-After` or the rate-limit reset), advised retries only.
@@ -67,20 +83,50 @@ pub struct BackoffGrade {
     pub early_by: Percentiles,
 }
 
+/// A faulted reply waiting for the next attempt of its operation.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+struct Armed {
     sent_at: Duration,
     advice: Advice,
+    /// The attempt the reply answered: it grades attempt `attempt + 1` only.
+    attempt: u32,
+}
+
+impl Armed {
+    /// When the retry is due.
+    fn due(&self) -> Duration {
+        self.sent_at.saturating_add(self.advice.wait())
+    }
+}
+
+/// What the twin remembers of one operation.
+#[derive(Debug, Clone, Copy, Default)]
+struct Op {
+    /// The attempt number of its latest arrival.
+    attempts: u32,
+    armed: Option<Armed>,
+    /// When it was last seen (a counter), for forgetting the least recent.
+    touched: u64,
 }
 
 /// The grading state (behind the oracle's lock).
 #[derive(Debug)]
 pub(super) struct Backoff {
-    pending: HashMap<String, Pending>,
-    order: VecDeque<String>,
+    /// Operations and action fingerprints remembered, each at most this many.
+    capacity: usize,
+    ops: HashMap<u64, Op>,
+    /// Operations by last touch, oldest first; stale pairs are skipped.
+    op_order: VecDeque<(u64, u64)>,
+    tick: u64,
+    /// Fingerprints of actions that failed transiently in a 2xx batch reply.
+    fps: HashMap<[u8; 16], Armed>,
+    fp_order: VecDeque<[u8; 16]>,
     faulted_replies: u64,
+    partial_replies: u64,
+    late_replies: u64,
     retries: u64,
     retries_unadvised: u64,
+    retries_linked: u64,
     early: u64,
     early_unadvised: u64,
     pub(super) gap: Histogram<u64>,
@@ -91,12 +137,25 @@ pub(super) struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
+        Self::with_capacity(PENDING_CAPACITY)
+    }
+}
+
+impl Backoff {
+    fn with_capacity(capacity: usize) -> Self {
         Self {
-            pending: HashMap::new(),
-            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            ops: HashMap::new(),
+            op_order: VecDeque::new(),
+            tick: 0,
+            fps: HashMap::new(),
+            fp_order: VecDeque::new(),
             faulted_replies: 0,
+            partial_replies: 0,
+            late_replies: 0,
             retries: 0,
             retries_unadvised: 0,
+            retries_linked: 0,
             early: 0,
             early_unadvised: 0,
             gap: histogram(),
@@ -105,24 +164,75 @@ impl Default for Backoff {
             early_by: histogram(),
         }
     }
-}
 
-impl Backoff {
-    /// The operation `op` arrived at `now`: if a faulted reply is waiting for its
-    /// retry, grade the gap.
-    pub(super) fn arrival(&mut self, op: &str, now: Duration) {
-        let Some(p) = self.pending.remove(op) else {
-            return;
+    /// Operation `op` arrived at `now`, carrying these action fingerprints; returns
+    /// its attempt number. A faulted reply to the previous attempt (or a 2xx reply
+    /// whose transient per-action failures these fingerprints resubmit) is graded;
+    /// when both apply, the one that asked for the longer wait.
+    pub(super) fn arrival(&mut self, op: u64, fingerprints: &[[u8; 16]], now: Duration) -> u32 {
+        let prior = self.touch(op);
+        let by_op = prior.armed;
+        let by_fps = self.take_linked(fingerprints);
+        let attempt = (prior.attempts + 1).max(by_fps.map_or(0, |a| a.attempt + 1));
+        if let Some(o) = self.ops.get_mut(&op) {
+            o.attempts = attempt;
+            o.armed = None;
+        }
+        let graded = match (by_op, by_fps) {
+            (Some(a), Some(b)) => Some(if b.due() > a.due() { b } else { a }),
+            (Some(a), None) => Some(a),
+            (None, Some(b)) => {
+                self.retries_linked += 1;
+                Some(b)
+            }
+            (None, None) => None,
         };
-        self.grade(p, now);
+        if let Some(a) = graded {
+            self.grade(a, now);
+        }
+        attempt
     }
 
-    fn grade(&mut self, p: Pending, now: Duration) {
-        let gap = now.saturating_sub(p.sent_at);
-        let wait = p.advice.wait();
+    /// Remember `op` as just seen; what was known of it before.
+    fn touch(&mut self, op: u64) -> Op {
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self.ops.entry(op).or_default();
+        let prior = *e;
+        e.touched = tick;
+        self.op_order.push_back((op, tick));
+        while self.ops.len() > self.capacity {
+            let Some((old, at)) = self.op_order.pop_front() else {
+                break;
+            };
+            if self.ops.get(&old).is_some_and(|o| o.touched == at) {
+                self.ops.remove(&old);
+            }
+        }
+        if self.op_order.len() > 2 * self.capacity {
+            let Backoff { op_order, ops, .. } = self;
+            op_order.retain(|(k, at)| ops.get(k).is_some_and(|o| o.touched == *at));
+        }
+        prior
+    }
+
+    /// The armed fingerprints among these, taken: the one due last.
+    fn take_linked(&mut self, fingerprints: &[[u8; 16]]) -> Option<Armed> {
+        if self.fps.is_empty() {
+            return None;
+        }
+        fingerprints
+            .iter()
+            .filter_map(|fp| self.fps.remove(fp))
+            .max_by_key(Armed::due)
+    }
+
+    fn grade(&mut self, a: Armed, now: Duration) {
+        let gap = now.saturating_sub(a.sent_at);
+        let wait = a.advice.wait();
         self.retries += 1;
         record(&mut self.gap, gap);
-        if p.advice.advised() {
+        if a.advice.advised() {
             record(&mut self.advised, wait);
         } else {
             self.retries_unadvised += 1;
@@ -132,46 +242,87 @@ impl Backoff {
         }
         if gap < wait {
             self.early += 1;
-            if !p.advice.advised() {
+            if !a.advice.advised() {
                 self.early_unadvised += 1;
             }
             record(&mut self.early_by, wait - gap);
-        } else if p.advice.advised() {
+        } else if a.advice.advised() {
             record(&mut self.over_advice, gap - wait);
         }
     }
 
-    /// A faulted reply for `op` went out at `now` with `advice`.
-    pub(super) fn faulted_reply(&mut self, op: &str, now: Duration, advice: Advice) {
-        self.faulted_replies += 1;
-        let p = Pending {
+    /// The armed reply for attempt `attempt` of `op`, or None when it came too late
+    /// to grade anything (a later attempt already arrived) or `op` is forgotten.
+    fn arm(&mut self, op: u64, attempt: u32, now: Duration, advice: Advice) -> Option<Armed> {
+        let o = self.ops.get(&op)?;
+        if attempt == 0 {
+            return None;
+        }
+        if o.attempts != attempt {
+            self.late_replies += 1;
+            return None;
+        }
+        Some(Armed {
             sent_at: now,
             advice,
-        };
-        if self.pending.insert(op.to_string(), p).is_none() {
-            self.order.push_back(op.to_string());
+            attempt,
+        })
+    }
+
+    /// A 429/5xx/dropped reply to attempt `attempt` of `op` went out at `now`.
+    pub(super) fn faulted_reply(&mut self, op: u64, attempt: u32, now: Duration, advice: Advice) {
+        self.faulted_replies += 1;
+        if let Some(a) = self.arm(op, attempt, now, advice)
+            && let Some(o) = self.ops.get_mut(&op)
+        {
+            o.armed = Some(a);
         }
-        while self.pending.len() > PENDING_CAPACITY {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.pending.remove(&old);
-                }
-                None => break,
+    }
+
+    /// A 2xx reply to attempt `attempt` of `op` went out at `now` with these actions
+    /// failed transiently: the next request that carries any of them is their retry.
+    pub(super) fn partial_reply(
+        &mut self,
+        op: u64,
+        attempt: u32,
+        failed: &[[u8; 16]],
+        now: Duration,
+        advice: Advice,
+    ) {
+        if failed.is_empty() {
+            return;
+        }
+        self.partial_replies += 1;
+        let Some(a) = self.arm(op, attempt, now, advice) else {
+            return;
+        };
+        for fp in failed {
+            if self.fps.insert(*fp, a).is_none() {
+                self.fp_order.push_back(*fp);
             }
         }
-        if self.order.len() > 2 * PENDING_CAPACITY {
-            let Backoff { order, pending, .. } = self;
-            order.retain(|k| pending.contains_key(k));
+        while self.fps.len() > self.capacity {
+            let Some(old) = self.fp_order.pop_front() else {
+                break;
+            };
+            self.fps.remove(&old);
+        }
+        if self.fp_order.len() > 2 * self.capacity {
+            let Backoff { fp_order, fps, .. } = self;
+            fp_order.retain(|k| fps.contains_key(k));
         }
     }
 
     pub(super) fn grade_view(&self) -> BackoffGrade {
         BackoffGrade {
             faulted_replies: self.faulted_replies,
+            partial_replies: self.partial_replies,
+            late_replies: self.late_replies,
             retries: self.retries,
             early: self.early,
             early_unadvised: self.early_unadvised,
             retries_unadvised: self.retries_unadvised,
+            retries_linked: self.retries_linked,
             gap: Percentiles::of(&self.gap),
             advised: Percentiles::of(&self.advised),
             over_advice: Percentiles::of(&self.over_advice),
@@ -186,14 +337,28 @@ mod tests {
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
     const FLOOR: Advice = Advice::Unadvised(Duration::from_millis(500));
+    const AFTER_1S: Advice = Advice::RetryAfter(Duration::from_secs(1));
+
+    /// One attempt of `op` at `at` answered with a faulted reply `took` later.
+    fn faulted(b: &mut Backoff, op: u64, at: u64, took: u64, advice: Advice) -> u32 {
+        let attempt = b.arrival(op, &[], MS(at));
+        b.faulted_reply(op, attempt, MS(at + took), advice);
+        attempt
+    }
+
+    fn counts(b: &Backoff) -> (u64, u64, u64) {
+        let g = b.grade_view();
+        (g.retries, g.early, g.late_replies)
+    }
 
     #[test]
     fn an_unadvised_retry_sooner_than_the_floor_is_early() {
         let mut b = Backoff::default();
-        b.faulted_reply("hasty", MS(1000), FLOOR);
-        b.arrival("hasty", MS(1010));
-        b.faulted_reply("patient", MS(1000), FLOOR);
-        b.arrival("patient", MS(1600));
+        let (hasty, patient) = (1, 2);
+        faulted(&mut b, hasty, 990, 10, FLOOR);
+        b.arrival(hasty, &[], MS(1010));
+        faulted(&mut b, patient, 990, 10, FLOOR);
+        b.arrival(patient, &[], MS(1600));
         let g = b.grade_view();
         assert_eq!(
             (g.retries, g.retries_unadvised, g.early, g.early_unadvised),
@@ -209,8 +374,8 @@ mod tests {
     #[test]
     fn a_rate_limit_reset_is_advice() {
         let mut b = Backoff::default();
-        b.faulted_reply("a", MS(0), Advice::RateLimitReset(MS(3000)));
-        b.arrival("a", MS(1000));
+        faulted(&mut b, 1, 0, 0, Advice::RateLimitReset(MS(3000)));
+        b.arrival(1, &[], MS(1000));
         let g = b.grade_view();
         assert_eq!((g.early, g.early_unadvised, g.retries_unadvised), (1, 0, 0));
         assert!((g.early_by.max_ms - 2000.0).abs() < 5.0, "{:?}", g.early_by);
@@ -219,9 +384,108 @@ mod tests {
     #[test]
     fn a_zero_floor_grades_nothing_unadvised() {
         let mut b = Backoff::default();
-        b.faulted_reply("a", MS(0), Advice::Unadvised(Duration::ZERO));
-        b.arrival("a", MS(1));
+        faulted(&mut b, 1, 0, 0, Advice::Unadvised(Duration::ZERO));
+        b.arrival(1, &[], MS(1));
         let g = b.grade_view();
         assert_eq!((g.retries, g.retries_unadvised, g.early), (1, 1, 0));
+    }
+
+    #[test]
+    fn attempts_are_numbered_per_operation() {
+        let mut b = Backoff::default();
+        assert_eq!(
+            [1, 2, 1, 3].map(|op| b.arrival(op, &[], MS(0))),
+            [1, 1, 2, 1]
+        );
+    }
+
+    /// Attempt 1 hangs; the client gives up and sends attempt 2; attempt 1's 5xx
+    /// goes out late; attempt 2 gets its own 5xx; attempt 3 comes at `third`.
+    fn late_reply_then_retry(third: u64) -> Backoff {
+        let mut b = Backoff::default();
+        let op = 9;
+        assert_eq!(b.arrival(op, &[], MS(0)), 1);
+        assert_eq!(b.arrival(op, &[], MS(10_000)), 2, "the client timed out");
+        let long = Advice::RetryAfter(Duration::from_secs(30));
+        b.faulted_reply(op, 1, MS(10_050), long);
+        b.faulted_reply(op, 2, MS(10_100), AFTER_1S);
+        assert_eq!(b.arrival(op, &[], MS(third)), 3);
+        b
+    }
+
+    #[test]
+    fn a_late_reply_to_an_abandoned_attempt_grades_nothing() {
+        // Correct: attempt 3 waits out attempt 2's advice.
+        let b = late_reply_then_retry(11_200);
+        assert_eq!(counts(&b), (1, 0, 1), "{:?}", b.grade_view());
+        let gap = b.grade_view().gap;
+        assert!(
+            (gap.max_ms - 1100.0).abs() < 2.0,
+            "graded against attempt 2: {gap:?}"
+        );
+        // Flawed: attempt 3 comes before attempt 2's advice.
+        let b = late_reply_then_retry(10_400);
+        assert_eq!(counts(&b), (1, 1, 1), "{:?}", b.grade_view());
+    }
+
+    #[test]
+    fn a_late_reply_does_not_overwrite_the_current_one() {
+        let mut b = Backoff::default();
+        b.arrival(4, &[], MS(0));
+        b.arrival(4, &[], MS(100));
+        b.faulted_reply(4, 2, MS(200), AFTER_1S);
+        b.faulted_reply(4, 1, MS(5_000), AFTER_1S);
+        b.arrival(4, &[], MS(1_300));
+        assert_eq!(counts(&b), (1, 0, 1));
+    }
+
+    #[test]
+    fn resubmitted_failed_actions_are_the_retry_of_their_reply() {
+        let (failed, fine, other) = ([1; 16], [2; 16], [3; 16]);
+        let partly = |resubmit_at: u64| {
+            let mut b = Backoff::default();
+            let attempt = b.arrival(1, &[failed, fine], MS(0));
+            b.partial_reply(1, attempt, &[failed], MS(10), FLOOR);
+            // Another request, without the failed action, is not its retry.
+            b.arrival(2, &[other], MS(20));
+            let attempt = b.arrival(3, &[failed], MS(resubmit_at));
+            (b, attempt)
+        };
+        let (b, attempt) = partly(30);
+        let g = b.grade_view();
+        assert_eq!(
+            attempt, 2,
+            "the resubmission continues the batch's attempts"
+        );
+        assert_eq!(
+            (g.partial_replies, g.retries, g.retries_linked, g.early),
+            (1, 1, 1, 1),
+            "at once: early"
+        );
+        let (b, _) = partly(600);
+        assert_eq!(counts(&b), (1, 0, 0), "after min_backoff: on time");
+    }
+
+    #[test]
+    fn a_partial_reply_to_an_abandoned_attempt_arms_nothing() {
+        let mut b = Backoff::default();
+        b.arrival(1, &[[1; 16]], MS(0));
+        b.arrival(1, &[[1; 16]], MS(100));
+        b.partial_reply(1, 1, &[[1; 16]], MS(200), FLOOR);
+        b.arrival(2, &[[1; 16]], MS(210));
+        assert_eq!(counts(&b), (0, 0, 1));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut b = Backoff::with_capacity(8);
+        for op in 0..100u64 {
+            let attempt = b.arrival(op, &[], MS(op));
+            b.partial_reply(op, attempt, &[[op as u8; 16]], MS(op), FLOOR);
+        }
+        assert!(b.ops.len() <= 8 && b.fps.len() <= 8);
+        assert!(b.op_order.len() <= 16 + 1 && b.fp_order.len() <= 16 + 1);
+        assert_eq!(b.arrival(0, &[], MS(200)), 1, "the oldest were forgotten");
+        assert_eq!(b.arrival(99, &[], MS(200)), 2, "the newest were not");
     }
 }

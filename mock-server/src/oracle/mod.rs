@@ -4,8 +4,13 @@
 //! - **Ledger**: per action fingerprint, how often it arrived and how often it was
 //!   applied; per idempotency key, how often its request was applied. Lost = arrived,
 //!   never applied, never finally rejected; duplicated = applied more than once.
-//! - **Backoff**: for every 429/5xx/dropped reply, the advised wait and the gap until
-//!   the same operation (same idempotency key, else same client and route) came back.
+//! - **Backoff**: for every 429/5xx/dropped reply, the advised wait (or, advised
+//!   nothing, the twin's `min_backoff`) and the gap until the next attempt of the same
+//!   operation came back. An operation is its credential, method, path and body (never
+//!   the idempotency key, which a client may renew on every attempt); a 2xx batch
+//!   reply with transient per-action failures is retried by the next request carrying
+//!   any of those actions. Each arrival has an attempt number, and a reply grades only
+//!   the attempt after the one it answered.
 //! - **Timeline**: arrivals and applied actions per 100 ms, for retry bursts after a
 //!   fault window and for the achieved rate.
 
@@ -27,7 +32,9 @@ use timeline::Timeline;
 pub use backoff::{Advice, BackoffGrade};
 pub use ledger::{ActionCounts, KeyCounts};
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
-/// Operations waiting for their retry; past this the oldest are forgotten.
+/// Operations remembered for grading (their attempt number and any faulted reply
+/// waiting for the next attempt), and action fingerprints waiting for their
+/// resubmission: past this many of each, the least recently seen are forgotten.
 pub const PENDING_CAPACITY: usize = 100_000;
 /// Steady rate is judged over this long before a fault window opens.
 pub const STEADY_SPAN: Duration = Duration::from_secs(10);
@@ -127,22 +134,37 @@ impl Oracle {
         self.backoff.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A request arrived (any API route): the timeline counts it, and if the same
-    /// operation had a faulted reply, the gap is graded.
-    pub fn arrival(&self, op: &str, now: Duration) {
+    /// A request arrived (any API route) as operation `op`, carrying these action
+    /// fingerprints (none for other routes): the timeline counts it, a faulted reply
+    /// to its previous attempt is graded. Returns its attempt number (1 for the first).
+    pub fn arrival(&self, op: u64, fingerprints: &[[u8; 16]], now: Duration) -> u32 {
         {
             let mut t = self.timeline.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(i) = t.slot(now) {
                 t.requests[i] += 1;
             }
         }
-        self.grading().arrival(op, now);
+        self.grading().arrival(op, fingerprints, now)
     }
 
-    /// The twin sent a 429/5xx (or dropped the reply) for `op` at `now`, with
-    /// `advice` on when to come back.
-    pub fn faulted_reply(&self, op: &str, now: Duration, advice: Advice) {
-        self.grading().faulted_reply(op, now, advice);
+    /// The twin sent a 429/5xx (or dropped the reply) at `now` for attempt `attempt`
+    /// of `op`, with `advice` on when to come back.
+    pub fn faulted_reply(&self, op: u64, attempt: u32, now: Duration, advice: Advice) {
+        self.grading().faulted_reply(op, attempt, now, advice);
+    }
+
+    /// The twin sent a 2xx reply at `now` for attempt `attempt` of `op` in which these
+    /// actions failed transiently; `advice` is its `Retry-After`, else `min_backoff`.
+    pub fn partial_reply(
+        &self,
+        op: u64,
+        attempt: u32,
+        failed: &[[u8; 16]],
+        now: Duration,
+        advice: Advice,
+    ) {
+        self.grading()
+            .partial_reply(op, attempt, failed, now, advice);
     }
 
     /// These actions reached the twin in a request.
@@ -311,10 +333,13 @@ mod tests {
     #[test]
     fn an_early_retry_is_counted_and_a_patient_one_is_not() {
         let o = Oracle::new();
-        o.faulted_reply("a", S(1000), Advice::RetryAfter(S(1000)));
-        o.arrival("a", S(1200));
-        o.faulted_reply("b", S(1000), Advice::RetryAfter(S(1000)));
-        o.arrival("b", S(2500));
+        let (a, b) = (1, 2);
+        for op in [a, b] {
+            let attempt = o.arrival(op, &[], S(900));
+            o.faulted_reply(op, attempt, S(1000), Advice::RetryAfter(S(1000)));
+        }
+        o.arrival(a, &[], S(1200));
+        o.arrival(b, &[], S(2500));
         let g = o.backoff();
         assert_eq!((g.retries, g.early), (2, 1));
         assert!((g.early_by.max_ms - 800.0).abs() < 1.0, "{:?}", g.early_by);
@@ -324,10 +349,10 @@ mod tests {
     fn a_synchronized_retry_storm_shows_as_a_burst() {
         let o = Oracle::new();
         for ms in (0..10_000).step_by(100) {
-            o.arrival("x", S(ms));
+            o.arrival(ms, &[], S(ms));
         }
         for _ in 0..30 {
-            o.arrival("x", S(12_150));
+            o.arrival(7, &[], S(12_150));
         }
         let b = o.bursts(&[("outage".into(), S(10_000), S(12_000))], S(15_000));
         assert_eq!(b[0].peak_per_100ms, 30);
