@@ -52,8 +52,9 @@ pub struct Ctx {
     pub flat: bool,
     /// A digest of the body: with the caller, method and path, "the same operation".
     pub body_digest: [u8; 8],
-    /// The oracle's name for this request's operation ([`Ctx::operation`]); zero
-    /// until the body is read.
+    /// The oracle's name for this request's operation: a digest of the credential,
+    /// method, path and body digest (never the idempotency key); zero until the body
+    /// is read.
     pub op: u64,
     /// Which attempt of its operation this request is (1 for the first; zero when
     /// it never reached the oracle).

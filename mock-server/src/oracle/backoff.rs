@@ -8,6 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::spread::{Spread, Spreads};
 use super::{PENDING_CAPACITY, Percentiles, histogram, record};
 
 /// What a faulted reply told the client about when to come back, and so what its
@@ -81,6 +82,10 @@ pub struct BackoffGrade {
     pub over_advice: Percentiles,
     /// How much sooner than their graded wait the early retries came.
     pub early_by: Percentiles,
+    /// Jitter as spread: how far apart retries land that were told the same thing at
+    /// the same time ([`Spread`]); absent while no group is large enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
 }
 
 /// A faulted reply waiting for the next attempt of its operation.
@@ -133,6 +138,7 @@ pub(super) struct Backoff {
     pub(super) advised: Histogram<u64>,
     pub(super) over_advice: Histogram<u64>,
     pub(super) early_by: Histogram<u64>,
+    spreads: Spreads,
 }
 
 impl Default for Backoff {
@@ -162,6 +168,7 @@ impl Backoff {
             advised: histogram(),
             over_advice: histogram(),
             early_by: histogram(),
+            spreads: Spreads::default(),
         }
     }
 
@@ -188,7 +195,7 @@ impl Backoff {
             (None, None) => None,
         };
         if let Some(a) = graded {
-            self.grade(a, now);
+            self.grade(a, attempt, now);
         }
         attempt
     }
@@ -227,7 +234,8 @@ impl Backoff {
             .max_by_key(Armed::due)
     }
 
-    fn grade(&mut self, a: Armed, now: Duration) {
+    /// Grade attempt `attempt`, arrived at `now`, against the reply `a`.
+    fn grade(&mut self, a: Armed, attempt: u32, now: Duration) {
         let gap = now.saturating_sub(a.sent_at);
         let wait = a.advice.wait();
         self.retries += 1;
@@ -240,6 +248,7 @@ impl Backoff {
                 return;
             }
         }
+        self.spreads.add(a.sent_at, a.advice, attempt, now);
         if gap < wait {
             self.early += 1;
             if !a.advice.advised() {
@@ -327,165 +336,10 @@ impl Backoff {
             advised: Percentiles::of(&self.advised),
             over_advice: Percentiles::of(&self.over_advice),
             early_by: Percentiles::of(&self.early_by),
+            spread: self.spreads.view(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: fn(u64) -> Duration = Duration::from_millis;
-    const FLOOR: Advice = Advice::Unadvised(Duration::from_millis(500));
-    const AFTER_1S: Advice = Advice::RetryAfter(Duration::from_secs(1));
-
-    /// One attempt of `op` at `at` answered with a faulted reply `took` later.
-    fn faulted(b: &mut Backoff, op: u64, at: u64, took: u64, advice: Advice) -> u32 {
-        let attempt = b.arrival(op, &[], MS(at));
-        b.faulted_reply(op, attempt, MS(at + took), advice);
-        attempt
-    }
-
-    fn counts(b: &Backoff) -> (u64, u64, u64) {
-        let g = b.grade_view();
-        (g.retries, g.early, g.late_replies)
-    }
-
-    #[test]
-    fn an_unadvised_retry_sooner_than_the_floor_is_early() {
-        let mut b = Backoff::default();
-        let (hasty, patient) = (1, 2);
-        faulted(&mut b, hasty, 990, 10, FLOOR);
-        b.arrival(hasty, &[], MS(1010));
-        faulted(&mut b, patient, 990, 10, FLOOR);
-        b.arrival(patient, &[], MS(1600));
-        let g = b.grade_view();
-        assert_eq!(
-            (g.retries, g.retries_unadvised, g.early, g.early_unadvised),
-            (2, 2, 1, 1)
-        );
-        assert_eq!(g.advised.count, 0, "the floor is not advice");
-        assert_eq!(
-            g.over_advice.count, 0,
-            "lateness is measured against advice"
-        );
-    }
-
-    #[test]
-    fn a_rate_limit_reset_is_advice() {
-        let mut b = Backoff::default();
-        faulted(&mut b, 1, 0, 0, Advice::RateLimitReset(MS(3000)));
-        b.arrival(1, &[], MS(1000));
-        let g = b.grade_view();
-        assert_eq!((g.early, g.early_unadvised, g.retries_unadvised), (1, 0, 0));
-        assert!((g.early_by.max_ms - 2000.0).abs() < 5.0, "{:?}", g.early_by);
-    }
-
-    #[test]
-    fn a_zero_floor_grades_nothing_unadvised() {
-        let mut b = Backoff::default();
-        faulted(&mut b, 1, 0, 0, Advice::Unadvised(Duration::ZERO));
-        b.arrival(1, &[], MS(1));
-        let g = b.grade_view();
-        assert_eq!((g.retries, g.retries_unadvised, g.early), (1, 1, 0));
-    }
-
-    #[test]
-    fn attempts_are_numbered_per_operation() {
-        let mut b = Backoff::default();
-        assert_eq!(
-            [1, 2, 1, 3].map(|op| b.arrival(op, &[], MS(0))),
-            [1, 1, 2, 1]
-        );
-    }
-
-    /// Attempt 1 hangs; the client gives up and sends attempt 2; attempt 1's 5xx
-    /// goes out late; attempt 2 gets its own 5xx; attempt 3 comes at `third`.
-    fn late_reply_then_retry(third: u64) -> Backoff {
-        let mut b = Backoff::default();
-        let op = 9;
-        assert_eq!(b.arrival(op, &[], MS(0)), 1);
-        assert_eq!(b.arrival(op, &[], MS(10_000)), 2, "the client timed out");
-        let long = Advice::RetryAfter(Duration::from_secs(30));
-        b.faulted_reply(op, 1, MS(10_050), long);
-        b.faulted_reply(op, 2, MS(10_100), AFTER_1S);
-        assert_eq!(b.arrival(op, &[], MS(third)), 3);
-        b
-    }
-
-    #[test]
-    fn a_late_reply_to_an_abandoned_attempt_grades_nothing() {
-        // Correct: attempt 3 waits out attempt 2's advice.
-        let b = late_reply_then_retry(11_200);
-        assert_eq!(counts(&b), (1, 0, 1), "{:?}", b.grade_view());
-        let gap = b.grade_view().gap;
-        assert!(
-            (gap.max_ms - 1100.0).abs() < 2.0,
-            "graded against attempt 2: {gap:?}"
-        );
-        // Flawed: attempt 3 comes before attempt 2's advice.
-        let b = late_reply_then_retry(10_400);
-        assert_eq!(counts(&b), (1, 1, 1), "{:?}", b.grade_view());
-    }
-
-    #[test]
-    fn a_late_reply_does_not_overwrite_the_current_one() {
-        let mut b = Backoff::default();
-        b.arrival(4, &[], MS(0));
-        b.arrival(4, &[], MS(100));
-        b.faulted_reply(4, 2, MS(200), AFTER_1S);
-        b.faulted_reply(4, 1, MS(5_000), AFTER_1S);
-        b.arrival(4, &[], MS(1_300));
-        assert_eq!(counts(&b), (1, 0, 1));
-    }
-
-    #[test]
-    fn resubmitted_failed_actions_are_the_retry_of_their_reply() {
-        let (failed, fine, other) = ([1; 16], [2; 16], [3; 16]);
-        let partly = |resubmit_at: u64| {
-            let mut b = Backoff::default();
-            let attempt = b.arrival(1, &[failed, fine], MS(0));
-            b.partial_reply(1, attempt, &[failed], MS(10), FLOOR);
-            // Another request, without the failed action, is not its retry.
-            b.arrival(2, &[other], MS(20));
-            let attempt = b.arrival(3, &[failed], MS(resubmit_at));
-            (b, attempt)
-        };
-        let (b, attempt) = partly(30);
-        let g = b.grade_view();
-        assert_eq!(
-            attempt, 2,
-            "the resubmission continues the batch's attempts"
-        );
-        assert_eq!(
-            (g.partial_replies, g.retries, g.retries_linked, g.early),
-            (1, 1, 1, 1),
-            "at once: early"
-        );
-        let (b, _) = partly(600);
-        assert_eq!(counts(&b), (1, 0, 0), "after min_backoff: on time");
-    }
-
-    #[test]
-    fn a_partial_reply_to_an_abandoned_attempt_arms_nothing() {
-        let mut b = Backoff::default();
-        b.arrival(1, &[[1; 16]], MS(0));
-        b.arrival(1, &[[1; 16]], MS(100));
-        b.partial_reply(1, 1, &[[1; 16]], MS(200), FLOOR);
-        b.arrival(2, &[[1; 16]], MS(210));
-        assert_eq!(counts(&b), (0, 0, 1));
-    }
-
-    #[test]
-    fn memory_stays_bounded() {
-        let mut b = Backoff::with_capacity(8);
-        for op in 0..100u64 {
-            let attempt = b.arrival(op, &[], MS(op));
-            b.partial_reply(op, attempt, &[[op as u8; 16]], MS(op), FLOOR);
-        }
-        assert!(b.ops.len() <= 8 && b.fps.len() <= 8);
-        assert!(b.op_order.len() <= 16 + 1 && b.fp_order.len() <= 16 + 1);
-        assert_eq!(b.arrival(0, &[], MS(200)), 1, "the oldest were forgotten");
-        assert_eq!(b.arrival(99, &[], MS(200)), 2, "the newest were not");
-    }
-}
+mod tests;

@@ -11,6 +11,8 @@
 //!   reply with transient per-action failures is retried by the next request carrying
 //!   any of those actions. Each arrival has an attempt number, and a reply grades only
 //!   the attempt after the one it answered.
+//! - **Spread**: jitter as the interquartile range of lateness among retries told the
+//!   same thing at the same time ([`spread`]).
 //! - **Timeline**: arrivals and applied actions per 100 ms, for retry bursts after a
 //!   fault window and for the achieved rate.
 
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 mod backoff;
 pub mod effects;
 mod ledger;
+pub mod spread;
 mod timeline;
 
 use backoff::Backoff;
@@ -31,6 +34,7 @@ use timeline::Timeline;
 
 pub use backoff::{Advice, BackoffGrade};
 pub use ledger::{ActionCounts, KeyCounts};
+pub use spread::Spread;
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
 /// Operations remembered for grading (their attempt number and any faulted reply
 /// waiting for the next attempt), and action fingerprints waiting for their
