@@ -22,3 +22,4 @@ mod resources;
 mod rules;
 mod run;
 mod webhooks;
+mod runs;

@@ -25,7 +25,7 @@ pub use routes::Route;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::faults::{Decision, FaultKind, RequestFacts};
-use crate::oracle::Advice;
+use crate::oracle::{self, Advice};
 use crate::ratelimit::{Group, Quota};
 use crate::twin::Twin;
 
@@ -248,7 +248,9 @@ async fn run(
     // Actions are due once an authorized caller has sent them, whatever happens next.
     let fingerprints = match (&submission, &cx.principal) {
         (Some(Ok(sub)), Ok(p)) if p.require(route.scope(&cx.method)).is_ok() => {
-            twin.oracle.arrived(&sub.fingerprints);
+            let tags = sub.actions.iter().map(|a| oracle::run_tag(&a.payload));
+            twin.oracle
+                .arrived(sub.fingerprints.iter().copied().zip(tags));
             sub.fingerprints.as_slice()
         }
         _ => &[],

@@ -1,15 +1,41 @@
 //! The exactly-once ledger: per action fingerprint, how often it arrived and how often
-//! it was applied; per idempotency key, how often its request was applied.
+//! it was applied; per idempotency key, how often its request was applied; and per
+//! run tag, the same account for the load's own actions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+use crate::webhooks::event::EFFECT_FIELD;
+
+/// The payload field the harness tags each action it offers with: `"run": "<run id>"`.
+/// The per-run account counts only actions carrying it (and no [`EFFECT_FIELD`]:
+/// webhook handler effects are the handler's work, not the load's).
+pub const RUN_FIELD: &str = "run";
+/// Runs accounted at most; when another starts, the oldest is forgotten (a twin
+/// serves a few runs at a time; this bounds what a client can make it keep).
+pub const MAX_RUNS: usize = 64;
+/// Longest run tag accounted; a longer one is not a harness run id and is ignored.
+pub const MAX_RUN_TAG: usize = 128;
+
+/// The run tag of an action with this payload, if it is one of a run's own.
+pub fn run_tag(payload: &serde_json::Value) -> Option<&str> {
+    if payload.get(EFFECT_FIELD).is_some() {
+        return None;
+    }
+    payload
+        .get(RUN_FIELD)?
+        .as_str()
+        .filter(|t| t.len() <= MAX_RUN_TAG)
+}
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Entry {
     arrived: u32,
     applied: u32,
     rejected: bool,
+    /// The run the action belongs to (an index into `Ledger::runs`), 0 for none.
+    run: u32,
 }
 
 /// The ledger's state (behind the oracle's lock).
@@ -19,6 +45,27 @@ pub(super) struct Ledger {
     keys: HashMap<(String, String), u32>,
     replays: u64,
     key_mismatches: u64,
+    /// Runs in order of first sight, at most [`MAX_RUNS`]: (index, tag).
+    runs: VecDeque<(u32, String)>,
+    run_index: HashMap<String, u32>,
+    last_run: u32,
+}
+
+/// One run's account of its own actions (those tagged with its id), under
+/// `runs.<id>` in the oracle view: the exactly-once verdict for the load alone,
+/// apart from setup traffic, webhook effects and other runs on the same twin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct RunActions {
+    /// Distinct actions of the run that reached the twin.
+    pub arrived: u64,
+    /// Of those, applied at least once.
+    pub applied: u64,
+    /// Applied more than once.
+    pub duplicated: u64,
+    /// Never applied and refused with a final 4xx (never due).
+    pub rejected: u64,
+    /// Arrived, never applied, never finally rejected: the run's lost actions.
+    pub lost: u64,
 }
 
 /// The ledger's verdict on actions.
@@ -52,10 +99,66 @@ pub struct KeyCounts {
 }
 
 impl Ledger {
-    pub(super) fn arrived(&mut self, fingerprints: &[[u8; 16]]) {
-        for fp in fingerprints {
-            self.actions.entry(*fp).or_default().arrived += 1;
+    /// These actions arrived, each with its run tag if it has one.
+    pub(super) fn arrived<'a>(
+        &mut self,
+        actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
+    ) {
+        for (fp, tag) in actions {
+            let run = match tag {
+                Some(t) if !self.actions.contains_key(&fp) => self.run(t),
+                _ => 0,
+            };
+            let e = self.actions.entry(fp).or_default();
+            e.arrived += 1;
+            if e.run == 0 {
+                e.run = run;
+            }
         }
+    }
+
+    /// The index of run `tag`, starting it (and forgetting the oldest) if new.
+    fn run(&mut self, tag: &str) -> u32 {
+        if let Some(i) = self.run_index.get(tag) {
+            return *i;
+        }
+        if self.runs.len() >= MAX_RUNS
+            && let Some((_, old)) = self.runs.pop_front()
+        {
+            self.run_index.remove(&old);
+        }
+        self.last_run += 1;
+        self.runs.push_back((self.last_run, tag.to_string()));
+        self.run_index.insert(tag.to_string(), self.last_run);
+        self.last_run
+    }
+
+    /// The account of each run still remembered.
+    pub(super) fn runs(&self) -> BTreeMap<String, RunActions> {
+        let mut by_index: HashMap<u32, RunActions> = self
+            .runs
+            .iter()
+            .map(|(i, _)| (*i, RunActions::default()))
+            .collect();
+        for e in self.actions.values().filter(|e| e.run != 0) {
+            let Some(r) = by_index.get_mut(&e.run) else {
+                continue;
+            };
+            r.arrived += 1;
+            match e.applied {
+                0 if e.rejected => r.rejected += 1,
+                0 => r.lost += 1,
+                1 => r.applied += 1,
+                _ => {
+                    r.applied += 1;
+                    r.duplicated += 1;
+                }
+            }
+        }
+        self.runs
+            .iter()
+            .filter_map(|(i, tag)| Some((tag.clone(), by_index.remove(i)?)))
+            .collect()
     }
 
     /// Book the outcomes of a handled request; returns how many actions were applied.
@@ -122,5 +225,67 @@ impl Ledger {
             replays: self.replays,
             mismatches: self.key_mismatches,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tagged(l: &mut Ledger, fp: u8, payload: serde_json::Value) -> [u8; 16] {
+        l.arrived([([fp; 16], run_tag(&payload))]);
+        [fp; 16]
+    }
+
+    #[test]
+    fn a_run_counts_only_its_own_actions() {
+        let mut l = Ledger::default();
+        let applied = tagged(&mut l, 1, json!({ "run": "r1", "n": 1 }));
+        let twice = tagged(&mut l, 2, json!({ "run": "r1", "n": 2 }));
+        let given_up = tagged(&mut l, 3, json!({ "run": "r1", "n": 3 }));
+        let refused = tagged(&mut l, 4, json!({ "run": "r1", "n": 4 }));
+        let untagged = tagged(&mut l, 5, json!({ "n": 5 }));
+        let effect = tagged(&mut l, 6, json!({ "run": "r1", "effect_of": "k" }));
+        let other = tagged(&mut l, 7, json!({ "run": "r2" }));
+        l.outcomes(
+            &[
+                (applied, Ok(())),
+                (twice, Ok(())),
+                (twice, Ok(())),
+                (given_up, Err(false)),
+                (refused, Err(true)),
+                (untagged, Err(false)),
+                (effect, Err(false)),
+                (other, Ok(())),
+            ],
+            None,
+        );
+        let runs = l.runs();
+        let r1 = RunActions {
+            arrived: 4,
+            applied: 2,
+            duplicated: 1,
+            rejected: 1,
+            lost: 1,
+        };
+        assert_eq!(runs.get("r1"), Some(&r1), "{runs:?}");
+        assert_eq!(runs.len(), 2, "untagged actions start no run: {runs:?}");
+        assert_eq!(l.counts().lost, 3, "the whole ledger still counts them");
+    }
+
+    #[test]
+    fn the_oldest_run_is_forgotten() {
+        let mut l = Ledger::default();
+        for i in 0..=MAX_RUNS {
+            tagged(&mut l, i as u8, json!({ "run": format!("r{i}") }));
+        }
+        let runs = l.runs();
+        assert_eq!(runs.len(), MAX_RUNS);
+        assert!(!runs.contains_key("r0") && runs.contains_key(&format!("r{MAX_RUNS}")));
+        assert_eq!(
+            run_tag(&json!({ "run": "x".repeat(MAX_RUN_TAG + 1) })),
+            None
+        );
     }
 }

@@ -16,6 +16,7 @@
 //! - **Timeline**: arrivals and applied actions per 100 ms, for retry bursts after a
 //!   fault window and for the achieved rate.
 
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use ledger::Ledger;
 use timeline::Timeline;
 
 pub use backoff::{Advice, BackoffGrade};
-pub use ledger::{ActionCounts, KeyCounts};
+pub use ledger::{ActionCounts, KeyCounts, MAX_RUN_TAG, MAX_RUNS, RUN_FIELD, RunActions, run_tag};
 pub use spread::Spread;
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
 /// Operations remembered for grading (their attempt number and any faulted reply
@@ -112,6 +113,10 @@ pub struct OracleView {
     pub idempotency: KeyCounts,
     pub backoff: BackoffGrade,
     pub bursts: Vec<Burst>,
+    /// Each run's account of its own actions (those whose payload carries
+    /// `"run": "<id>"`), by run id; at most [`MAX_RUNS`], the oldest forgotten.
+    #[serde(default)]
+    pub runs: BTreeMap<String, RunActions>,
 }
 
 impl Default for Oracle {
@@ -171,9 +176,15 @@ impl Oracle {
             .partial_reply(op, attempt, failed, now, advice);
     }
 
-    /// These actions reached the twin in a request.
-    pub fn arrived(&self, fingerprints: &[[u8; 16]]) {
-        self.ledger().arrived(fingerprints);
+    /// These actions reached the twin in a request, each with its run tag
+    /// ([`run_tag`]) if it is one of a run's own.
+    pub fn arrived<'a>(&self, actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>) {
+        self.ledger().arrived(actions);
+    }
+
+    /// Each run's account of its own actions, by run tag.
+    pub fn runs(&self) -> BTreeMap<String, RunActions> {
+        self.ledger().runs()
     }
 
     /// Outcomes of a request that was handled: `Ok` applied, `Err(true)` final rejection.
@@ -282,12 +293,18 @@ impl Oracle {
     }
 
     pub fn view(&self, windows: &[(String, Duration, Duration)], now: Duration) -> OracleView {
+        // One lock for the ledger's three accounts, so they agree with each other.
+        let (actions, idempotency, runs) = {
+            let l = self.ledger();
+            (l.counts(), l.keys(), l.runs())
+        };
         OracleView {
             effects: self.effects.counts(),
-            actions: self.actions(),
-            idempotency: self.ledger().keys(),
+            actions,
+            idempotency,
             backoff: self.backoff(),
             bursts: self.bursts(windows, now),
+            runs,
         }
     }
 
@@ -309,7 +326,7 @@ mod tests {
     fn ledger_classifies_each_action() {
         let o = Oracle::new();
         let (once, twice, lost, rejected) = ([1; 16], [2; 16], [3; 16], [4; 16]);
-        o.arrived(&[once, twice, lost, rejected]);
+        o.arrived([once, twice, lost, rejected].map(|fp| (fp, None)));
         o.outcomes(
             &[
                 (once, Ok(())),
