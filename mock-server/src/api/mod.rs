@@ -16,7 +16,6 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
 use sha2::Digest;
 
 pub use reply::{Reply, TwinBody};
@@ -94,6 +93,36 @@ impl Ctx {
         u64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"))
     }
 
+    /// What the request is, for its fault draws: a digest of the idempotency key if
+    /// any (else the body digest) with the organization, method and path, mixed with
+    /// the attempt number. Returns the stream key and the tape's name for it,
+    /// `"<12 hex digits of the digest>/<attempt>"`. The organization rather than the
+    /// credential: a rerun may use a new key of the same organization.
+    fn identity(&self) -> (u64, String) {
+        let org = self.principal.as_ref().map_or("-", |p| p.org.as_str());
+        let mut h = sha2::Sha256::new();
+        for part in [
+            org.as_bytes(),
+            self.method.as_str().as_bytes(),
+            self.path.as_bytes(),
+        ] {
+            h.update(part);
+            h.update([0]);
+        }
+        match self.idempotency_key() {
+            Some(k) => h.update([b"k".as_slice(), k.as_bytes()].concat()),
+            None => h.update([b"b".as_slice(), &self.body_digest].concat()),
+        }
+        let digest: [u8; 32] = h.finalize().into();
+        let op = u64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"));
+        let mut h = sha2::Sha256::new();
+        h.update(op.to_be_bytes());
+        h.update(self.attempt.to_be_bytes());
+        let keyed: [u8; 32] = h.finalize().into();
+        let stream = u64::from_be_bytes(keyed[..8].try_into().expect("8 of 32 bytes"));
+        (stream, format!("{:012x}/{}", op >> 16, self.attempt))
+    }
+
     pub fn error(&self, e: ApiError) -> Reply {
         let mut r = Reply::json(e.status, &e.body(&self.request_id, self.flat));
         for (name, value) in e.headers {
@@ -147,11 +176,11 @@ pub async fn handle(
         .into_response());
     }
     let seq = twin.next_seq();
-    let mut rng = twin.faults.rng(seq);
     let now = twin.clock.now();
     let mut cx = Ctx {
         seq,
-        request_id: format!("req_{:016x}", rng.random::<u64>()),
+        // Its own stream: the fault draws are keyed by the operation, not by `seq`.
+        request_id: format!("req_{:016x}", twin.faults.rng(seq).random::<u64>()),
         now,
         unix: twin.clock.unix_at(now),
         method: parts.method.clone(),
@@ -169,7 +198,7 @@ pub async fn handle(
     let route = Route::resolve(&cx.method, &cx.path);
     let template = route.as_ref().map(|r| r.template()).unwrap_or("unmatched");
     let outcome = match route {
-        Ok(route) => run(&twin, &mut cx, route, body, &mut rng).await,
+        Ok(route) => run(&twin, &mut cx, route, body).await,
         Err(e) => Outcome::Reply(cx.error(e)),
     };
     match outcome {
@@ -225,18 +254,15 @@ fn advice(reply: &Reply, unix_now: f64, min_backoff: Duration) -> Advice {
     }
 }
 
-async fn run(
+/// The request as the oracle sees it on arrival: body digest, caller, the actions it
+/// carries (now due), its operation and attempt number. Returns the parsed actions.
+fn arrive(
     twin: &Twin,
     cx: &mut Ctx,
-    route: Route,
-    body: Incoming,
-    rng: &mut ChaCha8Rng,
-) -> Outcome {
-    let body = match read_body(body, twin.config.limits.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return Outcome::Reply(cx.error(e)),
-    };
-    let digest: [u8; 32] = sha2::Sha256::digest(&body).into();
+    route: &Route,
+    body: &[u8],
+) -> Option<Result<handlers::Submission, ApiError>> {
+    let digest: [u8; 32] = sha2::Sha256::digest(body).into();
     cx.body_digest.copy_from_slice(&digest[..8]);
     if !route.public() {
         cx.principal = twin.auth.authenticate(&cx.headers, cx.now, cx.unix);
@@ -244,7 +270,7 @@ async fn run(
     let org = cx.principal.as_ref().map_or("", |p| p.org.as_str());
     let submission = route
         .submits()
-        .then(|| handlers::Submission::parse(&route, &body, twin.config.limits.max_batch, org));
+        .then(|| handlers::Submission::parse(route, body, twin.config.limits.max_batch, org));
     // Actions are due once an authorized caller has sent them, whatever happens next.
     let fingerprints = match (&submission, &cx.principal) {
         (Some(Ok(sub)), Ok(p)) if p.require(route.scope(&cx.method)).is_ok() => {
@@ -257,12 +283,24 @@ async fn run(
     };
     cx.op = cx.operation();
     cx.attempt = twin.oracle.arrival(cx.op, fingerprints, cx.now);
+    submission
+}
+
+async fn run(twin: &Twin, cx: &mut Ctx, route: Route, body: Incoming) -> Outcome {
+    let body = match read_body(body, twin.config.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Outcome::Reply(cx.error(e)),
+    };
+    let submission = arrive(twin, cx, &route, &body);
+    let (identity, tape_op) = cx.identity();
+    let rng = &mut twin.faults.rng_for(identity);
     let facts = RequestFacts {
         seq: cx.seq,
         now: cx.now,
         request_id: &cx.request_id,
         method: &cx.method,
         path: &cx.path,
+        op: &tape_op,
     };
     let d = twin.faults.decide(&facts, rng);
     for kind in &d.kinds {

@@ -89,6 +89,8 @@ pub struct RequestFacts<'a> {
     pub request_id: &'a str,
     pub method: &'a http::Method,
     pub path: &'a str,
+    /// The operation and attempt, for the tape ([`TapeEntry::op`]).
+    pub op: &'a str,
 }
 
 impl FaultEngine {
@@ -104,6 +106,18 @@ impl FaultEngine {
     pub fn rng(&self, seq: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(seq);
+        rng
+    }
+
+    /// The random stream of one attempt of one operation, keyed by `identity` (a
+    /// digest of what the request is and which attempt of it, not of when it came):
+    /// with the same seed the same operation draws the same faults whatever the
+    /// arrival order. Its key differs from [`FaultEngine::rng`]'s, so the two kinds of
+    /// stream never coincide.
+    pub fn rng_for(&self, identity: u64) -> ChaCha8Rng {
+        // "operatio": any constant apart from zero gives a key of its own.
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ 0x6f70_6572_6174_696f);
+        rng.set_stream(identity);
         rng
     }
 
@@ -171,6 +185,7 @@ impl FaultEngine {
                 path: req.path.chars().take(MAX_TAPE_PATH).collect(),
                 rule: rule.name.clone(),
                 kind: rule.kind.name(),
+                op: req.op.to_string(),
             });
         }
         d
@@ -223,6 +238,7 @@ impl FaultEngine {
                 path: tape_url(d.url).chars().take(MAX_TAPE_PATH).collect(),
                 rule: rule.name.clone(),
                 kind: w.name(),
+                op: String::new(),
             });
         }
         out
@@ -299,6 +315,7 @@ mod tests {
                 request_id: "req_1",
                 method: &http::Method::GET,
                 path: "/objects",
+                op: "",
             };
             engine.decide(&facts, &mut engine.rng(secs)).delay
         };

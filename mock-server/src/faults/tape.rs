@@ -20,6 +20,13 @@ pub struct TapeEntry {
     pub path: String,
     pub rule: String,
     pub kind: &'static str,
+    /// The operation the fault was drawn for, `"<12 hex digits>/<attempt>"`: a digest
+    /// of what the request is (its idempotency key, else its body, with organization,
+    /// method and path) and which attempt of it. Its faults are drawn from a stream
+    /// keyed by this, so two runs of one seed diff equal on it whatever the arrival
+    /// order. Empty for webhook deliveries (left out of the JSON then).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub op: String,
 }
 
 /// Longest path kept on the tape (a client controls the path).
@@ -146,6 +153,7 @@ mod tests {
                 path: "/x".into(),
                 rule: format!("r{}", tape.view(0, 10).entries.len()),
                 kind: "reset",
+                op: String::new(),
             });
         }
         let text = tape.jsonl(0);
