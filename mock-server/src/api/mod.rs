@@ -218,18 +218,26 @@ pub async fn handle(
                     .header("x-ratelimit-remaining", q.remaining.to_string())
                     .header("x-ratelimit-reset", q.reset_unix.to_string());
             }
-            let status = reply.status.as_u16();
-            twin.metrics.request(&cx.method, template, status);
-            let now = twin.clock.now();
-            let advice = advice(&reply, twin.clock.unix_at(now), twin.config.min_backoff);
-            if status == 429 || status >= 500 {
-                twin.oracle.faulted_reply(cx.op, cx.attempt, now, advice);
-            } else if reply.status.is_success() && !reply.truncate {
-                twin.oracle
-                    .partial_reply(cx.op, cx.attempt, &cx.transient, now, advice);
-            }
+            twin.metrics
+                .request(&cx.method, template, reply.status.as_u16());
+            grade_reply(&twin, &cx, &reply);
             Ok(reply.into_response())
         }
+    }
+}
+
+/// Arm the oracle's backoff grade with a reply about to go out: a 429/5xx for the
+/// operation's next attempt, a 2xx with transient per-action failures for the next
+/// request carrying those actions.
+fn grade_reply(twin: &Twin, cx: &Ctx, reply: &Reply) {
+    let now = twin.clock.now();
+    let advice = advice(reply, twin.clock.unix_at(now), twin.config.min_backoff);
+    let status = reply.status.as_u16();
+    if status == 429 || status >= 500 {
+        twin.oracle.faulted_reply(cx.op, cx.attempt, now, advice);
+    } else if reply.status.is_success() && !reply.truncate {
+        twin.oracle
+            .partial_reply(cx.op, cx.attempt, &cx.transient, now, advice);
     }
 }
 

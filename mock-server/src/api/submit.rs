@@ -87,29 +87,42 @@ pub fn submit(
             cx.now,
         );
     }
+    let key = key.map(|k| (org, k));
+    cx.transient = account(twin, &sub, &applied, key, cx.now);
+    drop(store);
+    raise_events(twin, cx, org, &sub, &applied);
+    Ok(reply)
+}
+
+/// Book each action's outcome in the oracle (leaving applied webhook effects out of
+/// the achieved rate); returns the fingerprints of the actions that failed
+/// transiently, which the client should resubmit.
+fn account(
+    twin: &Twin,
+    sub: &Submission,
+    applied: &Applied,
+    key: Option<(&str, &str)>,
+    now: std::time::Duration,
+) -> Vec<[u8; 16]> {
     let outcomes: Vec<([u8; 16], Result<(), bool>)> = sub
         .fingerprints
         .iter()
         .zip(&applied.results)
         .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
         .collect();
-    twin.oracle
-        .outcomes(&outcomes, key.map(|k| (org, k)), cx.now);
-    cx.transient = outcomes
-        .iter()
-        .filter(|(_, r)| *r == Err(false))
-        .map(|(fp, _)| *fp)
-        .collect();
+    twin.oracle.outcomes(&outcomes, key, now);
     let effects = sub
         .actions
         .iter()
         .zip(&applied.results)
         .filter(|(a, r)| r.is_ok() && a.payload.get(EFFECT_FIELD).is_some())
         .count();
-    twin.oracle.effects_applied(effects as u32, cx.now);
-    drop(store);
-    raise_events(twin, cx, org, &sub, &applied);
-    Ok(reply)
+    twin.oracle.effects_applied(effects as u32, now);
+    outcomes
+        .into_iter()
+        .filter(|(_, r)| *r == Err(false))
+        .map(|(fp, _)| fp)
+        .collect()
 }
 
 /// A final refusal of the whole request: none of its actions is due any more.

@@ -180,7 +180,9 @@ impl Backoff {
         let prior = self.touch(op);
         let by_op = prior.armed;
         let by_fps = self.take_linked(fingerprints);
-        let attempt = (prior.attempts + 1).max(by_fps.map_or(0, |a| a.attempt + 1));
+        // Saturating: a client polling one route with one body is one long operation.
+        let next = |n: u32| n.saturating_add(1);
+        let attempt = next(prior.attempts).max(by_fps.map_or(0, |a| next(a.attempt)));
         if let Some(o) = self.ops.get_mut(&op) {
             o.attempts = attempt;
             o.armed = None;

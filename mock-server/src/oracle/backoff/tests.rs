@@ -210,3 +210,16 @@ fn fleet_of(n: u64) -> BackoffGrade {
     }
     b.grade_view()
 }
+
+#[test]
+fn attempt_numbers_saturate() {
+    let mut b = Backoff::default();
+    b.ops.insert(
+        5,
+        Op {
+            attempts: u32::MAX,
+            ..Op::default()
+        },
+    );
+    assert_eq!(b.arrival(5, &[], MS(0)), u32::MAX);
+}
