@@ -3,13 +3,15 @@
 //! the same faults on the same operations whatever order they arrive in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use gauntlet_mock::RuleSpec;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::util::{Twin, Wire, batch, config, rule};
 
@@ -49,39 +51,37 @@ fn rules() -> Vec<RuleSpec> {
 
 /// What two runs must agree on: each fault by operation, and which actions of each
 /// batch failed.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Faults {
     tape: BTreeSet<(String, String, String)>,
     failed: BTreeMap<usize, Vec<u64>>,
 }
 
-/// Operation `i` (its own key and body), once, and once more if faulted.
-async fn operation(twin: &Twin, i: usize) -> (usize, Vec<u64>) {
-    let body = batch(&format!("op{i}"), 4);
-    let send = || {
-        twin.api("POST", "/ebus/actions/batch")
-            .header("idempotency-key", &format!("key-{i}"))
-            .json(&body)
-            .wire()
-    };
-    let mut failed = Vec::new();
-    for _attempt in 0..2 {
-        match send().await {
-            Wire::Reply(r) if r.status() == 200 => {
+/// Operation `i` (its own key and body), once, and once more if faulted; the indices
+/// of the actions that failed in its batch reply.
+fn operation(twin: &Twin, i: usize) -> impl Future<Output = (usize, Vec<u64>)> + 'static {
+    let req = twin
+        .api("POST", "/ebus/actions/batch")
+        .header("idempotency-key", &format!("key-{i}"))
+        .json(&batch(&format!("op{i}"), 4));
+    async move {
+        for _attempt in 0..2 {
+            if let Wire::Reply(r) = req.clone().wire().await
+                && r.status() == 200
+            {
                 let v: Value = r.json();
-                failed = v["results"]
+                let failed = v["results"]
                     .as_array()
                     .expect("results")
                     .iter()
                     .filter(|x| x["status"] == "failed")
                     .filter_map(|x| x["index"].as_u64())
                     .collect();
-                break;
+                return (i, failed);
             }
-            _ => {}
         }
+        (i, Vec::new())
     }
-    (i, failed)
 }
 
 /// Run every operation through a twin of `seed`, in `order`, `concurrency` at a time.
@@ -90,11 +90,20 @@ async fn run(seed: u64, order: &[usize], concurrency: usize) -> Faults {
     c.seed = seed;
     c.faults = gauntlet_mock::faults::spec::validate_all(&rules(), "faults").expect("valid");
     let twin = Twin::start(c).await;
-    let failed = futures::stream::iter(order.iter().copied())
-        .map(|i| operation(&twin, i))
-        .buffer_unordered(concurrency)
-        .collect::<BTreeMap<_, _>>()
-        .await;
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for i in order {
+        let (op, permits) = (operation(&twin, *i), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("open semaphore");
+            op.await
+        });
+    }
+    let mut failed = BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (i, f) = done.expect("an operation finished");
+        failed.insert(i, f);
+    }
     let tape = twin.control("GET", "/_gauntlet/tape").send().await.ok();
     let tape = tape["entries"]
         .as_array()
@@ -124,10 +133,13 @@ async fn one_seed_injects_the_same_faults_on_the_same_operations_in_any_order() 
         a.failed.values().any(|f| !f.is_empty()),
         "some batches failed in part"
     );
-    assert_eq!(
-        a, b,
-        "same seed, another order and concurrency: same faults"
-    );
+    // Same seed, another order and concurrency: the same faults.
+    let moved: Vec<_> = a.tape.symmetric_difference(&b.tape).take(5).collect();
+    assert!(moved.is_empty(), "faults moved: {moved:?}");
+    let picks: Vec<_> = (0..OPERATIONS)
+        .filter(|i| a.failed.get(i) != b.failed.get(i))
+        .collect();
+    assert!(picks.is_empty(), "other partial-batch picks for {picks:?}");
     let other = run(43, &in_order, 1).await;
     assert_ne!(a.tape, other.tape, "another seed, other faults");
 }
