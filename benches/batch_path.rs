@@ -67,7 +67,11 @@ fn batch_path(c: &mut Criterion) {
             |(body, now)| {
                 let sub = Submission::parse(&Route::Batch, &body, BATCH, SANDBOX_ORG)
                     .expect("valid batch");
-                oracle.arrived(&sub.fingerprints);
+                let tags = sub
+                    .actions
+                    .iter()
+                    .map(|a| gauntlet_mock::oracle::run_tag(&a.payload));
+                oracle.arrived(sub.fingerprints.iter().copied().zip(tags));
                 limiter
                     .charge(SANDBOX_ORG, Group::Ebus, sub.actions.len() as u32, now, 0.0)
                     .expect("bucket has room");

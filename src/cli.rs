@@ -28,10 +28,28 @@ pub enum Command {
     /// Compare a run with a baseline: exit 1 naming each metric that regressed
     /// (latency percentiles, achieved rate, error and retry figures), 0 otherwise.
     Compare(CompareArgs),
+    /// Measure the harness's own floor on this machine: Gil Tene's ^Z test (2,000
+    /// requests/s, the twin frozen for 1 s: p99 should be ~900 ms), the same
+    /// without the freeze, and a pacing sweep; writes calibration.json.
+    Calibrate(CalibrateArgs),
     /// Print the JSON Schema of summary.json (committed as
     /// reports/schema/summary.schema.json).
     #[command(hide = true)]
     Schema,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateArgs {
+    /// How long each step runs (the ^Z freeze sits in its middle).
+    #[arg(long, env = "GAUNTLET_DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The sweep's rates, actions/s (batches of 50..500).
+    #[arg(long, value_delimiter = ',', default_value = "2000,20000,100000")]
+    pub rates: Vec<f64>,
+    /// Folder for calibration.json and each step's run folder
+    /// (default reports/calibrate-<UTC time>).
+    #[arg(long, env = "GAUNTLET_OUT")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

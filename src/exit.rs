@@ -4,8 +4,11 @@
 pub const PASS: u8 = 0;
 /// A threshold, oracle check or regression failed.
 pub const FAILED: u8 = 1;
-/// Usage, configuration or environment error: nothing was judged.
+/// Usage, configuration or environment error: nothing was judged. Also a failure
+/// inside the harness itself (a load task that panicked): never the target's.
 pub const USAGE: u8 = 2;
+/// Interrupted twice: the drain was cut short (128 + SIGINT, as shells expect).
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code of a command that judged something.
 pub fn of_verdict(pass: bool) -> u8 {
@@ -17,10 +20,26 @@ pub fn of_verdict(pass: bool) -> u8 {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The run was cut short by a second Ctrl-C; what could be written was.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted twice: the drain was cut short; the report in {0} is partial")]
+pub struct Interrupted(pub String);
+
+/// The harness itself failed (not the target): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("the harness failed: {0}")]
+pub struct HarnessError(pub String);
+
 /// The exit code for an error that ended a command.
 pub fn code_of(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|e| e.is::<Interrupted>()) {
+        return INTERRUPTED;
+    }
     if err.chain().any(|e| {
-        e.is::<UsageError>() || e.is::<gauntlet_mock::ConfigError>() || e.is::<std::io::Error>()
+        e.is::<HarnessError>()
+            || e.is::<UsageError>()
+            || e.is::<gauntlet_mock::ConfigError>()
+            || e.is::<std::io::Error>()
     }) {
         USAGE
     } else {

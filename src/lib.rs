@@ -5,6 +5,8 @@
 //!
 //! - [`cli`]: the command line (clap), every CI-set flag also read from the environment.
 //! - [`mock`]: `gauntlet mock`, the twin as a standalone server for a team's own client.
+//! - [`calibrate`]: `gauntlet calibrate`, the harness's own floor on this machine
+//!   (the ^Z test against theory, a pacing sweep), the twin in a child process.
 //! - [`run`]: `gauntlet run`, one run as data flows: plan, twin, load, verdict, report.
 //! - [`plan`]: plan files, read raw then checked (errors name file, line, key).
 //! - [`client`]: the reference Dual client (backoff, idempotency, partial retries, flaws).
@@ -25,6 +27,7 @@
 //! The twin itself is the `gauntlet-mock` crate; later parts (plan, load, measure,
 //! handler, verdict, report, smoke) join as modules here.
 
+pub mod calibrate;
 pub mod cli;
 pub mod client;
 pub mod compare;

@@ -43,9 +43,23 @@ async fn main() -> ExitCode {
                 .map(|_| exit::PASS)
                 .map_err(Into::into)
         }
-        Command::Run(args) => gauntlet::run::run(args, env, &mut std::io::stdout())
-            .await
-            .map(|o| exit::of_verdict(o.verdict.pass)),
+        Command::Calibrate(args) => {
+            let interrupts = gauntlet::signal::Interrupts::install();
+            match std::env::current_exe() {
+                Ok(exe) => {
+                    gauntlet::calibrate::run(args, &exe, &interrupts, &mut std::io::stdout())
+                        .await
+                        .map(|_| exit::PASS)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Run(args) => {
+            let interrupts = gauntlet::signal::Interrupts::install();
+            gauntlet::run::run_with(args, env, &interrupts, &mut std::io::stdout())
+                .await
+                .map(|o| exit::of_verdict(o.verdict.pass))
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

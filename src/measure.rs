@@ -2,7 +2,7 @@
 //! and counters, cumulative and per interval. Memory is fixed: an interval's
 //! histograms are handed out by `snapshot` and replaced with empty ones.
 //!
-//! Definitions (DESIGN.md): **latency** runs from the pacer's intended send time to
+//! Definitions (docs/measurement.md): **latency** runs from the pacer's intended send time to
 //! the first reply (coordinated omission corrected); **service** from the actual
 //! send of each attempt; **accept** from the intended send to the 2xx that applied
 //! an action, across retries; **lag** is how late the slot was taken; **gap** the
@@ -29,7 +29,10 @@ fn us(d: Duration) -> u64 {
 /// One set of histograms.
 #[derive(Debug, Clone)]
 pub struct Hists {
+    /// Per action: each batch's first-reply latency, recorded once per action in it.
     pub latency: Histogram<u64>,
+    /// Per request: each batch's first-reply latency, once.
+    pub request_latency: Histogram<u64>,
     pub service: Histogram<u64>,
     pub accept: Histogram<u64>,
     /// Attempts per batch (a count, not microseconds).
@@ -43,6 +46,7 @@ impl Default for Hists {
     fn default() -> Self {
         Self {
             latency: hist(),
+            request_latency: hist(),
             service: hist(),
             accept: hist(),
             attempts: hist(),
@@ -75,6 +79,14 @@ pub struct Counts {
     pub outcomes: BTreeMap<String, u64>,
     /// Retries the client itself sent sooner than advised (a flawed client only).
     pub early: u64,
+    /// Actions still pending when the drain grace ran out (or a second Ctrl-C):
+    /// the harness stopped them, so they are neither lost nor given up.
+    #[serde(default)]
+    pub cut_off: u64,
+    /// Load tasks that failed inside the harness (a panic): a harness error, never
+    /// the target's failure. Their actions are counted as cut off.
+    #[serde(default)]
+    pub harness_errors: u64,
 }
 
 #[derive(Debug, Default)]
@@ -102,7 +114,8 @@ pub struct BackoffPoint {
 /// The client's recorder, shared by every goose user of a run.
 #[derive(Debug)]
 pub struct Recorder {
-    started: Instant,
+    /// The schedule's zero (set again when the schedule begins).
+    started: Mutex<Instant>,
     state: Mutex<State>,
 }
 
@@ -132,7 +145,7 @@ impl Recorder {
     /// interval times and fault windows share one axis).
     pub fn starting_at(zero: Instant) -> Self {
         Self {
-            started: zero,
+            started: Mutex::new(zero),
             state: Mutex::new(State::default()),
         }
     }
@@ -164,9 +177,32 @@ impl Recorder {
         });
     }
 
-    /// The first reply (or failure) of a batch, `latency` after its intended time.
-    pub fn first_reply(&self, latency: Duration) {
-        self.with(|s| Self::both(s, |h| h.latency.saturating_record(us(latency))));
+    /// The first reply (or failure) of a batch of `actions`, `latency` after its
+    /// intended time: one sample per action, and one per request.
+    pub fn first_reply(&self, latency: Duration, actions: usize) {
+        let n = actions.max(1) as u64;
+        self.with(|s| {
+            Self::both(s, |h| {
+                let _ = h.latency.record_n(us(latency), n);
+                h.request_latency.saturating_record(us(latency));
+            });
+        });
+    }
+
+    /// `n` actions were still pending when the run cut its drain short.
+    pub fn cut_off(&self, n: usize) {
+        if n > 0 {
+            self.with(|s| s.counts.cut_off += n as u64);
+        }
+    }
+
+    /// A load task failed inside the harness; its `actions` are cut off.
+    pub fn harness_error(&self, actions: usize, what: &str) {
+        tracing::error!("a load task failed inside the harness: {what}");
+        self.with(|s| {
+            s.counts.harness_errors += 1;
+            s.counts.cut_off += actions as u64;
+        });
     }
 
     /// `n` actions were applied, `after` their intended time.
@@ -229,7 +265,7 @@ impl Recorder {
 
     /// Hand out the current interval and start a new one.
     pub fn snapshot(&self, last_end: f64) -> Interval {
-        let end = self.started.elapsed().as_secs_f64();
+        let end = self.started().elapsed().as_secs_f64();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let hists = std::mem::take(&mut s.interval);
         Interval {
@@ -256,7 +292,12 @@ impl Recorder {
     }
 
     pub fn started(&self) -> Instant {
-        self.started
+        *self.started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Time intervals from `zero`: the schedule began there.
+    pub fn set_zero(&self, zero: Instant) {
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = zero;
     }
 }
 

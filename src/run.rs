@@ -1,4 +1,4 @@
-//! `gauntlet run`: one run as data flows (DESIGN.md): plan, twin, load, verdict,
+//! `gauntlet run`: one run as data flows (docs/design.md): plan, twin, load, verdict,
 //! report. The result is written even when the verdict fails or the twin cannot be
 //! read at the end: nothing measured is dropped.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use gauntlet_mock::{MockServer, Rule, SecretString, TwinConfig};
+use gauntlet_mock::{Rule, SecretString, TwinConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -19,6 +19,7 @@ use crate::plan::Plan;
 use crate::report::{
     self, Cpu, Distributions, IntervalRow, Load, Provenance, RunSummary, TwinFigures,
 };
+use crate::signal::Interrupts;
 use crate::snapshots;
 use crate::target::{REMOTE_RATE_CAP, is_loopback};
 use crate::twin_link::{TwinAccount, TwinLink};
@@ -30,8 +31,11 @@ pub const DEFAULT_PLAN: &str = "scenarios/nightly.toml";
 pub const API_KEY_VAR: &str = "DUAL_API_KEY";
 /// The control token of a twin started with `gauntlet mock`.
 pub const CONTROL_TOKEN_VAR: &str = "GAUNTLET_CONTROL_TOKEN";
-/// Users start and the schedule begins this long after the faults are installed.
+/// The schedule begins this long after the faults are installed (every user is
+/// already waiting for it by then).
 pub const LEAD: Duration = Duration::from_millis(200);
+/// Goose must have every user ready within this long.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How a run ended.
 #[derive(Debug)]
@@ -66,10 +70,20 @@ enum LinkKind {
     External,
 }
 
-/// Run a plan.
+/// Run a plan (signals are not watched: see [`run_with`]).
 pub async fn run(
     args: RunArgs,
     env: impl Fn(&str) -> Option<String>,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<RunOutcome> {
+    run_with(args, env, &Interrupts::default(), out).await
+}
+
+/// Run a plan, stopped by `interrupts` (the binary's Ctrl-C and SIGTERM).
+pub async fn run_with(
+    args: RunArgs,
+    env: impl Fn(&str) -> Option<String>,
+    interrupts: &Interrupts,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
     let path = args
@@ -101,23 +115,26 @@ pub async fn run(
     let (plan, resolved) = resolve(plan, &args, &env, out)?;
     let dir = run_dir(&args, &plan)?;
     let link = match &resolved.link_kind {
-        LinkKind::Embedded => TwinLink::Embedded(start_twin(&plan, &resolved.key).await?),
+        LinkKind::Embedded => TwinLink::embedded(twin_config(&plan, &resolved.key)).await?,
         LinkKind::Remote(token) => {
             TwinLink::remote(resolved.url.as_deref().unwrap_or_default(), token.clone())?
         }
         LinkKind::External => TwinLink::None,
     };
     let host = match (&link, &resolved.url) {
-        (TwinLink::Embedded(h), _) => h.url(),
+        (TwinLink::Embedded(h, _), _) => h.url(),
         (_, Some(u)) => u.clone(),
         (_, None) => unreachable!("a non-embedded target has a URL"),
     };
-    let result = load_and_judge(&plan, &resolved, &link, &host, &dir, baseline, out).await;
+    let result = load_and_judge(
+        &plan, &resolved, &link, &host, &dir, baseline, interrupts, out,
+    )
+    .await;
     link.stop().await;
     result
 }
 
-/// Settle the target, the key and the faults, with the safety rules of DESIGN.md.
+/// Settle the target, the key and the faults, with the safety rules of docs/design.md.
 fn resolve(
     mut plan: Plan,
     args: &RunArgs,
@@ -221,24 +238,25 @@ fn run_dir(args: &RunArgs, plan: &Plan) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-async fn start_twin(plan: &Plan, key: &SecretString) -> anyhow::Result<gauntlet_mock::MockHandle> {
+fn twin_config(plan: &Plan, key: &SecretString) -> TwinConfig {
     let mut config = TwinConfig::sandbox(key.expose(), gauntlet_mock::auth::random_secret("ctl_"));
     config.seed = plan.run.seed;
     config.limits.actions_per_sec = plan.twin_actions_per_sec;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("cannot bind the embedded twin on 127.0.0.1")?;
-    Ok(MockServer::start(config, listener, std::future::pending()).await?)
+    config
 }
 
 /// What the load phase leaves for the verdict.
 struct Loaded {
     users: usize,
+    /// Tags every action of the load (`payload.run`).
+    run_id: String,
     recorder: Arc<Recorder>,
     /// The twin time of the schedule's zero, when there is a twin.
     epoch: Option<Duration>,
     attack: Result<goose::metrics::GooseMetrics, goose::GooseError>,
     canceled: bool,
+    /// A second Ctrl-C cut the drain short.
+    cut: bool,
     /// The applied rate over the steady part, read when it ended.
     early_rate: Option<f64>,
     intervals: Vec<IntervalRow>,
@@ -247,6 +265,7 @@ struct Loaded {
     hooks: crate::webhook_run::Hooks,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn load_and_judge(
     plan: &Plan,
     r: &Resolved,
@@ -254,9 +273,10 @@ async fn load_and_judge(
     host: &str,
     dir: &Path,
     baseline: Option<Baseline>,
+    interrupts: &Interrupts,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
-    let mut l = load(plan, r, link, host, dir, out).await?;
+    let mut l = load(plan, r, link, host, dir, interrupts, out).await?;
     crate::webhook_run::settle(link, &l.hooks, plan.webhooks.settle).await;
     if let Some(h) = l.hooks.handler.take() {
         h.stop().await;
@@ -276,6 +296,7 @@ async fn load_and_judge(
         plan,
         r,
         l.users,
+        &l.run_id,
         &l.recorder,
         account,
         l.intervals,
@@ -306,6 +327,16 @@ async fn load_and_judge(
     report::write_all(dir, &summary)?;
     report::print_table(out, &summary, dir)?;
     // The summary is written; now report what went wrong around it.
+    if l.cut {
+        return Err(crate::exit::Interrupted(dir.display().to_string()).into());
+    }
+    let harness_errors = summary.load.counts.harness_errors;
+    if harness_errors > 0 {
+        return Err(crate::exit::HarnessError(format!(
+            "{harness_errors} load tasks failed inside the harness (see the log); their actions are counted as cut off, not lost"
+        ))
+        .into());
+    }
     oracle?;
     l.attack
         .map_err(|e| UsageError(format!("the load generator failed: {e:?}")))?;
@@ -316,115 +347,94 @@ async fn load_and_judge(
     })
 }
 
-/// Install the faults, pace goose through the schedule, snapshot as it goes.
+/// Start the users, begin the schedule once they are all ready (installing the
+/// faults on the same zero), pace goose through it, snapshot as it goes.
 async fn load(
     plan: &Plan,
     r: &Resolved,
     link: &TwinLink,
     host: &str,
     dir: &Path,
+    interrupts: &Interrupts,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Loaded> {
-    // The schedule starts LEAD after the faults are installed: shift their windows
-    // by as much, so the twin's clock and the pacer's share one zero.
-    let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
     link.reset().await?;
     let hooks = crate::webhook_run::setup(plan, r, link, host, out).await?;
-    let epoch = link.install(&faults).await?.map(|e| e + LEAD);
     let users = plan.users();
-    let start = Instant::now() + LEAD;
-    let start_wall = SystemTime::now() + LEAD;
-    let recorder = Arc::new(Recorder::starting_at(start));
+    let recorder = Arc::new(Recorder::new());
     let rates = {
         let p = plan.clone();
         move |t: Duration| p.rate_at(t)
     };
     let shared = Arc::new(Shared {
-        pacer: Pacer::new(
-            start,
-            plan.run.duration,
-            plan.run.batch,
-            plan.run.seed,
-            rates,
-        ),
+        pacer: Pacer::unbegun(plan.run.duration, plan.run.batch, plan.run.seed, rates),
         client: plan.client.clone(),
         creds: crate::client::Credentials::ApiKey(r.key.clone()),
         recorder: recorder.clone(),
         run_id: gauntlet_mock::auth::random_secret("run")[..15].to_string(),
         seed: plan.run.seed,
         stop: CancellationToken::new(),
+        cut: CancellationToken::new(),
+        goose_ended: CancellationToken::new(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight())),
+        tracker: tokio_util::task::TaskTracker::new(),
+        drain: plan.drain(),
+        drain_deadline: std::sync::OnceLock::new(),
         pool: hooks.pool.clone(),
         transfer_share: hooks.transfer_share,
     });
-    let (name, secs, rate, seed) = (
-        &plan.name,
-        plan.run.duration.as_secs_f64(),
-        plan.run.rate,
-        plan.run.seed,
-    );
     writeln!(
         out,
-        "gauntlet run {name}: {secs:.0} s at {rate:.0} actions/s against {}, {users} users, seed {seed}",
-        r.description
+        "gauntlet run {}: {:.0} s at {:.0} actions/s against {}, {users} users, up to {} batches in flight, seed {}",
+        plan.name,
+        plan.run.duration.as_secs_f64(),
+        plan.run.rate,
+        r.description,
+        plan.max_in_flight(),
+        plan.run.seed
     )?;
     out.flush()?;
     let (started_at, cpu0) = (SystemTime::now(), cpu_time::ProcessTime::now());
-    let stop = CancellationToken::new();
-    let hlog = dir.join("latency.hlog");
-    let snaps = tokio::spawn(snapshots::run(
-        recorder.clone(),
-        plan.run.snapshot,
-        crate::progress::Progress::new(plan.run.duration, plan.fault_windows(&r.faults)),
-        hlog,
-        start_wall,
-        stop.clone(),
+    let relay = tokio::spawn(relay_interrupts(
+        (interrupts.stop.clone(), interrupts.cut.clone()),
+        (shared.stop.clone(), shared.cut.clone()),
     ));
-    let term = tokio::spawn(sigterm_cancels());
-    // The achieved rate is read as soon as the steady part is over: the twin keeps
-    // an hour of timeline, and a soak runs longer.
-    let (steady0, steady1) = plan.steady_window();
-    let early_rate = async {
-        let (Some(e), stop) = (epoch, shared.stop.clone()) else {
-            return None;
-        };
-        tokio::select! {
-            _ = tokio::time::sleep_until((start + steady1 + Duration::from_secs(1)).into()) => {
-                link.oracle((e + steady0, e + steady1)).await.ok().flatten().and_then(|a| a.applied_rate)
-            }
-            _ = stop.cancelled() => None,
-        }
-    };
     let goose_dir = dir.join("goose");
-    let attack = crate::load::attack(
-        shared.clone(),
-        host,
-        users,
-        plan.run.duration + LEAD,
-        &goose_dir,
-    );
-    let (attack, early_rate) = tokio::join!(attack, early_rate);
-    term.abort();
-    let canceled = goose::is_killswitch_triggered();
+    let attack = crate::load::attack(shared.clone(), host, users, &goose_dir);
+    let schedule = begin_schedule(plan, r, link, &shared, users, dir);
+    let (attack, schedule) = tokio::join!(attack, schedule);
+    relay.abort();
+    let canceled = goose::is_killswitch_triggered() || shared.stop.is_cancelled();
+    let cpu_s = cpu0.elapsed().as_secs_f64();
+    let schedule = match (schedule, &attack) {
+        (Ok(s), _) => s,
+        // Goose's own error says more than "its users never got ready".
+        (Err(e), Err(g)) => {
+            return Err(e.context(format!("the load generator failed: {g:?}")));
+        }
+        (Err(e), Ok(_)) => return Err(e),
+    };
     // From here on, a failed write to the terminal must not cost the measurements.
     if canceled {
         let _ = writeln!(
             out,
-            "interrupted: the batches in flight were finished and are counted; no new ones were started"
+            "interrupted: the batches in flight were finished (or cut off) and are counted; no new ones were started"
         );
     }
-    stop.cancel();
-    let intervals = snaps.await.unwrap_or_default();
+    schedule.snaps_stop.cancel();
+    let intervals = schedule.snaps.await.unwrap_or_default();
     if let Err(e) = &attack {
         let _ = writeln!(out, "error: goose ended with an error: {e:?}");
     }
-    let cpu_s = cpu0.elapsed().as_secs_f64();
     Ok(Loaded {
         users,
+        run_id: shared.run_id.clone(),
         recorder,
-        epoch,
+        epoch: schedule.epoch,
         attack,
         canceled,
-        early_rate,
+        cut: shared.cut.is_cancelled() && interrupts.cut.is_cancelled(),
+        early_rate: schedule.early_rate,
         intervals,
         started_at,
         cpu_s,
@@ -432,13 +442,91 @@ async fn load(
     })
 }
 
-/// Goose stops cleanly on Ctrl-C; make SIGTERM (a CI job's timeout) do the same.
-async fn sigterm_cancels() {
-    #[cfg(unix)]
-    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        s.recv().await;
-        goose::trigger_killswitch("SIGTERM received");
+/// What beginning the schedule leaves behind.
+struct Schedule {
+    /// The twin time of the schedule's zero, when there is a twin.
+    epoch: Option<Duration>,
+    snaps: tokio::task::JoinHandle<Vec<IntervalRow>>,
+    snaps_stop: CancellationToken,
+    early_rate: Option<f64>,
+}
+
+/// Wait until every user is ready, install the faults and begin the schedule on
+/// one zero (LEAD from now), start the snapshots, and read the achieved rate as
+/// soon as the steady part is over (the twin keeps an hour of timeline, and a soak
+/// runs longer). On an error the users are stopped, so goose ends too.
+async fn begin_schedule(
+    plan: &Plan,
+    r: &Resolved,
+    link: &TwinLink,
+    shared: &Shared,
+    users: usize,
+    dir: &Path,
+) -> anyhow::Result<Schedule> {
+    let ready = tokio::select! {
+        _ = shared.pacer.wait_ready(users) => true,
+        _ = tokio::time::sleep(READY_TIMEOUT) => false,
+        _ = shared.stop.cancelled() => true,
+        _ = shared.goose_ended.cancelled() => false,
+    };
+    if !ready {
+        shared.stop.cancel();
+        return Err(UsageError(format!(
+            "goose started {} of {users} users in {} s: the load generator could not start",
+            shared.pacer.users_ready(),
+            READY_TIMEOUT.as_secs()
+        ))
+        .into());
     }
+    let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
+    let epoch = match link.install(&faults).await {
+        Ok(e) => e.map(|e| e + LEAD),
+        Err(e) => {
+            shared.stop.cancel();
+            return Err(e);
+        }
+    };
+    let start = Instant::now() + LEAD;
+    let start_wall = SystemTime::now() + LEAD;
+    shared.recorder.set_zero(start);
+    shared.pacer.begin(start);
+    let snaps_stop = CancellationToken::new();
+    let snaps = tokio::spawn(snapshots::run(
+        shared.recorder.clone(),
+        plan.run.snapshot,
+        crate::progress::Progress::new(plan.run.duration, plan.fault_windows(&r.faults)),
+        dir.join("latency.hlog"),
+        start_wall,
+        snaps_stop.clone(),
+    ));
+    let (steady0, steady1) = plan.steady_window();
+    let early_rate = match epoch {
+        None => None,
+        Some(e) => tokio::select! {
+            _ = tokio::time::sleep_until((start + steady1 + Duration::from_secs(1)).into()) => {
+                link.oracle((e + steady0, e + steady1)).await.ok().flatten().and_then(|a| a.applied_rate)
+            }
+            _ = shared.stop.cancelled() => None,
+        },
+    };
+    Ok(Schedule {
+        epoch,
+        snaps,
+        snaps_stop,
+        early_rate,
+    })
+}
+
+/// The process's Ctrl-C/SIGTERM, relayed into this run: the first stops the load,
+/// the second cuts the drain short.
+async fn relay_interrupts(
+    from: (CancellationToken, CancellationToken),
+    to: (CancellationToken, CancellationToken),
+) {
+    from.0.cancelled().await;
+    to.0.cancel();
+    from.1.cancelled().await;
+    to.1.cancel();
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -446,6 +534,7 @@ fn summarize(
     plan: &Plan,
     r: &Resolved,
     users: usize,
+    run_id: &str,
     rec: &Recorder,
     oracle: Option<TwinAccount>,
     intervals: Vec<IntervalRow>,
@@ -455,6 +544,11 @@ fn summarize(
 ) -> RunSummary {
     let (h, counts) = rec.totals();
     let latency = Summary::of(&h.latency);
+    let accept = Summary::of(&h.accept);
+    let lag = Summary::of(&h.lag);
+    let load = oracle
+        .as_ref()
+        .map(|a| verdict::LoadAccount::of(&counts, run_id, &a.oracle));
     let (s0, s1) = plan.steady_window();
     let offered = plan.rate_at(s0);
     let applied_rate = oracle.as_ref().and_then(|a| a.applied_rate);
@@ -463,6 +557,9 @@ fn summarize(
         &Evidence {
             counts: &counts,
             latency: &latency,
+            accept: &accept,
+            lag: &lag,
+            load: load.as_ref(),
             oracle: oracle.as_ref().map(|a| &a.oracle),
             applied_rate,
             offered_rate: offered,
@@ -485,19 +582,22 @@ fn summarize(
         canceled: false,
         offered_rate: plan.run.rate,
         users,
+        max_in_flight: plan.max_in_flight(),
         verdict,
         load: Load {
             amplification: counts.requests as f64 / counts.batches.max(1) as f64,
             counts: counts.clone(),
         },
         latency_ms: latency,
+        request_latency_ms: Summary::of(&h.request_latency),
         service_ms: Summary::of(&h.service),
-        accept_ms: Summary::of(&h.accept),
-        start_lag_ms: Summary::of(&h.lag),
+        accept_ms: accept,
+        start_lag_ms: lag,
         attempts: crate::measure::CountSummary::of(&h.attempts),
         backoff_gap_ms: Summary::of(&h.gap),
         advised_wait_ms: Summary::of(&h.advised),
         twin: oracle.map(|a| TwinFigures {
+            load,
             oracle: a.oracle,
             steady_window_s: (s0.as_secs_f64(), s1.as_secs_f64()),
             applied_rate: a.applied_rate,

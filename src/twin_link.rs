@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use gauntlet_mock::{MockHandle, OracleView, Rule, SecretString};
+use gauntlet_mock::{MockHandle, MockServer, OracleView, Rule, SecretString, TwinConfig};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -15,7 +15,8 @@ use crate::exit::UsageError;
 /// How a run reaches its twin.
 #[derive(Debug)]
 pub enum TwinLink {
-    Embedded(MockHandle),
+    /// In this process, on a runtime of its own ([`TwinThread`]).
+    Embedded(MockHandle, TwinThread),
     Remote {
         base: String,
         token: SecretString,
@@ -44,7 +45,71 @@ pub struct TwinAccount {
 /// How long a control call may take.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The embedded twin's own OS thread and runtime. The twin handles a batch
+/// synchronously (parse, apply, account: milliseconds for 500 actions); on the
+/// harness's runtime that work would hold up the dispatchers' timers and show as
+/// start lag. On its own thread the OS shares the cores between them instead.
+/// Dropping this ends the twin's runtime.
+#[derive(Debug)]
+pub struct TwinThread {
+    release: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TwinThread {
+    fn release(&mut self) {
+        if let Some(tx) = self.release.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 impl TwinLink {
+    /// Serve `config` on 127.0.0.1 (a free port) on a thread of its own.
+    pub async fn embedded(config: TwinConfig) -> anyhow::Result<TwinLink> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .context("cannot bind the embedded twin on 127.0.0.1")?;
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("gauntlet-twin".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let started = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => MockServer::start(config, l, std::future::pending()).await,
+                        Err(e) => Err(e),
+                    };
+                    let ok = started.is_ok();
+                    let _ = started_tx.send(started);
+                    if ok {
+                        // Serve until the link is stopped (or dropped).
+                        let _ = release_rx.await;
+                    }
+                });
+            })
+            .context("cannot start the embedded twin's thread")?;
+        let handle = started_rx
+            .await
+            .context("the embedded twin's thread ended before it served")?
+            .context("cannot start the embedded twin")?;
+        Ok(TwinLink::Embedded(
+            handle,
+            TwinThread {
+                release: Some(release_tx),
+            },
+        ))
+    }
+
     /// A twin started with `gauntlet mock` at `base`, reached with `token`.
     pub fn remote(base: &str, token: SecretString) -> anyhow::Result<TwinLink> {
         let http = reqwest::Client::builder()
@@ -61,7 +126,7 @@ impl TwinLink {
     /// Forget earlier state and any rules, so setup traffic meets no faults.
     pub async fn reset(&self) -> anyhow::Result<()> {
         match self {
-            TwinLink::Embedded(h) => {
+            TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
                 twin.faults.install(Vec::new(), twin.clock.now());
                 twin.reset();
@@ -89,7 +154,7 @@ impl TwinLink {
     /// Install `rules`; returns the twin time at which their windows start.
     pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<Option<Duration>> {
         match self {
-            TwinLink::Embedded(h) => {
+            TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
                 let epoch = twin.clock.now();
                 twin.faults.install(rules.to_vec(), epoch);
@@ -135,7 +200,7 @@ impl TwinLink {
         window: (Duration, Duration),
     ) -> anyhow::Result<Option<TwinAccount>> {
         match self {
-            TwinLink::Embedded(h) => {
+            TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
                 let faults = twin
                     .faults
@@ -179,8 +244,9 @@ impl TwinLink {
 
     /// Stop an embedded twin (draining it); nothing for the others.
     pub async fn stop(self) {
-        if let TwinLink::Embedded(h) = self {
+        if let TwinLink::Embedded(h, mut thread) = self {
             h.stop().await;
+            thread.release();
         }
     }
 }

@@ -35,11 +35,69 @@ pub enum Status {
     Skipped,
 }
 
+/// The twin's account of the load's own actions (those tagged with this run's
+/// id), next to what the client sent: the one definition of `lost` that the
+/// verdict, `compare` and the report all use.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct LoadAccount {
+    /// The run's id: every action of the load carries it as `payload.run`.
+    pub run_id: String,
+    /// Actions the load sent (in batches a user started).
+    pub sent: u64,
+    /// Distinct actions of the load the twin applied at least once.
+    pub applied: u64,
+    /// Distinct actions of the load the twin applied more than once.
+    pub duplicated: u64,
+    /// Distinct actions of the load the twin refused finally.
+    pub rejected: u64,
+    /// Actions the harness cut off at the end of the drain (neither lost nor
+    /// given up; the run fails `cut_off` instead).
+    pub cut_off: u64,
+    /// Sent, never applied, never finally refused, not cut off: the target lost
+    /// them, or the client dropped them.
+    pub lost: u64,
+}
+
+impl LoadAccount {
+    /// Join what the client sent with the twin's per-run counts.
+    pub fn of(counts: &Counts, run_id: &str, oracle: &OracleView) -> LoadAccount {
+        let (applied, duplicated, rejected) = run_actions(oracle, run_id);
+        LoadAccount {
+            run_id: run_id.to_string(),
+            sent: counts.actions,
+            applied,
+            duplicated,
+            rejected,
+            cut_off: counts.cut_off,
+            lost: counts
+                .actions
+                .saturating_sub(applied)
+                .saturating_sub(rejected)
+                .saturating_sub(counts.cut_off),
+        }
+    }
+}
+
+/// The twin's (applied, duplicated, rejected) distinct actions of one run; all
+/// zero when the twin saw none of them.
+fn run_actions(o: &OracleView, run_id: &str) -> (u64, u64, u64) {
+    o.runs
+        .get(run_id)
+        .map_or((0, 0, 0), |r| (r.applied, r.duplicated, r.rejected))
+}
+
 /// Everything the verdict is computed from.
 #[derive(Debug, Clone)]
 pub struct Evidence<'a> {
     pub counts: &'a Counts,
+    /// Per action, from the intended send time.
     pub latency: &'a Summary,
+    /// Time to accept, per action.
+    pub accept: &'a Summary,
+    /// The harness's own start lag.
+    pub lag: &'a Summary,
+    /// The load's own actions on the twin.
+    pub load: Option<&'a LoadAccount>,
     /// The twin's account, when the target is a twin.
     pub oracle: Option<&'a OracleView>,
     /// Applied actions/s over the steady window, as the twin counted them.
@@ -201,16 +259,6 @@ fn effect_checks(t: &Thresholds, e: &Evidence<'_>) -> Vec<Option<Check>> {
     ]
 }
 
-/// Lost actions: offered, never applied, never finally refused. The twin's ledger
-/// says what was applied; the client says what was offered and refused.
-pub fn lost(counts: &Counts, oracle: &OracleView) -> u64 {
-    let applied = oracle.actions.exactly_once + oracle.actions.duplicated;
-    counts
-        .actions
-        .saturating_sub(applied)
-        .saturating_sub(counts.rejected)
-}
-
 /// Judge the evidence against the thresholds.
 pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
@@ -227,16 +275,16 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
         ),
         at_most(
             "lost",
-            "actions offered but never applied",
+            "the load's actions sent but never applied nor finally refused",
             "twin",
-            o.map(|o| f(lost(e.counts, o))),
+            e.load.map(|l| f(l.lost)),
             t.max_lost.map(f),
         ),
         at_most(
             "duplicated",
-            "actions applied more than once",
+            "the load's actions applied more than once",
             "twin",
-            o.map(|o| f(o.actions.duplicated)),
+            e.load.map(|l| f(l.duplicated)),
             t.max_duplicated.map(f),
         ),
         at_most(
@@ -269,6 +317,22 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
             Some(f(e.counts.unsent)),
             Some(0.0),
         ),
+        // Batches still in flight when the drain grace ran out: the run did not
+        // see them through, so it proves nothing about them.
+        at_most(
+            "cut_off",
+            "actions still in flight when the drain grace ran out",
+            "client",
+            Some(f(e.counts.cut_off)),
+            Some(0.0),
+        ),
+        at_most(
+            "harness_lag",
+            "start lag p99: how late the harness itself sent (above the bound the harness, not the target, was the bottleneck)",
+            "harness",
+            (e.lag.count > 0).then_some(e.lag.p99_ms),
+            ms(t.max_harness_lag),
+        ),
         at_most(
             "latency_p50_ms",
             "latency p50 from the intended send",
@@ -282,6 +346,13 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
             "client",
             (e.latency.count > 0).then_some(e.latency.p99_ms),
             ms(t.max_p99_latency),
+        ),
+        at_most(
+            "accept_p99_ms",
+            "time to accept p99 (intended send to the 2xx that applied it, across retries)",
+            "client",
+            (e.accept.count > 0).then_some(e.accept.p99_ms),
+            ms(t.max_p99_accept),
         ),
         at_least(
             "rate_ratio",
@@ -300,6 +371,13 @@ pub fn judge(t: &Thresholds, e: &Evidence<'_>) -> Verdict {
             o.filter(|o| o.backoff.over_advice.count > 0)
                 .map(|o| o.backoff.over_advice.p50_ms),
             ms(t.min_retry_jitter),
+        ),
+        at_least(
+            "retry_spread_ms",
+            "spread (IQR) of retry times among clients told the same thing at once",
+            "twin",
+            o.and_then(|o| o.backoff.spread.as_ref()).map(|s| s.iqr_p50_ms),
+            ms(t.min_retry_spread),
         ),
     ]
     .into_iter()
@@ -329,8 +407,11 @@ mod tests {
             max_slow_answers: Some(0),
             max_p50_latency: None,
             max_p99_latency: Some(Duration::from_secs(1)),
+            max_p99_accept: Some(Duration::from_secs(5)),
+            max_harness_lag: Some(Duration::from_millis(10)),
             min_rate_ratio: Some(0.99),
             min_retry_jitter: None,
+            min_retry_spread: None,
         }
     }
 
@@ -362,6 +443,9 @@ mod tests {
         let e = Evidence {
             counts: &empty,
             latency: &latency,
+            accept: &latency,
+            lag: &latency,
+            load: None,
             oracle: Some(&oracle),
             applied_rate: None,
             offered_rate: 1.0,
@@ -401,6 +485,9 @@ mod tests {
             &Evidence {
                 counts: &counts,
                 latency: &latency,
+                accept: &latency,
+                lag: &latency,
+                load: None,
                 oracle: None,
                 applied_rate: None,
                 offered_rate: 2000.0,

@@ -10,13 +10,14 @@ use gauntlet_mock::SecretString;
 use serde_json::json;
 
 use crate::client::transport::Http;
-use crate::client::{ClientConfig, Credentials, submit_batch};
+use crate::client::{Batch, ClientConfig, Credentials, submit_batch};
 use crate::exit::UsageError;
 use crate::handler::{HandlerConfig, HandlerHandle};
 use crate::measure::Recorder;
 use crate::plan::{HandlerChoice, Plan};
 use crate::run::Resolved;
 use crate::twin_link::TwinLink;
+use tokio_util::sync::CancellationToken;
 
 /// The event the load's transfers raise, and the handler subscribes to.
 pub const EVENTS: [&str; 1] = ["object.transferred"];
@@ -140,15 +141,20 @@ async fn create_pool(
             .iter()
             .map(|id| json!({ "action_type": "Emit", "object_id": id, "payload": {} }))
             .collect();
+        let key_base = format!("{tag}-c{n}");
+        let batch = Batch {
+            actions,
+            key_base: &key_base,
+            intended: Instant::now(),
+            seed: n as u64,
+        };
         let out = submit_batch(
             &mut t,
             &ClientConfig::default(),
             &creds,
-            actions,
-            &format!("{tag}-c{n}"),
-            Instant::now(),
-            n as u64,
+            batch,
             &scratch,
+            &CancellationToken::new(),
         )
         .await;
         if out.accepted != chunk.len() {

@@ -4,10 +4,11 @@
 use std::time::{Duration, Instant};
 
 use gauntlet::client::transport::Http;
-use gauntlet::client::{BatchOutcome, ClientConfig, Credentials, Jwt, submit_batch};
+use gauntlet::client::{Batch, BatchOutcome, ClientConfig, Credentials, Jwt, submit_batch};
 use gauntlet::measure::Recorder;
 use gauntlet_mock::RuleSpec;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::util::{KEY, Twin, rule};
 
@@ -38,7 +39,13 @@ async fn send(
         client: reqwest::Client::new(),
         base: format!("http://{}", twin.addr),
     };
-    submit_batch(&mut t, cfg, creds, acts, key, Instant::now(), 1, rec).await
+    let batch = Batch {
+        actions: acts,
+        key_base: key,
+        intended: Instant::now(),
+        seed: 1,
+    };
+    submit_batch(&mut t, cfg, creds, batch, rec, &CancellationToken::new()).await
 }
 
 #[tokio::test]

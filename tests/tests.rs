@@ -9,6 +9,7 @@ mod auth;
 mod backoff;
 mod bad_input;
 mod browser;
+mod calibrate;
 mod cli;
 mod client;
 mod compare;

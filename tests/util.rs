@@ -12,6 +12,10 @@ pub const TOKEN: &str = "ctl_test_0123456789abcdef";
 /// No request in a test may take longer than this (a bound, not an assertion).
 pub const BOUND: Duration = Duration::from_secs(30);
 
+/// Goose's Ctrl-C killswitch is process-wide, so attacks in this process run one
+/// at a time: every test that runs goose holds this first.
+pub static GOOSE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub fn config() -> TwinConfig {
     TwinConfig::sandbox(KEY, TOKEN)
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use auth::{Credentials, Jwt};
 pub use backoff::Backoff;
-pub use batch::{BatchOutcome, submit_batch};
+pub use batch::{Batch, BatchOutcome, submit_batch};
 pub use transport::{Reply, Request, Transport, TransportError};
 
 /// The platform's documented cap and base (min(1 s x 2^n, 30 s)).
@@ -33,7 +33,8 @@ pub enum Flaw {
     None,
     /// Retries carry no `Idempotency-Key`: a lost reply becomes a duplicate.
     NoIdempotencyKey,
-    /// Plain exponential backoff: clients told the same thing come back together.
+    /// Plain exponential backoff, and a fixed margin over any advice: clients told
+    /// the same thing come back together, uniformly late.
     NoJitter,
     /// Waits only its own backoff, even when the server asked for longer.
     IgnoresRetryAfter,
@@ -41,16 +42,19 @@ pub enum Flaw {
     RetriesWholeBatch,
     /// Retries at once.
     NoBackoff,
+    /// Never resubmits the failed actions of a partly failed batch: they are lost.
+    DropsPartialFailures,
 }
 
 impl Flaw {
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "none",
         "no_idempotency_key",
         "no_jitter",
         "ignores_retry_after",
         "retries_whole_batch",
         "no_backoff",
+        "drops_partial_failures",
     ];
 
     pub fn from_name(name: &str) -> Option<Flaw> {
@@ -61,6 +65,7 @@ impl Flaw {
             "ignores_retry_after" => Flaw::IgnoresRetryAfter,
             "retries_whole_batch" => Flaw::RetriesWholeBatch,
             "no_backoff" => Flaw::NoBackoff,
+            "drops_partial_failures" => Flaw::DropsPartialFailures,
             _ => return None,
         })
     }

@@ -3,7 +3,7 @@
 //! and for a plain reqwest client (smoke test, tests).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -29,7 +29,8 @@ impl std::fmt::Debug for Request {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
-    /// `Retry-After`, in seconds.
+    /// `Retry-After`, given in seconds or as an HTTP-date (then the time left
+    /// until it, zero if it has passed).
     pub retry_after: Option<Duration>,
     /// `X-RateLimit-Reset`, Unix seconds.
     pub ratelimit_reset: Option<u64>,
@@ -77,14 +78,9 @@ pub trait Transport {
 /// Read a reqwest response into a `Reply` (a body cut short is `Broken`).
 pub async fn reply_of(resp: reqwest::Response) -> Result<Reply, TransportError> {
     let status = resp.status().as_u16();
-    let header = |name: &str| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    let retry_after = header("retry-after").map(Duration::from_secs);
-    let ratelimit_reset = header("x-ratelimit-reset");
+    let text = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+    let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let ratelimit_reset = text("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
     let body = resp
         .bytes()
         .await
@@ -95,6 +91,18 @@ pub async fn reply_of(resp: reqwest::Response) -> Result<Reply, TransportError> 
         ratelimit_reset,
         body,
     })
+}
+
+/// `Retry-After` as RFC 9110 allows it: delay-seconds, or an HTTP-date (the wait is
+/// the time from `now` until it; a date in the past means no wait). Anything else
+/// is no advice. The value is not capped here: the client caps every advised wait.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A plain reqwest transport against `base` (for the smoke test and tests).
@@ -119,5 +127,25 @@ impl Transport for Http {
             .await
             .map_err(|e| TransportError::from_reqwest(&e))?;
         reply_of(resp).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
     }
 }

@@ -1,7 +1,16 @@
-//! Load through goose: every goose user takes slots from the shared [`pacer`] and
-//! carries each batch through the reference client. Goose carries the work and keeps
-//! its own metrics and report; the rate is the pacer's, not goose's throttle.
+//! Load through goose, in the open model. A few goose users act as dispatchers:
+//! each takes a slot from the shared [`pacer`], waits for its intended time, and
+//! hands the batch to a task of its own that carries it through the reference
+//! client, retries included. So one user keeps many batches in flight, launching
+//! the load costs nothing (no thousands of users, each with its own HTTP client),
+//! and a slow reply never holds up the next slot. In-flight batches are capped
+//! (`run.max_in_flight`); a slot that has to wait for room shows as start lag,
+//! which the verdict's `harness_lag` check reports as the harness's own limit.
+//!
+//! Every attempt is also reported to goose as a request metric, so goose's own
+//! report lists them; the rate is the pacer's, never goose's throttle.
 
+pub mod dispatch;
 pub mod pacer;
 
 use std::path::Path;
@@ -10,20 +19,17 @@ use std::time::{Duration, Instant};
 
 use goose::GooseAttack;
 use goose::config::GooseConfiguration;
-use goose::goose::{
-    GooseMethod, GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
-};
+use goose::goose::{Scenario, Transaction, TransactionFunction};
 use goose::metrics::GooseMetrics;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::client::transport::reply_of;
-use crate::client::{ClientConfig, Reply, Request, Transport, TransportError, submit_batch};
+use crate::client::ClientConfig;
 use crate::measure::Recorder;
 pub use pacer::{Pacer, Slot};
 
-/// How often an idle user (schedule over, goose not yet stopped) looks again.
-pub const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often the killswitch watcher looks.
 pub const KILLSWITCH_POLL: Duration = Duration::from_millis(50);
 /// The name goose files batch requests under.
@@ -36,11 +42,26 @@ pub struct Shared {
     /// Who the client is (secrets: `Debug` is redacted).
     pub creds: crate::client::Credentials,
     pub recorder: Arc<Recorder>,
-    /// Makes this run's actions and keys unique.
+    /// Makes this run's actions and keys unique; every action carries it as
+    /// `payload.run`, so the twin can account the load's own actions.
     pub run_id: String,
     pub seed: u64,
     /// Cancelled when the run is stopped early: no new batch starts.
     pub stop: CancellationToken,
+    /// Cancelled when the drain grace runs out (or on a second Ctrl-C): batches
+    /// still in flight end at once, their pending actions counted as cut off.
+    pub cut: CancellationToken,
+    /// Cancelled when goose has returned (an error before any user was ready
+    /// must not leave the run waiting for them).
+    pub goose_ended: CancellationToken,
+    /// Room for batches in flight.
+    pub in_flight: Arc<Semaphore>,
+    /// The batches in flight.
+    pub tracker: TaskTracker,
+    /// How long batches in flight may take to finish once the schedule is over.
+    pub drain: Duration,
+    /// When the drain grace runs out (set by the first dispatcher to finish).
+    pub drain_deadline: std::sync::OnceLock<Instant>,
     /// Objects the transfers move (empty: no transfers).
     pub pool: Vec<String>,
     pub transfer_share: f64,
@@ -55,47 +76,9 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// A goose user as the client's transport.
-struct GooseTransport<'a>(&'a mut GooseUser);
-
-impl Transport for GooseTransport<'_> {
-    async fn post(&mut self, req: Request) -> Result<Reply, TransportError> {
-        let mut rb = self
-            .0
-            .get_request_builder(&GooseMethod::Post, &req.path)
-            .map_err(|e| TransportError::Connect(e.to_string()))?
-            .timeout(req.timeout)
-            .body(req.body);
-        for (name, value) in req.headers {
-            let Ok(mut value) = reqwest::header::HeaderValue::from_str(&value) else {
-                continue;
-            };
-            // Goose prints header values in its request and debug logs: not these.
-            if matches!(name, "x-api-key" | "authorization") {
-                value.set_sensitive(true);
-            }
-            rb = rb.header(name, value);
-        }
-        let gr = GooseRequest::builder()
-            .method(GooseMethod::Post)
-            .path(req.path.as_str())
-            .name(REQUEST_NAME)
-            .set_request_builder(rb)
-            .build();
-        let resp = self
-            .0
-            .request(gr)
-            .await
-            .map_err(|e| TransportError::Broken(e.to_string()))?;
-        match resp.response {
-            Ok(r) => reply_of(r).await,
-            Err(e) => Err(TransportError::from_reqwest(&e)),
-        }
-    }
-}
-
 /// The actions of a slot, each unique by run, batch and position: Emits, and a
 /// share of Transfers of the pool's objects (their events demand webhook effects).
+/// Each carries `payload.run`: the twin counts the load's own actions by it.
 pub fn actions(run_id: &str, slot: &Slot, pool: &[String], transfer_share: f64) -> Vec<Value> {
     (0..slot.size)
         .map(|i| {
@@ -103,51 +86,12 @@ pub fn actions(run_id: &str, slot: &Slot, pool: &[String], transfer_share: f64) 
             let pick = (h % 10_000) as f64 / 10_000.0;
             if !pool.is_empty() && pick < transfer_share {
                 let object = &pool[(h as usize / 10_000) % pool.len()];
-                json!({ "action_type": "Transfer", "object_id": object, "payload": { "to": format!("{run_id}-{}-{i}", slot.index) } })
+                json!({ "action_type": "Transfer", "object_id": object, "payload": { "run": run_id, "to": format!("{run_id}-{}-{i}", slot.index) } })
             } else {
                 json!({ "action_type": "Emit", "payload": { "run": run_id, "batch": slot.index, "n": i } })
             }
         })
         .collect()
-}
-
-/// Take a slot, wait for its time, send it through the client. A slot is taken
-/// ahead of its time (users queue for the schedule); if the run is stopped while a
-/// user waits, the slot is dropped unsent.
-async fn take_slot(shared: &Shared, user: &mut GooseUser) {
-    let slot = if shared.stop.is_cancelled() {
-        None
-    } else {
-        shared.pacer.next()
-    };
-    let Some(slot) = slot else {
-        tokio::time::sleep(IDLE_POLL).await;
-        return;
-    };
-    tokio::select! {
-        _ = tokio::time::sleep_until(slot.intended.into()) => {}
-        _ = shared.stop.cancelled() => {
-            shared.recorder.unsent(slot.size);
-            return;
-        }
-    }
-    shared.recorder.batch_started(
-        slot.size,
-        Instant::now().saturating_duration_since(slot.intended),
-    );
-    let key_base = format!("{}-b{}", shared.run_id, slot.index);
-    let seed = shared.seed ^ slot.index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    submit_batch(
-        &mut GooseTransport(user),
-        &shared.client,
-        &shared.creds,
-        actions(&shared.run_id, &slot, &shared.pool, shared.transfer_share),
-        &key_base,
-        slot.intended,
-        seed,
-        &shared.recorder,
-    )
-    .await;
 }
 
 /// Goose's Ctrl-C sets its killswitch; latch it into the run's stop token.
@@ -158,13 +102,13 @@ async fn watch_killswitch(stop: CancellationToken) {
     stop.cancel();
 }
 
-/// Run goose against `host` with `users` users until the schedule and every batch
-/// in flight are done. Goose's reports go to `out`.
+/// Run goose against `host` with `users` dispatchers until the schedule is done
+/// and every batch in flight has finished or been cut off. Goose's reports go to
+/// `out`. The caller begins the pacer once every user is ready.
 pub async fn attack(
     shared: Arc<Shared>,
     host: &str,
     users: usize,
-    run_time: Duration,
     out: &Path,
 ) -> Result<GooseMetrics, goose::GooseError> {
     // A killswitch left over from an earlier run in this process must not stop this one.
@@ -174,22 +118,43 @@ pub async fn attack(
     let tx: TransactionFunction = Arc::new(move |user| {
         let shared = shared.clone();
         Box::pin(async move {
-            take_slot(&shared, user).await;
+            dispatch::dispatch(&shared, user).await;
             Ok(())
         })
     });
-    let scenario = Scenario::new("dual_batches")
-        .register_transaction(Transaction::new(tx).set_name("submit_batch"));
+    let scenario = Scenario::new(dispatch::SCENARIO)
+        .register_transaction(Transaction::new(tx).set_name(dispatch::TRANSACTION));
+    let result = match config(host, users, out) {
+        Ok(config) => match GooseAttack::initialize_with_config(config) {
+            Ok(attack) => attack.register_scenario(scenario).execute().await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    watcher.abort();
+    after.goose_ended.cancel();
+    // Goose may end before its users did (an error, or a stop): the batches in
+    // flight still finish within the drain, and are counted.
+    dispatch::drain(&after).await;
+    // What the schedule still held when goose stopped was never offered.
+    while let Some(slot) = after.pacer.next() {
+        after.recorder.unsent(slot.size);
+    }
+    result
+}
+
+/// Goose's configuration: `users` dispatchers, each running its one transaction
+/// once (it lasts the whole schedule), all launched at once.
+fn config(host: &str, users: usize, out: &Path) -> Result<GooseConfiguration, goose::GooseError> {
     let mut config = GooseConfiguration::default();
     config.host = Some(host.to_string());
     config.users = Some(users);
-    // Every user within 100 ms: the pacer, not the launch, shapes the load.
     config.increase_rate = Some((users * 10).to_string());
-    // And, on a cancel, stop them all at once (goose's default is gradual).
-    config.decrease_rate = Some((users * 10).to_string());
-    config.run_time = Some(run_time.as_secs_f64().ceil().max(1.0).to_string());
+    // Each user's one iteration is the whole schedule plus its drain: goose ends
+    // when they all have, with no clock of its own to disagree with the pacer's.
+    // (Goose then keeps its metrics from the first request: nothing to reset.)
+    config.iterations = Some(1);
     config.no_telnet = true;
-    config.no_reset_metrics = true;
     config.no_print_metrics = true;
     config.quiet = 1;
     // Full paths: goose writes exactly these two files and no run folder of its own.
@@ -202,14 +167,5 @@ pub async fn attack(
         out.join("report.html").to_string_lossy().into_owned(),
         out.join("report.json").to_string_lossy().into_owned(),
     ];
-    let result = match GooseAttack::initialize_with_config(config) {
-        Ok(attack) => attack.register_scenario(scenario).execute().await,
-        Err(e) => Err(e),
-    };
-    watcher.abort();
-    // What the schedule still held when goose stopped was never offered.
-    while let Some(slot) = after.pacer.next() {
-        after.recorder.unsent(slot.size);
-    }
-    result
+    Ok(config)
 }

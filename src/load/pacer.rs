@@ -2,9 +2,16 @@
 //! intended send time such that actions arrive at the plan's rate (surges included)
 //! whatever the replies do. A user that takes its slot late does not move the
 //! schedule; its lateness is measured, never hidden.
+//!
+//! The schedule has no zero until every user can take a slot: users report
+//! [`Pacer::ready`], the run waits for all of them ([`Pacer::wait_ready`]), then
+//! [`Pacer::begin`]s it. Launching the load is never charged to the target.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -40,7 +47,11 @@ struct State {
 
 /// The shared schedule.
 pub struct Pacer {
-    start: Instant,
+    start: OnceLock<Instant>,
+    /// Users ready to take a slot.
+    ready: watch::Sender<usize>,
+    /// The zero, once begun.
+    begun: watch::Sender<Option<Instant>>,
     end: Duration,
     batch: (usize, usize),
     rates: Box<dyn RateSchedule>,
@@ -65,8 +76,22 @@ impl Pacer {
         seed: u64,
         rates: impl RateSchedule + 'static,
     ) -> Self {
+        let p = Self::unbegun(duration, batch, seed, rates);
+        p.begin(start);
+        p
+    }
+
+    /// A schedule whose zero is set later, by [`Pacer::begin`].
+    pub fn unbegun(
+        duration: Duration,
+        batch: (usize, usize),
+        seed: u64,
+        rates: impl RateSchedule + 'static,
+    ) -> Self {
         Self {
-            start,
+            start: OnceLock::new(),
+            ready: watch::Sender::new(0),
+            begun: watch::Sender::new(None),
             end: duration,
             batch,
             rates: Box::new(rates),
@@ -78,8 +103,39 @@ impl Pacer {
         }
     }
 
-    /// The next slot, or None once the schedule has run its duration.
+    /// Set the schedule's zero (once; later calls change nothing) and release the
+    /// users waiting in [`Pacer::ready`].
+    pub fn begin(&self, start: Instant) {
+        let start = *self.start.get_or_init(|| start);
+        self.begun.send_replace(Some(start));
+    }
+
+    /// A user can take slots now: count it, then wait for the zero. False when
+    /// `stop` came first (the user should end).
+    pub async fn ready(&self, stop: &CancellationToken) -> bool {
+        self.ready.send_modify(|n| *n += 1);
+        let mut begun = self.begun.subscribe();
+        tokio::select! {
+            r = begun.wait_for(Option::is_some) => r.is_ok(),
+            _ = stop.cancelled() => false,
+        }
+    }
+
+    /// Wait until `users` users are ready.
+    pub async fn wait_ready(&self, users: usize) {
+        let mut ready = self.ready.subscribe();
+        let _ = ready.wait_for(|n| *n >= users).await;
+    }
+
+    /// Users ready so far.
+    pub fn users_ready(&self) -> usize {
+        *self.ready.borrow()
+    }
+
+    /// The next slot, or None once the schedule has run its duration (or before
+    /// it began).
     pub fn next(&self) -> Option<Slot> {
+        let start = *self.start.get()?;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.next_at >= self.end {
             return None;
@@ -87,7 +143,7 @@ impl Pacer {
         let size = s.rng.random_range(self.batch.0..=self.batch.1);
         let slot = Slot {
             index: s.index,
-            intended: self.start + s.next_at,
+            intended: start + s.next_at,
             size,
         };
         let rate = self.rates.rate_at(s.next_at).max(1e-6);
@@ -96,13 +152,19 @@ impl Pacer {
         Some(slot)
     }
 
-    pub fn start(&self) -> Instant {
-        self.start
+    /// The zero, once begun.
+    pub fn start(&self) -> Option<Instant> {
+        self.start.get().copied()
     }
 
-    /// When the schedule ends.
-    pub fn end(&self) -> Instant {
-        self.start + self.end
+    /// When the schedule ends, once begun.
+    pub fn end(&self) -> Option<Instant> {
+        self.start().map(|s| s + self.end)
+    }
+
+    /// How long the schedule runs.
+    pub fn duration(&self) -> Duration {
+        self.end
     }
 }
 
@@ -134,6 +196,27 @@ mod tests {
             assert!((got - want).abs() <= 500.0, "window {i}: {got} vs {want}");
         }
         assert!(p.next().is_none(), "bounded: no slot after the end");
+    }
+
+    #[tokio::test]
+    async fn no_slot_before_the_schedule_begins_and_users_wait_for_it() {
+        let p = std::sync::Arc::new(Pacer::unbegun(Duration::from_secs(1), (1, 1), 1, |_| 10.0));
+        assert!(p.next().is_none(), "no zero yet");
+        let stop = CancellationToken::new();
+        let user = {
+            let (p, stop) = (p.clone(), stop.clone());
+            tokio::spawn(async move { p.ready(&stop).await })
+        };
+        p.wait_ready(1).await;
+        assert_eq!(p.users_ready(), 1);
+        let zero = Instant::now();
+        p.begin(zero);
+        assert!(user.await.expect("the user ends"), "released by begin");
+        assert_eq!(p.next().map(|s| s.intended), Some(zero));
+        // A stop releases a user that is still waiting.
+        let q = Pacer::unbegun(Duration::from_secs(1), (1, 1), 1, |_| 10.0);
+        stop.cancel();
+        assert!(!q.ready(&stop).await);
     }
 
     #[test]

@@ -17,17 +17,29 @@ use crate::client::{Backoff, ClientConfig, Flaw};
 pub const DEFAULT_BATCH: (usize, usize) = (50, 500);
 /// Dual's batch limit.
 pub const MAX_BATCH: usize = 500;
-/// A batch may keep its user busy this long (retries included) before the next
-/// slot it would have taken is late; sizes the users.
+/// A batch may stay in flight this long (retries included); with the peak rate it
+/// sizes the room for batches in flight (Little's law, with half again to spare).
 pub const DEFAULT_LATENCY_BUDGET: Duration = Duration::from_secs(10);
 /// Connection set-up and first-request effects settle within this.
 pub const DEFAULT_WARMUP: Duration = Duration::from_secs(5);
 /// Interval histograms every 5 s: fine enough to see a 10 s fault window.
 pub const DEFAULT_SNAPSHOT: Duration = Duration::from_secs(5);
-/// Users are never fewer than this (a slow reply must not stall the pacer)...
-pub const MIN_USERS: usize = 8;
-/// ...nor more than this (each is a tokio task with a connection).
-pub const MAX_USERS: usize = 2_000;
+/// Goose users (dispatchers). Each takes a slot, waits for its time and spawns it,
+/// so a user never waits on a reply; a few cover a tokio timer's jitter (one late
+/// wake-up delays one slot, not the rest) and both cores of a small machine.
+pub const DEFAULT_USERS: usize = 4;
+/// More dispatchers than this only contend for the pacer.
+pub const MAX_USERS: usize = 256;
+/// Room for batches in flight is never less than this...
+pub const MIN_IN_FLIGHT: usize = 64;
+/// ...nor more than this: each batch in flight may hold a connection (and, with
+/// the embedded twin, its other end), and file descriptors run out past it.
+pub const MAX_IN_FLIGHT: usize = 8_192;
+/// The most requests per second (rate / smallest batch) one machine could ever
+/// offer; a plan past it is a typo, not a load test.
+pub const MAX_REQUESTS_PER_SEC: f64 = 200_000.0;
+/// The harness's start lag p99 above which it, not the target, was the bottleneck.
+pub const DEFAULT_MAX_HARNESS_LAG: Duration = Duration::from_millis(10);
 /// The longest run, surge start or length a plan may ask for (keeps time
 /// arithmetic far from overflow; a soak is hours to a day).
 pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -54,6 +66,8 @@ pub struct RunPlan {
     pub batch: (usize, usize),
     /// Fixed by the plan, or None to size from the rate.
     pub users: Option<usize>,
+    pub max_in_flight: Option<usize>,
+    pub drain: Option<Duration>,
     pub latency_budget: Duration,
     pub warmup: Duration,
     pub snapshot: Duration,
@@ -74,8 +88,11 @@ pub struct Thresholds {
     pub max_slow_answers: Option<u64>,
     pub max_p50_latency: Option<Duration>,
     pub max_p99_latency: Option<Duration>,
+    pub max_p99_accept: Option<Duration>,
+    pub max_harness_lag: Option<Duration>,
     pub min_rate_ratio: Option<f64>,
     pub min_retry_jitter: Option<Duration>,
+    pub min_retry_spread: Option<Duration>,
 }
 
 /// Who receives the twin's webhooks during a run.
@@ -219,16 +236,30 @@ impl Plan {
         (start.min(end), end)
     }
 
-    /// Goose users: as the plan says, or enough to keep every slot on time while
-    /// each batch may take up to the latency budget.
+    /// Goose users: dispatchers, as the plan says or [`DEFAULT_USERS`].
     pub fn users(&self) -> usize {
-        if let Some(n) = self.run.users {
+        self.run.users.unwrap_or(DEFAULT_USERS)
+    }
+
+    /// Batches in flight at most: as the plan says, or the peak batch rate times
+    /// the latency budget, with half again to spare.
+    pub fn max_in_flight(&self) -> usize {
+        if let Some(n) = self.run.max_in_flight {
             return n;
         }
         let mean_batch = (self.run.batch.0 + self.run.batch.1) as f64 / 2.0;
         let batches_per_sec = self.peak_rate() / mean_batch;
-        let n = (batches_per_sec * self.run.latency_budget.as_secs_f64() * 1.5).ceil() as usize;
-        n.clamp(MIN_USERS, MAX_USERS)
+        let n = (batches_per_sec * self.run.latency_budget.as_secs_f64() * 1.5).ceil();
+        (n.min(MAX_IN_FLIGHT as f64) as usize).max(MIN_IN_FLIGHT)
+    }
+
+    /// How long batches in flight may take once the schedule is over: as the plan
+    /// says, or as long as one batch can last (the client's give-up time plus one
+    /// attempt's timeout) and a second.
+    pub fn drain(&self) -> Duration {
+        self.run.drain.unwrap_or_else(|| {
+            self.client.max_elapsed + self.client.timeout + Duration::from_secs(1)
+        })
     }
 
     /// Apply command-line overrides, checked like the file.
@@ -245,9 +276,7 @@ impl Plan {
             self.run.duration = d;
         }
         if let Some(r) = rate {
-            if !(r > 0.0 && r.is_finite()) {
-                return Err(format!("--rate must be > 0, got {r}"));
-            }
+            check_rate(r, self.run.batch.0).map_err(|m| format!("--rate: {m}"))?;
             self.run.rate = r;
         }
         if let Some(s) = seed {
@@ -257,27 +286,43 @@ impl Plan {
     }
 }
 
+/// A rate one machine could offer: positive, finite, and at most
+/// [`MAX_REQUESTS_PER_SEC`] requests of the smallest batch.
+pub fn check_rate(rate: f64, batch_min: usize) -> Result<(), String> {
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(format!("must be > 0 actions/s, got {rate}"));
+    }
+    let requests = rate / batch_min.max(1) as f64;
+    if requests > MAX_REQUESTS_PER_SEC {
+        return Err(format!(
+            "{rate} actions/s in batches of {batch_min} is {requests:.0} requests/s; one machine cannot offer more than {MAX_REQUESTS_PER_SEC:.0} requests/s (raise the batch size or lower the rate)"
+        ));
+    }
+    Ok(())
+}
+
+/// A duration within `(0, MAX_DURATION]`, with a message naming the value.
+fn check_span(d: Duration, what: &str) -> Result<(), String> {
+    if d.is_zero() {
+        return Err(format!("{what} must be longer than 0s"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{what} of {} is too long: at most {}",
+            humantime::format_duration(d),
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(())
+}
+
 /// The `[run]` section, surges included.
 fn check_run(
     r: raw::RunFile,
     err: &impl Fn(Option<std::ops::Range<usize>>, &str, String) -> ConfigError,
     at: &impl Fn(&str, String) -> ConfigError,
 ) -> Result<RunPlan, ConfigError> {
-    if r.duration.is_zero() || r.duration > MAX_DURATION {
-        return Err(at(
-            "run.duration",
-            format!(
-                "must be within 0..{}",
-                humantime::format_duration(MAX_DURATION)
-            ),
-        ));
-    }
-    if !(r.rate > 0.0 && r.rate.is_finite()) {
-        return Err(at(
-            "run.rate",
-            format!("must be > 0 actions/s, got {}", r.rate),
-        ));
-    }
+    check_span(r.duration, "the run").map_err(|m| at("run.duration", m))?;
     let batch = r.batch.map_or(DEFAULT_BATCH, |b| (b.min, b.max));
     if batch.0 == 0 || batch.0 > batch.1 || batch.1 > MAX_BATCH {
         return Err(at(
@@ -288,11 +333,21 @@ fn check_run(
             ),
         ));
     }
+    check_rate(r.rate, batch.0).map_err(|m| at("run.rate", m))?;
     if r.users == Some(0) || r.users.is_some_and(|u| u > MAX_USERS) {
         return Err(at(
             "run.users",
-            format!("must be 1..={MAX_USERS} (or absent to size from the rate)"),
+            format!("must be 1..={MAX_USERS} (or absent for {DEFAULT_USERS})"),
         ));
+    }
+    if r.max_in_flight == Some(0) || r.max_in_flight.is_some_and(|u| u > MAX_IN_FLIGHT) {
+        return Err(at(
+            "run.max_in_flight",
+            format!("must be 1..={MAX_IN_FLIGHT} (or absent to size from the rate)"),
+        ));
+    }
+    if let Some(d) = r.drain {
+        check_span(d, "the drain").map_err(|m| at("run.drain", m))?;
     }
     let snapshot = r.snapshot.unwrap_or(DEFAULT_SNAPSHOT);
     if snapshot < Duration::from_millis(100) {
@@ -302,12 +357,8 @@ fn check_run(
     for (i, s) in r.surge.into_iter().enumerate() {
         let span = s.span();
         let s = s.into_inner();
-        if !(s.rate > 0.0 && s.rate.is_finite()) {
-            return Err(err(
-                Some(span),
-                &format!("run.surge[{i}].rate"),
-                format!("must be > 0, got {}", s.rate),
-            ));
+        if let Err(m) = check_rate(s.rate, batch.0) {
+            return Err(err(Some(span), &format!("run.surge[{i}].rate"), m));
         }
         if s.for_.is_zero() || s.for_ > MAX_DURATION || s.at > MAX_DURATION {
             return Err(err(
@@ -332,6 +383,8 @@ fn check_run(
         rate: r.rate,
         batch,
         users: r.users,
+        max_in_flight: r.max_in_flight,
+        drain: r.drain,
         latency_budget: r.latency_budget.unwrap_or(DEFAULT_LATENCY_BUDGET),
         warmup: r.warmup.unwrap_or(DEFAULT_WARMUP),
         snapshot,
@@ -407,8 +460,11 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
             max_slow_answers: Some(t.max_slow_answers.unwrap_or(0)),
             max_p50_latency: t.max_p50_latency,
             max_p99_latency: t.max_p99_latency,
+            max_p99_accept: t.max_p99_accept,
+            max_harness_lag: Some(t.max_harness_lag.unwrap_or(DEFAULT_MAX_HARNESS_LAG)),
             min_rate_ratio: t.min_rate_ratio,
             min_retry_jitter: t.min_retry_jitter,
+            min_retry_spread: t.min_retry_spread,
         },
     })
 }

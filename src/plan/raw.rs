@@ -48,11 +48,17 @@ pub struct RunFile {
     pub rate: f64,
     #[serde(default)]
     pub batch: Option<BatchFile>,
-    /// Goose users; absent: sized from the rate and `latency_budget`.
+    /// Goose users (dispatchers; each keeps many batches in flight).
     pub users: Option<usize>,
-    /// How long one batch may keep a user busy, retries included (sizes the users).
+    /// How long one batch may stay in flight, retries included (sizes the room
+    /// for batches in flight when `max_in_flight` is absent).
     #[serde(default, with = "humantime_serde")]
     pub latency_budget: Option<Duration>,
+    /// Batches in flight at most.
+    pub max_in_flight: Option<usize>,
+    /// How long batches in flight may take to finish once the schedule is over.
+    #[serde(default, with = "humantime_serde")]
+    pub drain: Option<Duration>,
     /// Excluded from the achieved-rate measurement at the start.
     #[serde(default, with = "humantime_serde")]
     pub warmup: Option<Duration>,
@@ -126,6 +132,18 @@ pub struct ThresholdsFile {
     pub max_p50_latency: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub max_p99_latency: Option<Duration>,
+    /// Time to accept (first intended send to the 2xx that applied it, across
+    /// retries), p99 over actions.
+    #[serde(default, with = "humantime_serde")]
+    pub max_p99_accept: Option<Duration>,
+    /// The harness's own start lag, p99: above it the harness, not the target,
+    /// was the bottleneck.
+    #[serde(default, with = "humantime_serde")]
+    pub max_harness_lag: Option<Duration>,
+    /// Spread of retry times among clients told the same thing at the same time
+    /// (the twin's median interquartile range).
+    #[serde(default, with = "humantime_serde")]
+    pub min_retry_spread: Option<Duration>,
     /// Achieved rate over the steady part, as a share of the offered rate.
     pub min_rate_ratio: Option<f64>,
     /// The jitter retries carry over the advised wait (median, seen by the twin).

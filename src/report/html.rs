@@ -95,8 +95,8 @@ pub fn render(s: &RunSummary) -> String {
                     (figure("latency p50 / p99", format!("{:.1} / {:.1} ms", s.latency_ms.p50_ms, s.latency_ms.p99_ms)))
                     (figure("accepted / offered", format!("{} / {}", s.load.counts.accepted, s.load.counts.actions)))
                     @if let Some(t) = twin {
-                        (zero_figure("lost / duplicated", format!("{} / {}", t.oracle.actions.lost, t.oracle.actions.duplicated),
-                            t.oracle.actions.lost + t.oracle.actions.duplicated > 0))
+                        @let (lost, dup) = t.load.as_ref().map_or((0, 0), |l| (l.lost, l.duplicated));
+                        (zero_figure("lost / duplicated (the load's)", format!("{lost} / {dup}"), lost + dup > 0))
                         (zero_figure("early retries", t.oracle.backoff.early.to_string(), t.oracle.backoff.early > 0))
                         @if t.oracle.effects.expected > 0 {
                             (zero_figure("webhook effects once", format!("{} / {}", t.oracle.effects.exactly_once, t.oracle.effects.expected),
@@ -166,15 +166,21 @@ fn oracle(t: &super::TwinFigures) -> Markup {
     let a = &t.oracle.actions;
     let b = &t.oracle.backoff;
     let k = &t.oracle.idempotency;
+    let load = t.load.as_ref();
     html! {
         table id="oracle" {
             tr { th { "figure" } th { "value" } }
             (rows(&[
-                ("distinct actions seen", a.distinct.to_string()),
-                ("applies", a.applies.to_string()),
-                ("exactly once", a.exactly_once.to_string()),
-                ("lost", a.lost.to_string()),
-                ("duplicated", a.duplicated.to_string()),
+                ("the load's actions sent", load.map_or("-".into(), |l| l.sent.to_string())),
+                ("the load's actions applied", load.map_or("-".into(), |l| l.applied.to_string())),
+                ("the load's actions lost", load.map_or("-".into(), |l| l.lost.to_string())),
+                ("the load's actions duplicated", load.map_or("-".into(), |l| l.duplicated.to_string())),
+                ("the load's actions cut off", load.map_or("-".into(), |l| l.cut_off.to_string())),
+                ("distinct actions seen (all traffic)", a.distinct.to_string()),
+                ("applies (all traffic)", a.applies.to_string()),
+                ("exactly once (all traffic)", a.exactly_once.to_string()),
+                ("arrived, never applied (all traffic)", a.lost.to_string()),
+                ("duplicated (all traffic)", a.duplicated.to_string()),
                 ("extra applies", a.extra_applies.to_string()),
                 ("rejected (final 4xx)", a.rejected.to_string()),
                 ("early retries", b.early.to_string()),

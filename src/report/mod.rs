@@ -31,7 +31,7 @@ mod table;
 pub use table::print_table;
 
 /// Bumped whenever a field changes meaning or goes away (new fields do not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where the schema is committed, relative to the repository root.
 pub const SCHEMA_PATH: &str = "reports/schema/summary.schema.json";
@@ -52,10 +52,18 @@ pub struct RunSummary {
     /// Stopped early (Ctrl-C or SIGTERM): the figures cover what ran.
     pub canceled: bool,
     pub offered_rate: f64,
+    /// Goose users (dispatchers).
     pub users: usize,
+    /// Batches in flight at most (the dispatchers' shared room).
+    pub max_in_flight: usize,
     pub verdict: Verdict,
     pub load: Load,
+    /// Per action: each batch's first-reply latency from its intended send time,
+    /// counted once for every action in the batch (schema 2; schema 1 counted it
+    /// once per batch, which is `request_latency_ms` now).
     pub latency_ms: Summary,
+    /// Per request: each batch's first-reply latency, once.
+    pub request_latency_ms: Summary,
     pub service_ms: Summary,
     pub accept_ms: Summary,
     /// How late users took their slots.
@@ -89,6 +97,8 @@ pub struct Load {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TwinFigures {
+    /// The load's own actions on the twin: the one `lost`.
+    pub load: Option<crate::verdict::LoadAccount>,
     pub oracle: OracleView,
     /// [from, to) seconds of the run where the achieved rate is judged.
     pub steady_window_s: (f64, f64),

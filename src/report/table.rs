@@ -22,18 +22,24 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
     )?;
     writeln!(
         out,
-        "  latency from intended send: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms   (service p99 {:.1} ms)",
-        s.latency_ms.p50_ms, s.latency_ms.p99_ms, s.latency_ms.max_ms, s.service_ms.p99_ms
+        "  latency from intended send, per action: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms   (per request p99 {:.1} ms, service p99 {:.1} ms, accept p99 {:.1} ms, start lag p99 {:.2} ms)",
+        s.latency_ms.p50_ms,
+        s.latency_ms.p99_ms,
+        s.latency_ms.max_ms,
+        s.request_latency_ms.p99_ms,
+        s.service_ms.p99_ms,
+        s.accept_ms.p99_ms,
+        s.start_lag_ms.p99_ms
     )?;
     if let Some(t) = &s.twin {
         let a = &t.oracle.actions;
+        let (lost, duplicated) = t.load.as_ref().map_or((0, 0), |l| (l.lost, l.duplicated));
         writeln!(
             out,
-            "  twin: applied {}  exactly once {}  duplicated {}  lost {}  early retries {}  rate {} actions/s over {:.0}..{:.0} s",
+            "  twin: applied {} (all traffic)  the load's actions: lost {}  duplicated {}  early retries {}  rate {} actions/s over {:.0}..{:.0} s",
             a.applies,
-            a.exactly_once,
-            a.duplicated,
-            a.lost,
+            lost,
+            duplicated,
             t.oracle.backoff.early,
             t.applied_rate.map_or("-".into(), |r| format!("{r:.0}")),
             t.steady_window_s.0,

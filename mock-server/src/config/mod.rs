@@ -14,13 +14,13 @@ use serde::de::DeserializeOwned;
 use crate::SecretString;
 use crate::faults::{Rule, SpecError};
 
-/// Dual's event-bus limit per organization (DOMAIN.md).
+/// Dual's event-bus limit per organization (docs/design.md).
 pub const DEFAULT_ACTIONS_PER_SEC: u32 = 2_000;
 /// Dual's batch limit.
 pub const DEFAULT_MAX_BATCH: usize = 500;
 /// 500 actions with generous payloads fit in well under this.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-/// The other rate-limit groups of DOMAIN.md, per minute.
+/// Dual's other rate-limit groups (docs/design.md), per minute.
 pub const DEFAULT_READS_PER_MIN: u32 = 300;
 pub const DEFAULT_WRITES_PER_MIN: u32 = 60;
 pub const DEFAULT_SEARCH_PER_MIN: u32 = 120;
