@@ -3,7 +3,8 @@
 //!
 //! - **Ledger**: per action fingerprint, how often it arrived and how often it was
 //!   applied; per idempotency key, how often its request was applied. Lost = arrived,
-//!   never applied, never finally rejected; duplicated = applied more than once.
+//!   never applied, never finally rejected; duplicated = applied more than once. The
+//!   same account per run, for the actions a run tagged as its own (`payload.run`).
 //! - **Backoff**: for every 429/5xx/dropped reply, the advised wait (or, advised
 //!   nothing, the twin's `min_backoff`) and the gap until the next attempt of the same
 //!   operation came back. An operation is its credential, method, path and body (never
@@ -37,6 +38,7 @@ pub use backoff::{Advice, BackoffGrade};
 pub use ledger::{ActionCounts, KeyCounts, MAX_RUN_TAG, MAX_RUNS, RUN_FIELD, RunActions, run_tag};
 pub use spread::Spread;
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
+
 /// Operations remembered for grading (their attempt number and any faulted reply
 /// waiting for the next attempt), and action fingerprints waiting for their
 /// resubmission: past this many of each, the least recently seen are forgotten.
