@@ -72,14 +72,15 @@ fn error_and_retry_figures_regress_when_they_grow() {
         ("/accept_ms/p99_ms", "accept_p99_ms"),
         ("/latency_ms/p90_ms", "latency_p90_ms"),
         ("/service_ms/p99_ms", "service_p99_ms"),
-        ("/twin/oracle/actions/lost", "lost"),
-        ("/twin/oracle/actions/duplicated", "duplicated"),
+        ("/twin/load/lost", "lost"),
+        ("/twin/load/duplicated", "duplicated"),
         ("/twin/oracle/backoff/early", "early_retries"),
         ("/load/gave_up", "gave_up"),
         ("/load/amplification", "amplification"),
         ("/twin/oracle/effects/duplicated", "effects_duplicated"),
     ] {
-        let worse = with(b.clone(), pointer, |v| v * 2.0 + 3.0);
+        // Past every metric's floor (time to accept's is 30 s: whole backoff steps).
+        let worse = with(b.clone(), pointer, |v| v * 2.0 + 40_000.0);
         assert_eq!(
             compare(&b, &worse, 10.0).regressed,
             vec![metric],

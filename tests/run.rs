@@ -68,6 +68,14 @@ probability = 0.03
 route = "POST /ebus/actions/batch"
 kind = "lost_reply"
 probability = 0.03
+# Everyone told the same thing at once: a group the twin judges the spread of.
+[[faults]]
+route = "POST /ebus/actions/batch"
+kind = "status"
+status = 503
+retry_after = 1
+at = "2s"
+for = "600ms"
 [[faults]]
 kind = "partial_batch"
 fraction = 0.3
@@ -419,7 +427,7 @@ async fn a_remote_twin_gets_the_faults_and_is_read_back() {
     let rules = twin.control("GET", "/_gauntlet/rules").send().await.ok();
     assert_eq!(
         rules["rules"].as_array().map(Vec::len),
-        Some(16),
+        Some(17),
         "the plan's faults went to the twin"
     );
     let oracle = twin.oracle().await;
