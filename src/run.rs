@@ -281,6 +281,19 @@ async fn load_and_judge(
     if let Some(h) = l.hooks.handler.take() {
         h.stop().await;
     }
+    // The fault tape, for diffing two runs of one seed. A failure to read it costs
+    // no measurement: it is noted and the run goes on.
+    match link.tape().await {
+        Ok(Some(tape)) => {
+            if let Err(e) = std::fs::write(dir.join("tape.jsonl"), tape) {
+                let _ = writeln!(out, "note: cannot write tape.jsonl: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let _ = writeln!(out, "note: the fault tape could not be read: {e:#}");
+        }
+    }
     let (steady0, steady1) = plan.steady_window();
     let oracle = match l.epoch {
         Some(e) => link.oracle((e + steady0, e + steady1)).await.map(|a| {
@@ -347,6 +360,22 @@ async fn load_and_judge(
     })
 }
 
+/// The run's id: it tags every action (`payload.run`) and names every key. On a
+/// twin (reset before the run) it comes from the plan's text and the seed, so two runs of
+/// one seed send the same requests and get the same faults; on a real deployment
+/// it is random, so a rerun never collides with an earlier run's keys.
+fn run_id(plan: &Plan, link: &TwinLink) -> String {
+    if matches!(link, TwinLink::None) {
+        return gauntlet_mock::auth::random_secret("run")[..15].to_string();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(plan.text.as_bytes())
+        .chain_update(plan.run.seed.to_le_bytes())
+        .finalize();
+    format!("run{}", hex::encode(&digest[..6]))
+}
+
 /// Start the users, begin the schedule once they are all ready (installing the
 /// faults on the same zero), pace goose through it, snapshot as it goes.
 async fn load(
@@ -371,7 +400,7 @@ async fn load(
         client: plan.client.clone(),
         creds: crate::client::Credentials::ApiKey(r.key.clone()),
         recorder: recorder.clone(),
-        run_id: gauntlet_mock::auth::random_secret("run")[..15].to_string(),
+        run_id: run_id(plan, link),
         seed: plan.run.seed,
         stop: CancellationToken::new(),
         cut: CancellationToken::new(),

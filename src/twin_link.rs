@@ -194,6 +194,30 @@ impl TwinLink {
         }
     }
 
+    /// The fault tape as JSON Lines (every kept entry, in order); None without a twin.
+    pub async fn tape(&self) -> anyhow::Result<Option<String>> {
+        match self {
+            TwinLink::Embedded(h, _) => Ok(Some(h.twin().faults.tape.jsonl(0))),
+            TwinLink::Remote { base, token, http } => {
+                let reply = http
+                    .get(format!("{base}/_gauntlet/tape?format=jsonl"))
+                    .header("x-gauntlet-token", token.expose())
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?;
+                if !reply.status().is_success() {
+                    return Err(UsageError(format!(
+                        "{base}: reading the fault tape failed: {}",
+                        reply.status()
+                    ))
+                    .into());
+                }
+                Ok(Some(reply.text().await.map_err(|e| unreachable(base, &e))?))
+            }
+            TwinLink::None => Ok(None),
+        }
+    }
+
     /// The oracle's account, and the applied rate over `window` of twin time.
     pub async fn oracle(
         &self,
