@@ -762,3 +762,33 @@ async fn one_seed_replays_the_same_faults_on_the_same_operations() {
         assert!(o.verdict.pass, "{:#?}", o.verdict);
     }
 }
+
+/// Retries told the same thing at once spread out with the reference client over
+/// 20 seeds, and stay together with `no_jitter` (uniformly late) on the same seeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_client_spreads_its_retries_over_twenty_seeds() {
+    let _goose = GOOSE.lock().await;
+    let plan = |seed: u64, flaw: &str| {
+        format!(
+            "[run]\nduration = \"2500ms\"\nseed = {seed}\nrate = 800\nbatch = {{ min = 10, max = 30 }}\nwarmup = \"0s\"\n\
+             [client]\nmax_attempts = 10\nmax_elapsed = \"60s\"\ntimeout = \"5s\"\nflaw = \"{flaw}\"\n\
+             [webhooks]\nhandler = \"off\"\n\
+             [thresholds]\nmin_retry_spread = \"100ms\"\n\
+             [[faults]]\nname = \"outage\"\nkind = \"status\"\nstatus = 503\nretry_after = 1\nat = \"1s\"\nfor = \"600ms\"\nroute = \"POST /ebus/actions/batch\"\n"
+        )
+    };
+    let mut wrong = Vec::new();
+    for seed in 1..=20 {
+        let o = run_ok(&format!("spread-{seed}"), &plan(seed, "none")).await;
+        if status(&o, "retry_spread_ms") != Status::Pass || !o.verdict.pass {
+            wrong.push(format!("seed {seed}: {:#?}", o.verdict));
+        }
+        if seed <= 3 {
+            let f = run_ok(&format!("spread-flawed-{seed}"), &plan(seed, "no_jitter")).await;
+            if status(&f, "retry_spread_ms") != Status::Fail {
+                wrong.push(format!("no_jitter, seed {seed}: {:#?}", f.verdict));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

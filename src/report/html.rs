@@ -86,6 +86,9 @@ pub fn render(s: &RunSummary) -> String {
                             }
                         }
                     }
+                    @if let Some(note) = s.bottleneck_note() {
+                        p id="bottleneck" { b { (note) } }
+                    }
                     @if let Some(b) = s.baseline.as_ref().filter(|b| !b.pass()) {
                         p { "Regressed against " (b.baseline) ": " b { (b.regressed.join(", ")) } }
                     }

@@ -16,6 +16,9 @@ pub fn render(s: &RunSummary) -> String {
         "FAIL ❌"
     };
     let _ = writeln!(md, "### gauntlet `{}`: {verdict}\n", s.plan);
+    if let Some(note) = s.bottleneck_note() {
+        let _ = writeln!(md, "> **{note}**\n");
+    }
     let rate = s
         .twin
         .as_ref()

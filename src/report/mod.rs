@@ -87,6 +87,24 @@ pub struct RunSummary {
     pub provenance: Provenance,
 }
 
+impl RunSummary {
+    /// When the harness itself could not send on time: a plain word that the
+    /// latency figures hold its own delay, and what to change.
+    pub fn bottleneck_note(&self) -> Option<String> {
+        let lag = self
+            .verdict
+            .checks
+            .iter()
+            .find(|c| c.name == "harness_lag" && c.status == crate::verdict::Status::Fail)?;
+        Some(format!(
+            "The harness, not the target, was the bottleneck: it sent late (start lag p99 {:.1} ms, limit {}), so the latency figures include its own delay. Raise run.max_in_flight (it was {}) or run.users, lower the rate, or run `gauntlet calibrate` on this machine to see what it can pace.",
+            lag.value.unwrap_or_default(),
+            lag.limit.trim_start_matches("<= "),
+            self.max_in_flight
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Load {
     #[serde(flatten)]

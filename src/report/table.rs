@@ -86,6 +86,9 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
     if let Some(c) = &s.baseline {
         crate::compare::print(out, c)?;
     }
+    if let Some(note) = s.bottleneck_note() {
+        writeln!(out, "\n{note}")?;
+    }
     writeln!(
         out,
         "\nverdict: {}   report {}",
