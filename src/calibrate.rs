@@ -102,7 +102,7 @@ pub async fn run(
         PathBuf::from("reports").join(format!("calibrate-{stamp}"))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let twin = ChildTwin::start(exe, &dir)?;
+    let twin = ChildTwin::start(exe, &dir).await?;
     writeln!(
         out,
         "gauntlet calibrate: twin {} (its own process), steps of {} s",
@@ -297,7 +297,7 @@ struct ChildTwin {
 }
 
 impl ChildTwin {
-    fn start(exe: &Path, dir: &Path) -> anyhow::Result<ChildTwin> {
+    async fn start(exe: &Path, dir: &Path) -> anyhow::Result<ChildTwin> {
         let config = dir.join("twin.toml");
         std::fs::write(
             &config,
@@ -306,7 +306,12 @@ impl ChildTwin {
         .with_context(|| format!("cannot write {}", config.display()))?;
         let key = gauntlet_mock::auth::random_secret("sk_sandbox_");
         let token = gauntlet_mock::auth::random_secret("ctl_");
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        // Its own process group: a Ctrl-C at the terminal is the harness's to
+        // handle (it drains into this twin), not the twin's.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .args(["mock", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .env(crate::mock::API_KEY_VAR, &key)
@@ -317,19 +322,39 @@ impl ChildTwin {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot start the twin ({} mock)", exe.display()))?;
-        let stdout = child.stdout.take().context("the twin's output")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let url = lines
-            .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_string))
-            .ok_or_else(|| UsageError("the twin did not say where it listens".into()))?;
-        // Keep reading its output so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(ChildTwin {
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(UsageError("the twin's output could not be read".into()).into());
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Read where it listens, then keep reading so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            let url = lines
+                .by_ref()
+                .find_map(|l| l.ok()?.strip_prefix("listening on ").map(str::to_string));
+            let _ = tx.send(url);
+            lines.for_each(drop);
+        });
+        let mut twin = ChildTwin {
             child,
-            url,
+            url: String::new(),
             key,
             token,
-        })
+        };
+        match tokio::time::timeout(TWIN_START, rx).await {
+            Ok(Ok(Some(url))) => {
+                twin.url = url;
+                Ok(twin)
+            }
+            // Dropping `twin` kills the child.
+            _ => Err(UsageError(format!(
+                "the twin ({} mock) did not say where it listens within {} s",
+                exe.display(),
+                TWIN_START.as_secs()
+            ))
+            .into()),
+        }
     }
 
     /// The twin process's CPU seconds so far (Linux).
@@ -342,6 +367,9 @@ impl ChildTwin {
         Some(ticks / CLOCK_TICKS)
     }
 }
+
+/// How long the child twin may take to start listening.
+const TWIN_START: Duration = Duration::from_secs(30);
 
 /// Linux's USER_HZ: /proc reports CPU time in these.
 const CLOCK_TICKS: f64 = 100.0;

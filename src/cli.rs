@@ -47,7 +47,7 @@ pub struct CalibrateArgs {
     #[arg(long, value_delimiter = ',', default_value = "2000,20000,100000")]
     pub rates: Vec<f64>,
     /// Folder for calibration.json and each step's run folder
-    /// (default reports/calibrate-<UTC time>).
+    /// (default `reports/calibrate-<UTC time>`).
     #[arg(long, env = "GAUNTLET_OUT")]
     pub out: Option<PathBuf>,
 }

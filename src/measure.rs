@@ -68,6 +68,10 @@ pub struct Counts {
     pub accepted: u64,
     /// Actions refused with a final 4xx.
     pub rejected: u64,
+    /// Of those, actions whose whole request was refused for good (a 401, a 413,
+    /// a 4xx status): the twin may never have booked them per action.
+    #[serde(default)]
+    pub refused: u64,
     /// Actions abandoned when attempts or time ran out.
     pub gave_up: u64,
     /// Actions the schedule held that were never sent (the run was stopped, or
@@ -159,13 +163,25 @@ impl Recorder {
         f(&mut s.interval);
     }
 
-    /// A user took a batch of `actions`, `lag` after its intended time.
-    pub fn batch_started(&self, actions: usize, lag: Duration) {
+    /// A dispatcher started a batch of `actions`.
+    pub fn batch_started(&self, actions: usize) {
         self.with(|s| {
             s.counts.batches += 1;
             s.counts.actions += actions as u64;
-            Self::both(s, |h| h.lag.saturating_record(us(lag)));
         });
+    }
+
+    /// A batch's first attempt went out `lag` after its intended time (everything
+    /// the harness did before the send: waiting for its time and for room, the
+    /// task being scheduled, building and serializing the actions).
+    pub fn lag(&self, lag: Duration) {
+        self.with(|s| Self::both(s, |h| h.lag.saturating_record(us(lag))));
+    }
+
+    /// Actions of a request refused for good as a whole (a 401, a 4xx status):
+    /// they may never reach the twin's per-action ledger.
+    pub fn refused(&self, n: usize) {
+        self.with(|s| s.counts.refused += n as u64);
     }
 
     /// One attempt ended with `outcome` after `service`.

@@ -248,6 +248,8 @@ fn twin_config(plan: &Plan, key: &SecretString) -> TwinConfig {
 /// What the load phase leaves for the verdict.
 struct Loaded {
     users: usize,
+    /// Batches in flight at most, as run.
+    room: usize,
     /// Tags every action of the load (`payload.run`).
     run_id: String,
     recorder: Arc<Recorder>,
@@ -277,7 +279,15 @@ async fn load_and_judge(
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<RunOutcome> {
     let mut l = load(plan, r, link, host, dir, interrupts, out).await?;
-    crate::webhook_run::settle(link, &l.hooks, plan.webhooks.settle).await;
+    // Effects may still arrive; a signal now ends the wait (the first, unless the
+    // load was already stopped by one; the second always).
+    let stopped_before = interrupts.stop.is_cancelled();
+    tokio::select! {
+        _ = crate::webhook_run::settle(link, &l.hooks, plan.webhooks.settle) => {}
+        _ = interrupts.stop.cancelled(), if !stopped_before => l.canceled = true,
+        _ = interrupts.cut.cancelled() => {}
+    }
+    l.cut |= interrupts.cut.is_cancelled();
     if let Some(h) = l.hooks.handler.take() {
         h.stop().await;
     }
@@ -309,6 +319,7 @@ async fn load_and_judge(
         plan,
         r,
         l.users,
+        l.room,
         &l.run_id,
         &l.recorder,
         account,
@@ -360,6 +371,27 @@ async fn load_and_judge(
     })
 }
 
+/// File descriptors kept for everything but the load's connections.
+const FD_RESERVE: u64 = 256;
+
+/// Room for batches in flight: the plan's, within what the file-descriptor limit
+/// allows (raised to its hard limit first). Each batch in flight may hold a
+/// connection, and with the embedded twin its other end too; a connection refused
+/// for want of descriptors would be charged to the target.
+fn room_in_flight(plan: &Plan, embedded: bool, out: &mut impl Write) -> anyhow::Result<usize> {
+    let want = plan.max_in_flight();
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let per_batch = if embedded { 2 } else { 1 };
+    let fit = (limit.saturating_sub(FD_RESERVE) / per_batch).max(1) as usize;
+    if fit < want {
+        writeln!(
+            out,
+            "note: the file-descriptor limit ({limit}) leaves room for {fit} batches in flight, not the plan's {want}; raise it (ulimit -n) if the harness_lag check fails"
+        )?;
+    }
+    Ok(want.min(fit))
+}
+
 /// The run's id: it tags every action (`payload.run`) and names every key. On a
 /// twin (reset before the run) it comes from the plan's text and the seed, so two runs of
 /// one seed send the same requests and get the same faults; on a real deployment
@@ -390,6 +422,7 @@ async fn load(
     link.reset().await?;
     let hooks = crate::webhook_run::setup(plan, r, link, host, out).await?;
     let users = plan.users();
+    let room = room_in_flight(plan, matches!(link, TwinLink::Embedded(..)), out)?;
     let recorder = Arc::new(Recorder::new());
     let rates = {
         let p = plan.clone();
@@ -405,7 +438,7 @@ async fn load(
         stop: CancellationToken::new(),
         cut: CancellationToken::new(),
         goose_ended: CancellationToken::new(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(plan.max_in_flight())),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(room)),
         tracker: tokio_util::task::TaskTracker::new(),
         drain: plan.drain(),
         drain_deadline: std::sync::OnceLock::new(),
@@ -419,7 +452,7 @@ async fn load(
         plan.run.duration.as_secs_f64(),
         plan.run.rate,
         r.description,
-        plan.max_in_flight(),
+        room,
         plan.run.seed
     )?;
     out.flush()?;
@@ -457,6 +490,7 @@ async fn load(
     }
     Ok(Loaded {
         users,
+        room,
         run_id: shared.run_id.clone(),
         recorder,
         epoch: schedule.epoch,
@@ -498,6 +532,16 @@ async fn begin_schedule(
         _ = shared.stop.cancelled() => true,
         _ = shared.goose_ended.cancelled() => false,
     };
+    if shared.stop.is_cancelled() {
+        // Stopped before the schedule began: nothing is installed or begun, and
+        // the whole schedule counts as unsent.
+        return Ok(Schedule {
+            epoch: None,
+            snaps: tokio::spawn(async { Vec::new() }),
+            snaps_stop: CancellationToken::new(),
+            early_rate: None,
+        });
+    }
     if !ready {
         shared.stop.cancel();
         return Err(UsageError(format!(
@@ -536,6 +580,7 @@ async fn begin_schedule(
                 link.oracle((e + steady0, e + steady1)).await.ok().flatten().and_then(|a| a.applied_rate)
             }
             _ = shared.stop.cancelled() => None,
+            _ = shared.goose_ended.cancelled() => None,
         },
     };
     Ok(Schedule {
@@ -563,6 +608,7 @@ fn summarize(
     plan: &Plan,
     r: &Resolved,
     users: usize,
+    room: usize,
     run_id: &str,
     rec: &Recorder,
     oracle: Option<TwinAccount>,
@@ -611,7 +657,7 @@ fn summarize(
         canceled: false,
         offered_rate: plan.run.rate,
         users,
-        max_in_flight: plan.max_in_flight(),
+        max_in_flight: room,
         verdict,
         load: Load {
             amplification: counts.requests as f64 / counts.batches.max(1) as f64,

@@ -48,7 +48,9 @@ pub struct LoadAccount {
     pub applied: u64,
     /// Distinct actions of the load the twin applied more than once.
     pub duplicated: u64,
-    /// Distinct actions of the load the twin refused finally.
+    /// Actions of the load refused for good: the larger of the twin's distinct
+    /// count and the client's. A request refused as a whole (a 401, a 413, a 4xx
+    /// fault) may never reach the twin's per-action ledger; the client saw it.
     pub rejected: u64,
     /// Actions the harness cut off at the end of the drain (neither lost nor
     /// given up; the run fails `cut_off` instead).
@@ -62,6 +64,7 @@ impl LoadAccount {
     /// Join what the client sent with the twin's per-run counts.
     pub fn of(counts: &Counts, run_id: &str, oracle: &OracleView) -> LoadAccount {
         let (applied, duplicated, rejected) = run_actions(oracle, run_id);
+        let rejected = rejected.max(counts.rejected);
         LoadAccount {
             run_id: run_id.to_string(),
             sent: counts.actions,

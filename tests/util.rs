@@ -64,6 +64,15 @@ impl Twin {
         }
     }
 
+    /// Another handle on the same twin (for a task that polls it): dropping it
+    /// stops nothing.
+    pub fn attach(other: &Twin) -> Twin {
+        Twin {
+            handle: None,
+            addr: other.addr,
+        }
+    }
+
     /// A request with the sandbox key.
     pub fn api(&self, method: &str, path: &str) -> Req {
         self.req(method, path).header("x-api-key", KEY)

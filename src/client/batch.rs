@@ -88,7 +88,9 @@ pub async fn submit_batch<T: Transport>(
     loop {
         out.attempts += 1;
         let key = (cfg.flaw != Flaw::NoIdempotencyKey).then(|| format!("{key_base}-r{round}"));
-        let Some((result, replied)) = until_cut(cut, send(t, cfg, creds, &pending, key, rec)).await
+        let lag_from = (out.attempts == 1).then_some(intended);
+        let Some((result, replied)) =
+            until_cut(cut, send(t, cfg, creds, &pending, key, lag_from, rec)).await
         else {
             out.cut_off += pending.len();
             break;
@@ -142,6 +144,7 @@ pub async fn submit_batch<T: Transport>(
             Verdict::Final => {
                 out.rejected += pending.len();
                 rec.rejected(pending.len());
+                rec.refused(pending.len());
                 break;
             }
         };
@@ -194,6 +197,7 @@ async fn send<T: Transport>(
     creds: &Credentials,
     pending: &[Value],
     key: Option<String>,
+    lag_from: Option<Instant>,
     rec: &Recorder,
 ) -> (Result<Reply, super::TransportError>, Instant) {
     let mut headers = creds.headers(t).await.unwrap_or_default();
@@ -205,6 +209,9 @@ async fn send<T: Transport>(
         serde_json::to_vec(&serde_json::json!({ "actions": pending })).unwrap_or_default(),
     );
     let sent = Instant::now();
+    if let Some(intended) = lag_from {
+        rec.lag(sent.saturating_duration_since(intended));
+    }
     let result = t
         .post(Request {
             path: BATCH_PATH.into(),
@@ -285,9 +292,15 @@ fn judge(r: &Reply, expected: usize) -> Verdict {
         }
         let (mut transient, mut applied, mut rejected) = (Vec::new(), 0, 0);
         for (i, x) in results.iter().enumerate() {
-            let code = x["code"].as_u64().unwrap_or(500) as u16;
+            let code = x["code"]
+                .as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(500);
+            let failed = matches!(x["status"].as_str(), Some("failed" | "error" | "rejected"));
             match x["status"].as_str() {
                 Some("applied") => applied += 1,
+                // A 2xx per action (accepted, queued, created) is a success too.
+                _ if (200..300).contains(&code) && !failed => applied += 1,
                 _ if retryable(code) => transient.push(i),
                 _ => rejected += 1,
             }

@@ -139,10 +139,7 @@ pub async fn dispatch(shared: &Arc<Shared>, user: &mut GooseUser) {
         let Some(permit) = room(shared, &slot).await else {
             break;
         };
-        shared.recorder.batch_started(
-            slot.size,
-            Instant::now().saturating_duration_since(slot.intended),
-        );
+        shared.recorder.batch_started(slot.size);
         let (shared2, mut t) = (shared.clone(), transport.clone());
         shared.tracker.spawn(async move {
             let _permit = permit;
@@ -169,22 +166,24 @@ async fn next_slot(shared: &Shared) -> Option<Slot> {
     }
     let slot = shared.pacer.next()?;
     tokio::select! {
-        _ = tokio::time::sleep_until(slot.intended.into()) => Some(slot),
+        biased;
         _ = shared.stop.cancelled() => {
             shared.recorder.unsent(slot.size);
             None
         }
+        _ = tokio::time::sleep_until(slot.intended.into()) => Some(slot),
     }
 }
 
 /// Room for one more batch in flight (waiting for it shows as start lag).
 async fn room(shared: &Shared, slot: &Slot) -> Option<tokio::sync::OwnedSemaphorePermit> {
     tokio::select! {
-        p = shared.in_flight.clone().acquire_owned() => p.ok(),
+        biased;
         _ = shared.stop.cancelled() => {
             shared.recorder.unsent(slot.size);
             None
         }
+        p = shared.in_flight.clone().acquire_owned() => p.ok(),
     }
 }
 
@@ -209,20 +208,23 @@ async fn carry(shared: &Shared, t: &mut Detached, slot: Slot) {
     .await;
 }
 
-/// Wait for the batches in flight, at most the drain grace (from when the first
-/// caller began waiting); then cut them off. Every caller returns once all of
-/// them have ended.
+/// Wait for the batches in flight, at most the drain grace after the schedule's
+/// end (or after now, when the run stopped early or never began); then cut them
+/// off. Every caller returns once all of them have ended.
 pub async fn drain(shared: &Shared) {
     shared.tracker.close();
-    let deadline = *shared
-        .drain_deadline
-        .get_or_init(|| Instant::now() + shared.drain);
+    let deadline = *shared.drain_deadline.get_or_init(|| {
+        let now = Instant::now();
+        let end = shared.pacer.end().filter(|_| !shared.stop.is_cancelled());
+        end.map_or(now, |e| e.max(now)) + shared.drain
+    });
     tokio::select! {
+        biased;
         _ = shared.tracker.wait() => return,
-        _ = tokio::time::sleep_until(deadline.into()) => {}
         _ = shared.cut.cancelled() => {}
+        _ = tokio::time::sleep_until(deadline.into()) => {}
     }
-    if !shared.cut.is_cancelled() {
+    if !shared.cut.is_cancelled() && !shared.tracker.is_empty() {
         tracing::warn!(
             in_flight = shared.tracker.len(),
             "the drain grace ran out: the batches still in flight are cut off"

@@ -137,9 +137,7 @@ pub async fn attack(
     // flight still finish within the drain, and are counted.
     dispatch::drain(&after).await;
     // What the schedule still held when goose stopped was never offered.
-    while let Some(slot) = after.pacer.next() {
-        after.recorder.unsent(slot.size);
-    }
+    after.recorder.unsent(after.pacer.close() as usize);
     result
 }
 

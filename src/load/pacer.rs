@@ -38,6 +38,9 @@ impl<F: Fn(Duration) -> f64 + Send + Sync> RateSchedule for F {
     }
 }
 
+/// Steps at most when [`Pacer::close`] integrates what the schedule still held.
+pub const REMAINING_STEPS: u32 = 100_000;
+
 #[derive(Debug)]
 struct State {
     next_at: Duration,
@@ -162,6 +165,29 @@ impl Pacer {
         self.start().map(|s| s + self.end)
     }
 
+    /// Close the schedule and say how many actions it still held (never offered):
+    /// the offered rate integrated from the next slot to the end, in at most
+    /// [`REMAINING_STEPS`] steps, so a stop early in a month-long plan costs
+    /// nothing. An estimate for the slots' random sizes; exact for the rate.
+    pub fn close(&self) -> u64 {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let from = s.next_at;
+        s.next_at = self.end;
+        drop(s);
+        if from >= self.end {
+            return 0;
+        }
+        let span = self.end - from;
+        let step = (span / REMAINING_STEPS).max(Duration::from_millis(1));
+        let (mut t, mut total) = (from, 0.0);
+        while t < self.end {
+            let dt = step.min(self.end - t);
+            total += self.rates.rate_at(t).max(0.0) * dt.as_secs_f64();
+            t += dt;
+        }
+        total.round() as u64
+    }
+
     /// How long the schedule runs.
     pub fn duration(&self) -> Duration {
         self.end
@@ -217,6 +243,26 @@ mod tests {
         let q = Pacer::unbegun(Duration::from_secs(1), (1, 1), 1, |_| 10.0);
         stop.cancel();
         assert!(!q.ready(&stop).await);
+    }
+
+    #[test]
+    fn closing_counts_what_the_schedule_still_held_and_ends_it() {
+        let start = Instant::now();
+        let surge = |t: Duration| {
+            if t >= Duration::from_secs(5) {
+                4000.0
+            } else {
+                2000.0
+            }
+        };
+        let p = Pacer::new(start, Duration::from_secs(10), (50, 50), 1, surge);
+        let held = p.close();
+        assert_eq!(held, 5 * 2000 + 5 * 4000);
+        assert!(p.next().is_none(), "closed");
+        assert_eq!(p.close(), 0);
+        // A month-long schedule closes at once, and not before it began.
+        let long = Pacer::unbegun(Duration::from_secs(30 * 24 * 3600), (1, 1), 1, |_| 100.0);
+        assert_eq!(long.close(), 30 * 24 * 3600 * 100);
     }
 
     #[test]

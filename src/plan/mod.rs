@@ -270,9 +270,7 @@ impl Plan {
         seed: Option<u64>,
     ) -> Result<Plan, String> {
         if let Some(d) = duration {
-            if d.is_zero() {
-                return Err("--duration must be greater than 0".into());
-            }
+            check_span(d, "--duration")?;
             self.run.duration = d;
         }
         if let Some(r) = rate {
