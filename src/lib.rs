@@ -7,7 +7,7 @@
 //! - [`mock`]: `gauntlet mock`, the twin as a standalone server for a team's own client.
 //! - [`calibrate`]: `gauntlet calibrate`, the harness's own floor on this machine
 //!   (the ^Z test against theory, a pacing sweep), the twin in a child process.
-//! - [`run`]: `gauntlet run`, one run as data flows: plan, twin, load, verdict, report.
+//! - [`run`]: `gauntlet run` (its load phase in `run::load`), one run as data flows: plan, twin, load, verdict, report.
 //! - [`plan`]: plan files, read raw then checked (errors name file, line, key).
 //! - [`client`]: the reference Dual client (backoff, idempotency, partial retries, flaws).
 //! - [`load`]: goose users fed by the open-model [`load::pacer`].
