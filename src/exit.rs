@@ -46,3 +46,17 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
         FAILED
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harness_failures_exit_2_and_a_double_interrupt_130() {
+        let harness: anyhow::Error = HarnessError("a load task panicked".into()).into();
+        assert_eq!(code_of(&harness), USAGE);
+        let cut: anyhow::Error = Interrupted("reports/x".into()).into();
+        assert_eq!(code_of(&cut.context("the run")), INTERRUPTED);
+        assert_eq!(code_of(&anyhow::anyhow!("a check failed")), FAILED);
+    }
+}

@@ -15,6 +15,7 @@ use goose::metrics::{GooseMetric, GooseRawRequest, GooseRequestMetric};
 use super::{REQUEST_NAME, Shared, Slot, actions};
 use crate::client::transport::reply_of;
 use crate::client::{Batch, Reply, Request, Transport, TransportError, submit_batch};
+use crate::measure::Recorder;
 
 /// Goose's names for the scenario and its one transaction.
 pub const SCENARIO: &str = "dual_batches";
@@ -143,19 +144,26 @@ pub async fn dispatch(shared: &Arc<Shared>, user: &mut GooseUser) {
         let (shared2, mut t) = (shared.clone(), transport.clone());
         shared.tracker.spawn(async move {
             let _permit = permit;
-            let work = AssertUnwindSafe(carry(&shared2, &mut t, slot)).catch_unwind();
-            if let Err(panic) = work.await {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("a panic");
-                shared2.recorder.harness_error(slot.size, what);
-            }
+            let recorder = shared2.recorder.clone();
+            guarded(&recorder, slot.size, carry(&shared2, &mut t, slot)).await;
         });
     }
     tracing::debug!(user = transport.user, "dispatcher drains");
     drain(shared).await;
+}
+
+/// Run one batch's work; a panic inside it is the harness's failure, never the
+/// target's: it is counted as a harness error (the run then exits 2) and the
+/// batch's actions as cut off, not lost.
+async fn guarded(recorder: &Recorder, size: usize, work: impl std::future::Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(work).catch_unwind().await {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        recorder.harness_error(size, what);
+    }
 }
 
 /// The next slot, once its time has come; None when the schedule is over or the
@@ -232,4 +240,18 @@ pub async fn drain(shared: &Shared) {
         shared.cut.cancel();
     }
     shared.tracker.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_batch_is_a_harness_error_and_its_actions_are_cut_off() {
+        let rec = Recorder::new();
+        guarded(&rec, 7, async { panic!("deliberate") }).await;
+        guarded(&rec, 3, async {}).await;
+        let (_, counts) = rec.totals();
+        assert_eq!((counts.harness_errors, counts.cut_off), (1, 7));
+    }
 }
