@@ -22,7 +22,8 @@ pub struct Check {
     /// `<= x` or `>= x`.
     pub limit: String,
     pub status: Status,
-    /// `twin` (server side) or `client`.
+    /// `twin` (server side), `client`, `harness` (the harness's own figures) or
+    /// `baseline`.
     pub source: &'static str,
 }
 
