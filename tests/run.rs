@@ -9,7 +9,7 @@ use gauntlet::verdict::Status;
 
 use crate::util::{GOOSE, KEY, TOKEN, Twin, config};
 
-fn write_plan(name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_plan(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gauntlet-plans-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.toml"));
@@ -22,7 +22,7 @@ fn write_plan(name: &str, text: &str) -> PathBuf {
 /// one request in seven fails, so a correct client never needs more than its
 /// budget (a batch would need seven failures in a row), while every flaw has
 /// something to trip on.
-fn chaos_plan(flaw: &str) -> String {
+pub(crate) fn chaos_plan(flaw: &str) -> String {
     let mut plan = format!(
         r#"
 [run]
@@ -119,7 +119,7 @@ settle = "20s"
     plan
 }
 
-async fn run_plan(
+pub(crate) async fn run_plan(
     path: PathBuf,
     target: Option<String>,
     env: Vec<(&'static str, String)>,
@@ -139,7 +139,10 @@ async fn run_plan(
     run_args(args, env).await
 }
 
-async fn run_args(args: RunArgs, env: Vec<(&'static str, String)>) -> anyhow::Result<RunOutcome> {
+pub(crate) async fn run_args(
+    args: RunArgs,
+    env: Vec<(&'static str, String)>,
+) -> anyhow::Result<RunOutcome> {
     let lookup = move |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
     let mut printed = Vec::new();
     let result = gauntlet::run::run(args, lookup, &mut printed).await;
@@ -147,7 +150,7 @@ async fn run_args(args: RunArgs, env: Vec<(&'static str, String)>) -> anyhow::Re
     result
 }
 
-fn status(o: &RunOutcome, check: &str) -> Status {
+pub(crate) fn status(o: &RunOutcome, check: &str) -> Status {
     o.verdict
         .checks
         .iter()
@@ -156,7 +159,7 @@ fn status(o: &RunOutcome, check: &str) -> Status {
         .unwrap_or_else(|| panic!("no check {check}"))
 }
 
-async fn run_ok(name: &str, plan: &str) -> RunOutcome {
+pub(crate) async fn run_ok(name: &str, plan: &str) -> RunOutcome {
     run_plan(write_plan(name, plan), None, vec![])
         .await
         .expect("run")
@@ -528,126 +531,6 @@ async fn a_wrong_key_is_an_error_or_fails_rejected() {
     assert!(!o.verdict.pass);
 }
 
-/// Wait until `ready` holds for the twin's JSON at `path` (polled; bounded).
-async fn until_twin(twin: &Twin, path: &str, ready: impl Fn(&serde_json::Value) -> bool) {
-    for _ in 0..600 {
-        if ready(&twin.control("GET", path).send().await.json()) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the twin never showed what the test waits for at {path}");
-}
-
-async fn run_interrupted(
-    name: &str,
-    plan: &str,
-    twin: &Twin,
-    interrupts: &gauntlet::signal::Interrupts,
-) -> (anyhow::Result<RunOutcome>, PathBuf) {
-    let path = write_plan(name, plan);
-    let out_dir = path.with_extension("out");
-    let args = RunArgs {
-        plan: Some(path),
-        out: Some(out_dir.clone()),
-        target: Some(format!("http://{}", twin.addr)),
-        ..RunArgs::default()
-    };
-    let env = |name: &str| match name {
-        "DUAL_API_KEY" => Some(KEY.to_string()),
-        "GAUNTLET_CONTROL_TOKEN" => Some(TOKEN.to_string()),
-        _ => None,
-    };
-    let mut printed = Vec::new();
-    let r = gauntlet::run::run_with(args, env, interrupts, &mut printed).await;
-    eprintln!("{}", String::from_utf8_lossy(&printed));
-    (r, out_dir)
-}
-
-/// Ctrl-C once the load is under way: no new batch starts, the ones in flight
-/// finish, the summary is written and the run cannot pass.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_stops_the_load_and_the_run_cannot_pass() {
-    let _goose = GOOSE.lock().await;
-    let twin = Twin::start(config()).await;
-    let interrupts = std::sync::Arc::new(gauntlet::signal::Interrupts::default());
-    let long = chaos_plan("none").replace("duration = \"4s\"", "duration = \"30s\"");
-    let signaller = {
-        let (i, t) = (interrupts.clone(), Twin::attach(&twin));
-        tokio::spawn(async move {
-            // Under way: the twin has applied some of the load.
-            until_twin(&t, "/_gauntlet/oracle", |v| {
-                v["oracle"]["runs"]
-                    .as_object()
-                    .and_then(|runs| runs.values().next())
-                    .and_then(|r| r["applied"].as_u64())
-                    .is_some_and(|n| n > 500)
-            })
-            .await;
-            i.signal();
-        })
-    };
-    let (o, _) = run_interrupted("interrupted", &long, &twin, &interrupts).await;
-    signaller.await.expect("signaller");
-    let o = o.expect("an interrupted run still ends in a verdict");
-    assert!(o.summary.canceled);
-    assert_eq!(status(&o, "completed"), Status::Fail);
-    assert_eq!(
-        status(&o, "unsent"),
-        Status::Fail,
-        "the dropped slots are counted"
-    );
-    let counts = &o.summary.load.counts;
-    assert_eq!(
-        counts.accepted + counts.rejected + counts.gave_up,
-        counts.actions,
-        "what started was seen through"
-    );
-    assert!(o.dir.join("summary.json").exists());
-}
-
-/// Twice, against a twin that hangs every batch for a minute: the drain would
-/// take that long; the second signal ends it at once, the summary is written and
-/// the run exits 130.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_ctrl_c_cuts_the_drain_and_exits_130() {
-    let _goose = GOOSE.lock().await;
-    let twin = Twin::start(config()).await;
-    let interrupts = std::sync::Arc::new(gauntlet::signal::Interrupts::default());
-    let hung = "[run]\nduration = \"30s\"\nrate = 200\nbatch = { min = 5, max = 5 }\nwarmup = \"0s\"\n\
-                [client]\ntimeout = \"90s\"\nmax_elapsed = \"120s\"\n\
-                [webhooks]\nhandler = \"off\"\n\
-                [[faults]]\nname = \"hung\"\nkind = \"hang\"\nhang_for = \"60s\"\nroute = \"POST /ebus/actions/batch\"\n";
-    let signaller = {
-        let (i, t) = (interrupts.clone(), Twin::attach(&twin));
-        tokio::spawn(async move {
-            until_twin(&t, "/_gauntlet/tape", |v| {
-                v["by_kind"]["hang"].as_u64().is_some_and(|n| n > 5)
-            })
-            .await;
-            i.signal();
-            i.signal();
-        })
-    };
-    let (o, out_dir) = run_interrupted("interrupted-twice", hung, &twin, &interrupts).await;
-    signaller.await.expect("signaller");
-    let err = o.expect_err("cut short");
-    assert_eq!(
-        gauntlet::exit::code_of(&err),
-        gauntlet::exit::INTERRUPTED,
-        "{err:#}"
-    );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).expect("written"))
-            .expect("json");
-    assert_eq!(summary["canceled"], true);
-    assert!(
-        summary["load"]["cut_off"].as_u64().is_some_and(|n| n > 0),
-        "{}",
-        summary["load"]
-    );
-}
-
 #[tokio::test]
 async fn bad_plans_name_file_line_and_key() {
     let cases = [
@@ -788,79 +671,4 @@ async fn targets_are_checked_before_any_load() {
         .expect_err("twin unreachable");
     assert!(format!("{err:#}").contains("unreachable"), "{err:#}");
     assert_eq!(gauntlet::exit::code_of(&err), gauntlet::exit::USAGE);
-}
-
-/// Two runs of one plan and seed, each with many batches in flight at once, give
-/// the same tape: the same faults on the same operations (windowless rules; the
-/// arrival order differs between the runs). Another seed gives another tape.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_seed_replays_the_same_faults_on_the_same_operations() {
-    let _goose = GOOSE.lock().await;
-    let plan = |seed: u64| {
-        format!(
-            "[run]\nduration = \"2s\"\nseed = {seed}\nrate = 1000\nbatch = {{ min = 5, max = 15 }}\nwarmup = \"0s\"\nusers = 8\n\
-             [client]\nmax_attempts = 15\nmax_elapsed = \"60s\"\ntimeout = \"5s\"\n\
-             [webhooks]\nhandler = \"off\"\n\
-             [thresholds]\nmax_harness_lag = \"10s\"\n\
-             [[faults]]\nname = \"slow\"\nkind = \"latency\"\ndist = \"uniform\"\nmin = \"1ms\"\nmax = \"40ms\"\n\
-             [[faults]]\nname = \"5xx\"\nkind = \"status\"\nstatus = 500\nprobability = 0.05\nroute = \"POST /ebus/actions/batch\"\n\
-             [[faults]]\nname = \"lost\"\nkind = \"lost_reply\"\nprobability = 0.03\nroute = \"POST /ebus/actions/batch\"\n\
-             [[faults]]\nname = \"partial\"\nkind = \"partial_batch\"\nfraction = 0.3\nprobability = 0.05\n"
-        )
-    };
-    // (operation, rule, kind), sorted: what was injected on what, whatever the order.
-    let faults = |o: &RunOutcome| {
-        let text = std::fs::read_to_string(o.dir.join("tape.jsonl")).expect("tape.jsonl");
-        let mut v: Vec<(String, String, String)> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
-            .filter(|e| e["kind"] != "latency")
-            .map(|e| {
-                let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-                (s("op"), s("rule"), s("kind"))
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let a = run_ok("replay-a", &plan(5)).await;
-    let b = run_ok("replay-b", &plan(5)).await;
-    let c = run_ok("replay-c", &plan(6)).await;
-    let (fa, fb, fc) = (faults(&a), faults(&b), faults(&c));
-    assert!(fa.len() > 10, "faults were injected: {}", fa.len());
-    assert_eq!(fa, fb, "one seed, one tape");
-    assert_ne!(fa, fc, "another seed, another tape");
-    for o in [&a, &b] {
-        assert!(o.verdict.pass, "{:#?}", o.verdict);
-    }
-}
-
-/// Retries told the same thing at once spread out with the reference client over
-/// 20 seeds, and stay together with `no_jitter` (uniformly late) on the same seeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reference_client_spreads_its_retries_over_twenty_seeds() {
-    let _goose = GOOSE.lock().await;
-    let plan = |seed: u64, flaw: &str| {
-        format!(
-            "[run]\nduration = \"2500ms\"\nseed = {seed}\nrate = 800\nbatch = {{ min = 10, max = 30 }}\nwarmup = \"0s\"\n\
-             [client]\nmax_attempts = 10\nmax_elapsed = \"60s\"\ntimeout = \"5s\"\nflaw = \"{flaw}\"\n\
-             [webhooks]\nhandler = \"off\"\n\
-             [thresholds]\nmin_retry_spread = \"100ms\"\nmax_harness_lag = \"10s\"\n\
-             [[faults]]\nname = \"outage\"\nkind = \"status\"\nstatus = 503\nretry_after = 1\nat = \"1s\"\nfor = \"600ms\"\nroute = \"POST /ebus/actions/batch\"\n"
-        )
-    };
-    let mut wrong = Vec::new();
-    for seed in 1..=20 {
-        let o = run_ok(&format!("spread-{seed}"), &plan(seed, "none")).await;
-        if status(&o, "retry_spread_ms") != Status::Pass || !o.verdict.pass {
-            wrong.push(format!("seed {seed}: {:#?}", o.verdict));
-        }
-        if seed <= 3 {
-            let f = run_ok(&format!("spread-flawed-{seed}"), &plan(seed, "no_jitter")).await;
-            if status(&f, "retry_spread_ms") != Status::Fail {
-                wrong.push(format!("no_jitter, seed {seed}: {:#?}", f.verdict));
-            }
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

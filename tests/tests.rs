@@ -24,4 +24,6 @@ mod resources;
 mod rules;
 mod run;
 mod runs;
+mod seeds;
+mod signals;
 mod webhooks;
