@@ -146,7 +146,9 @@ pub fn check_in_browser(dir: &Path, pass: bool) {
     for (what, rgb, by, least) in [
         ("the verdict banner", banner, 3, 5_000),
         ("the data series", [31, 119, 180], 12, 500),
-        ("the shaded fault windows", [250, 222, 222], 6, 300),
+        // Shading is there, whatever its width: the plan's windows are short and
+        // the time axis spans the drain too, which varies from run to run.
+        ("the shaded fault windows", [250, 222, 222], 6, 60),
     ] {
         let n = near(rgb, by);
         assert!(n >= least, "{what}: {n} pixels near {rgb:?}");
