@@ -128,4 +128,13 @@ async fn a_second_ctrl_c_cuts_the_drain_and_exits_130() {
         "{}",
         summary["load"]
     );
+    let cut_off = summary["verdict"]["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "cut_off"))
+        .map(|c| c["status"].clone());
+    assert_eq!(
+        cut_off,
+        Some(serde_json::Value::from("fail")),
+        "the cut_off check fails"
+    );
 }

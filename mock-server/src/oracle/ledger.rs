@@ -38,6 +38,27 @@ struct Entry {
     run: u32,
 }
 
+/// What became of one action: the one classification both the whole ledger and
+/// each run's account count by.
+enum Fate {
+    Rejected,
+    Lost,
+    Once,
+    /// Applied this many times (more than once).
+    Duplicated(u32),
+}
+
+impl Entry {
+    fn fate(&self) -> Fate {
+        match self.applied {
+            0 if self.rejected => Fate::Rejected,
+            0 => Fate::Lost,
+            1 => Fate::Once,
+            n => Fate::Duplicated(n),
+        }
+    }
+}
+
 /// The ledger's state (behind the oracle's lock).
 #[derive(Debug, Default)]
 pub(super) struct Ledger {
@@ -145,11 +166,11 @@ impl Ledger {
                 continue;
             };
             r.arrived += 1;
-            match e.applied {
-                0 if e.rejected => r.rejected += 1,
-                0 => r.lost += 1,
-                1 => r.applied += 1,
-                _ => {
+            match e.fate() {
+                Fate::Rejected => r.rejected += 1,
+                Fate::Lost => r.lost += 1,
+                Fate::Once => r.applied += 1,
+                Fate::Duplicated(_) => {
                     r.applied += 1;
                     r.duplicated += 1;
                 }
@@ -205,11 +226,11 @@ impl Ledger {
         };
         for e in self.actions.values() {
             c.applies += u64::from(e.applied);
-            match e.applied {
-                0 if e.rejected => c.rejected += 1,
-                0 => c.lost += 1,
-                1 => c.exactly_once += 1,
-                n => {
+            match e.fate() {
+                Fate::Rejected => c.rejected += 1,
+                Fate::Lost => c.lost += 1,
+                Fate::Once => c.exactly_once += 1,
+                Fate::Duplicated(n) => {
                     c.duplicated += 1;
                     c.extra_applies += u64::from(n - 1);
                 }
