@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use gauntlet_mock::TwinConfig;
-use gauntlet_mock::api::Route;
-use gauntlet_mock::api::handlers::Submission;
 use gauntlet_mock::config::SANDBOX_ORG;
-use gauntlet_mock::ebus::Store;
-use gauntlet_mock::oracle::Oracle;
-use gauntlet_mock::ratelimit::{Group, RateLimiter};
-use gauntlet_mock::sequencer::Sequencer;
+use gauntlet_mock::dual::api::Route;
+use gauntlet_mock::dual::api::handlers::Submission;
+use gauntlet_mock::dual::ebus::Store;
+use gauntlet_mock::dual::limits::{Group, RateLimiter};
+use gauntlet_mock::dual::sequencer::Sequencer;
+use gauntlet_mock::engine::oracle::Oracle;
 
 const BATCH: usize = 500;
 
@@ -70,7 +70,7 @@ fn batch_path(c: &mut Criterion) {
                 let tags = sub
                     .actions
                     .iter()
-                    .map(|a| gauntlet_mock::oracle::run_tag(&a.payload));
+                    .map(|a| gauntlet_mock::engine::oracle::run_tag(&a.payload));
                 oracle.arrived(sub.fingerprints.iter().copied().zip(tags));
                 limiter
                     .charge(SANDBOX_ORG, Group::Ebus, sub.actions.len() as u32, now, 0.0)

@@ -304,8 +304,8 @@ impl ChildTwin {
             format!("[limits]\nactions_per_sec = {TWIN_LIMIT}\n"),
         )
         .with_context(|| format!("cannot write {}", config.display()))?;
-        let key = gauntlet_mock::auth::random_secret("sk_sandbox_");
-        let token = gauntlet_mock::auth::random_secret("ctl_");
+        let key = gauntlet_mock::engine::secret::random_secret("sk_sandbox_");
+        let token = gauntlet_mock::engine::secret::random_secret("ctl_");
         let mut command = Command::new(exe);
         // Its own process group: a Ctrl-C at the terminal is the harness's to
         // handle (it drains into this twin), not the twin's.

@@ -1,7 +1,7 @@
 //! Secrets come from the environment or are generated; they are shown only redacted,
 //! except a freshly generated one that the user has no other way to learn.
 
-use gauntlet_mock::auth::random_secret;
+use gauntlet_mock::engine::secret::random_secret;
 
 /// Where a secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

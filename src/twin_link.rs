@@ -128,7 +128,9 @@ impl TwinLink {
         match self {
             TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
-                twin.faults.install(Vec::new(), twin.clock.now());
+                twin.engine
+                    .faults
+                    .install(Vec::new(), twin.engine.clock.now());
                 twin.reset();
                 Ok(())
             }
@@ -156,8 +158,8 @@ impl TwinLink {
         match self {
             TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
-                let epoch = twin.clock.now();
-                twin.faults.install(rules.to_vec(), epoch);
+                let epoch = twin.engine.clock.now();
+                twin.engine.faults.install(rules.to_vec(), epoch);
                 Ok(Some(epoch))
             }
             TwinLink::Remote { base, token, http } => {
@@ -197,7 +199,7 @@ impl TwinLink {
     /// The fault tape as JSON Lines (every kept entry, in order); None without a twin.
     pub async fn tape(&self) -> anyhow::Result<Option<String>> {
         match self {
-            TwinLink::Embedded(h, _) => Ok(Some(h.twin().faults.tape.jsonl(0))),
+            TwinLink::Embedded(h, _) => Ok(Some(h.twin().engine.faults.tape.jsonl(0))),
             TwinLink::Remote { base, token, http } => {
                 let reply = http
                     .get(format!("{base}/_gauntlet/tape?format=jsonl"))
@@ -227,6 +229,7 @@ impl TwinLink {
             TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
                 let faults = twin
+                    .engine
                     .faults
                     .tape
                     .view(u64::MAX, 0)
@@ -236,7 +239,7 @@ impl TwinLink {
                     .collect();
                 Ok(Some(TwinAccount {
                     oracle: twin.oracle_view(),
-                    applied_rate: twin.oracle.applied_rate(window.0, window.1),
+                    applied_rate: twin.engine.oracle.applied_rate(window.0, window.1),
                     faults,
                 }))
             }

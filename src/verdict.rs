@@ -431,8 +431,8 @@ mod tests {
         };
         let empty = Counts::default();
         let mut oracle: OracleView = serde_json::from_value(serde_json::json!({
-            "actions": gauntlet_mock::oracle::ActionCounts::default(),
-            "idempotency": gauntlet_mock::oracle::KeyCounts::default(),
+            "actions": gauntlet_mock::engine::oracle::ActionCounts::default(),
+            "idempotency": gauntlet_mock::engine::oracle::KeyCounts::default(),
             "bursts": [],
             "backoff": { "faulted_replies": 0, "retries": 0, "early": 0,
                 "gap": { "count": 0, "p50_ms": 0.0, "p90_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0 },

@@ -53,7 +53,7 @@ pub async fn setup(
     }
     let (handler, url, secret) = match &w.handler {
         HandlerChoice::Reference(flaw) => {
-            let secret = SecretString::new(gauntlet_mock::auth::random_secret("whsec_"));
+            let secret = SecretString::new(gauntlet_mock::engine::secret::random_secret("whsec_"));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("cannot bind the reference handler")?;
@@ -126,7 +126,7 @@ async fn create_pool(
     host: &str,
     http: reqwest::Client,
 ) -> anyhow::Result<Vec<String>> {
-    let tag = gauntlet_mock::auth::random_secret("pool")[..12].to_string();
+    let tag = gauntlet_mock::engine::secret::random_secret("pool")[..12].to_string();
     let ids: Vec<String> = (0..plan.webhooks.pool)
         .map(|i| format!("{tag}-{i}"))
         .collect();

@@ -162,7 +162,7 @@ async fn secrets_stay_out_of_debug_output() {
     let text = format!(
         "{handle:?} {:?} {:?}",
         handle.twin().config,
-        handle.twin().webhooks()
+        handle.twin().dual.webhooks()
     );
     for secret in [
         KEY,

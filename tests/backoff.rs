@@ -92,7 +92,7 @@ async fn retrying_at_once_after_a_reply_without_advice_is_early() {
 async fn a_twin_set_to_no_floor_leaves_unadvised_retries_ungraded() {
     let mut c = crate::util::config();
     c.min_backoff = Duration::ZERO;
-    c.faults = gauntlet_mock::faults::spec::validate_all(
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(
         &[RuleSpec {
             limit: Some(1),
             ..rule("reset")

@@ -209,7 +209,7 @@ const TAPE_FIELDS: [&str; 7] = [
 async fn taping_twin(seed: u64) -> Twin {
     let mut c = config();
     c.seed = seed;
-    c.faults = gauntlet_mock::faults::spec::validate_all(
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(
         &[
             RuleSpec {
                 status: Some(500),

@@ -323,7 +323,7 @@ async fn tape_of(seed: u64) -> Vec<(u64, String, String, String)> {
     ];
     let mut c = crate::util::config();
     c.seed = seed;
-    c.faults = gauntlet_mock::faults::spec::validate_all(&rules, "faults").expect("valid");
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(&rules, "faults").expect("valid");
     let twin = Twin::start(c).await;
     let mut ids = Vec::new();
     for i in 0..40 {
@@ -366,7 +366,7 @@ async fn one_seed_replays_the_same_faults() {
 async fn the_tape_is_bounded_but_counts_everything() {
     let mut c = crate::util::config();
     c.tape_capacity = 5;
-    c.faults = gauntlet_mock::faults::spec::validate_all(
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(
         &[RuleSpec {
             status: Some(500),
             ..rule("status")
@@ -415,7 +415,7 @@ async fn a_stall_holds_requests_until_its_window_closes() {
     // Twenty twin seconds per real one: the minute-long window lasts 3 s.
     let mut c = crate::util::config();
     c.time_scale = 20.0;
-    c.faults = gauntlet_mock::faults::spec::validate_all(
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(
         &[RuleSpec {
             name: Some("frozen".into()),
             route: Some("GET /templates".into()),

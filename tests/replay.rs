@@ -88,7 +88,8 @@ fn operation(twin: &Twin, i: usize) -> impl Future<Output = (usize, Vec<u64>)> +
 async fn run(seed: u64, order: &[usize], concurrency: usize) -> Faults {
     let mut c = config();
     c.seed = seed;
-    c.faults = gauntlet_mock::faults::spec::validate_all(&rules(), "faults").expect("valid");
+    c.faults =
+        gauntlet_mock::engine::faults::spec::validate_all(&rules(), "faults").expect("valid");
     let twin = Twin::start(c).await;
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();

@@ -49,8 +49,8 @@ impl Twin {
 
     pub async fn with_rules(rules: Vec<RuleSpec>) -> Twin {
         let mut c = config();
-        c.faults =
-            gauntlet_mock::faults::spec::validate_all(&rules, "faults").expect("valid rules");
+        c.faults = gauntlet_mock::engine::faults::spec::validate_all(&rules, "faults")
+            .expect("valid rules");
         Twin::start(c).await
     }
 
@@ -100,7 +100,7 @@ impl Twin {
 impl Drop for Twin {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
-            h.twin().shutdown.cancel();
+            h.twin().engine.shutdown.cancel();
         }
     }
 }

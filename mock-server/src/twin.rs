@@ -1,141 +1,123 @@
-//! The twin's shared state, one `Arc<Twin>` passed to every connection.
+//! The composition root: build the engine and the platforms on it, and route each
+//! request to the engine's control API, `/metrics`, or the platform whose path it is.
+//!
+//! # Adding a platform (Boson)
+//!
+//! 1. Give it a struct holding `Arc<Engine>` and its state (as [`Dual`] does),
+//!    implement `engine::platform::Platform` for it, add a field here, build it in
+//!    [`Twin::new`] and push it onto `platforms` (that is what lets the control
+//!    API reset it and read its oracle section, `/metrics` refresh its gauges, and
+//!    [`Twin::start`] spawn its background tasks). Metric families of its own are
+//!    registered on `engine.metrics` in [`Twin::new`] before the engine is shared.
+//! 2. Route its paths in [`Twin::handle`], at the marked place: before Dual, which
+//!    takes every path nobody else claims. All platforms share the one port.
+//! 3. Its config section: a type next to its code, a field on `TwinConfig`, a check
+//!    in `config/file.rs`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
-use tokio_util::sync::CancellationToken;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
 
-use crate::auth::Auth;
-use crate::clock::Clock;
 use crate::config::TwinConfig;
-use crate::ebus::Store;
-use crate::faults::FaultEngine;
-use crate::metrics::Metrics;
-use crate::oracle::{Oracle, OracleView};
-use crate::ratelimit::RateLimiter;
-use crate::sequencer::Sequencer;
-use crate::webhooks::Registry;
-use crate::webhooks::dispatch::{Delivery, Dispatcher};
-use crate::webhooks::event::Event;
+use crate::dual::Dual;
+use crate::engine::oracle::OracleView;
+use crate::engine::pipeline::{self, Dropped};
+use crate::engine::platform::Platform;
+use crate::engine::reply::{Reply, TwinBody};
+use crate::engine::{Engine, control};
 
-/// Fault windows reported in the oracle's burst list, at most.
-pub const BURST_WINDOWS: usize = 50;
-
-/// Everything the twin knows.
+/// The twin: the engine and every platform on it, one `Arc<Twin>` per server.
 #[derive(Debug)]
 pub struct Twin {
+    /// The configuration the twin was built from, as given.
     pub config: TwinConfig,
-    pub clock: Clock,
-    pub faults: FaultEngine,
-    pub auth: Auth,
-    pub limiter: RateLimiter,
-    pub store: Mutex<Store>,
-    pub webhooks: Mutex<Registry>,
-    pub oracle: Oracle,
-    pub metrics: Metrics,
-    /// Requests numbered in arrival order: the key of each request's random stream.
-    seq: AtomicU64,
-    /// Webhook deliveries waiting or in flight.
-    pub dispatcher: Dispatcher,
-    next_event: AtomicU64,
-    next_delivery: AtomicU64,
-    /// Cancelled when the server shuts down: hangs and delays end early.
-    pub shutdown: CancellationToken,
+    /// What every platform shares: clock, faults and tape, oracle, metrics.
+    pub engine: Arc<Engine>,
+    /// The Dual platform, reached directly for its routes and by embedding callers.
+    pub dual: Arc<Dual>,
+    /// Every platform, for the engine's hooks (reset, oracle, metrics, start).
+    platforms: Vec<Arc<dyn Platform>>,
 }
 
 impl Twin {
     pub fn new(config: TwinConfig) -> Self {
+        let engine = Engine::new(config.engine());
+        // A platform's own metric families are registered here, while the engine is
+        // not yet shared (`engine.metrics.register` takes `&mut`; make `engine` mut).
+        let engine = Arc::new(engine);
+        let dual = Arc::new(Dual::new(config.dual(), engine.clone()));
+        let platforms: Vec<Arc<dyn Platform>> = vec![dual.clone()];
         Self {
-            clock: Clock::new(config.time_scale),
-            faults: FaultEngine::new(config.seed, config.faults.clone(), config.tape_capacity),
-            auth: Auth::new(config.auth.clone()),
-            limiter: RateLimiter::new(config.limits.clone()),
-            store: Mutex::new(Self::fresh_store(&config)),
-            webhooks: Mutex::new(Registry::default()),
-            oracle: Oracle::new(),
-            metrics: Metrics::new(),
-            seq: AtomicU64::new(0),
-            dispatcher: Dispatcher::new(),
-            next_event: AtomicU64::new(1),
-            next_delivery: AtomicU64::new(0),
-            shutdown: CancellationToken::new(),
             config,
+            engine,
+            dual,
+            platforms,
         }
     }
 
-    fn fresh_store(config: &TwinConfig) -> Store {
-        Store::new(
-            config.action_capacity,
-            Sequencer::new(config.sequencer.clone()),
-        )
+    /// Every platform on the engine.
+    pub fn platforms(&self) -> &[Arc<dyn Platform>] {
+        &self.platforms
     }
 
-    pub fn next_seq(&self) -> u64 {
-        self.seq.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn next_delivery_seq(&self) -> u64 {
-        self.next_delivery.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn next_event_id(&self) -> String {
-        format!("evt_{}", self.next_event.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Queue each event for every active webhook that listens for it; an event that
-    /// demands an effect goes into the effects ledger once it has somewhere to go.
-    pub fn raise(&self, events: Vec<Event>) {
-        let now = self.clock.now();
-        for event in events {
-            let targets = self.webhooks().targets(&event.org, &event.event_type);
-            if targets.is_empty() {
-                continue;
-            }
-            if let Some(key) = &event.effect_key {
-                self.oracle.effects.expect(key);
-            }
-            let event = Arc::new(event);
-            for (id, _) in targets {
-                self.dispatcher.schedule(
-                    Delivery {
-                        event: event.clone(),
-                        webhook: id,
-                        attempt: 0,
-                        created: now,
-                        duplicate: false,
-                    },
-                    now,
-                );
-            }
+    /// Start every platform's background tasks (once, before serving).
+    pub fn start(&self) {
+        for p in &self.platforms {
+            p.clone().start();
         }
-    }
-
-    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn webhooks(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.webhooks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The oracle's account as of now.
     pub fn oracle_view(&self) -> OracleView {
-        let now = self.clock.now();
-        self.oracle
-            .view(&self.faults.ended_windows(now, BURST_WINDOWS), now)
+        self.engine.oracle_view()
     }
 
-    /// Forget all state, counts and tape; the rules stay and their windows restart now.
-    /// Request numbering restarts too, so a reset twin replays the same faults.
+    /// Forget all state, counts and tape, the platforms' and the engine's; the rules
+    /// stay and their windows restart now. Request numbering restarts too, so a
+    /// reset twin replays the same faults.
     pub fn reset(&self) {
-        *self.store() = Self::fresh_store(&self.config);
-        *self.webhooks() = Registry::default();
-        self.oracle.reset();
-        self.faults.tape.clear();
-        self.dispatcher.clear();
-        self.limiter.reset();
-        let rules = self.faults.rules().rules.clone();
-        self.faults.install(rules, self.clock.now());
-        self.seq.store(0, Ordering::Relaxed);
+        control::reset(&self.engine, &self.platforms);
+    }
+
+    /// The hyper service: route one request. `reset` is its connection's flag: set,
+    /// a dropped reply ends the connection with a reset (RST).
+    pub async fn handle(
+        self: Arc<Self>,
+        reset: Arc<AtomicBool>,
+        req: Request<Incoming>,
+    ) -> Result<Response<TwinBody>, Dropped> {
+        let path = req.uri().path();
+        // The engine's own paths: neither numbered nor faulted.
+        if path == "/_gauntlet" || path.starts_with("/_gauntlet/") {
+            let (parts, body) = req.into_parts();
+            let body = pipeline::read_body(body, self.engine.config.max_body_bytes).await;
+            let reply = control::handle(&self.engine, &self.platforms, &parts, body);
+            return Ok(reply.into_response());
+        }
+        if path == "/metrics" && req.method() == Method::GET {
+            return Ok(self.metrics().into_response());
+        }
+        // A second platform's paths go here, before Dual, e.g.
+        // `if path == "/rpc" || path.starts_with("/boson/") { return boson::api::handle(self.boson.clone(), reset, req).await; }`
+        crate::dual::api::handle(self.dual.clone(), reset, req).await
+    }
+
+    /// `GET /metrics`: each platform refreshes its gauges, then the engine renders.
+    fn metrics(&self) -> Reply {
+        let engine = &self.engine;
+        let now = engine.clock.now();
+        for p in &self.platforms {
+            p.refresh_metrics(&engine.metrics, now);
+        }
+        let text = engine
+            .metrics
+            .render(&engine.oracle.actions(), &engine.oracle.backoff());
+        Reply::text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            text,
+        )
     }
 }

@@ -27,7 +27,7 @@ impl Effect {
         let version = event["payload"]["version"]
             .as_u64()
             .or_else(|| event["version"].as_u64())?;
-        let key = gauntlet_mock::webhooks::event::effect_key(
+        let key = gauntlet_mock::dual::webhooks::event::effect_key(
             event["event_type"].as_str()?,
             &object_id,
             version,
@@ -82,7 +82,7 @@ async fn perform_one(
     let body = json!({
         "action_type": "Update",
         "object_id": effect.object_id,
-        "payload": { "properties": { "handled": effect.key }, gauntlet_mock::webhooks::event::EFFECT_FIELD: effect.key },
+        "payload": { "properties": { "handled": effect.key }, gauntlet_mock::dual::webhooks::event::EFFECT_FIELD: effect.key },
     });
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let cfg = crate::client::ClientConfig::default();

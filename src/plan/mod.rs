@@ -218,9 +218,9 @@ impl Plan {
             .map(|s| (s.at, s.at + s.len))
             .collect();
         spans.extend(self.faults.iter().filter_map(|r| match r.when {
-            gauntlet_mock::faults::When::Always => None,
-            gauntlet_mock::faults::When::Window { at, len }
-            | gauntlet_mock::faults::When::Every { at, len, .. } => Some((at, at + len)),
+            gauntlet_mock::engine::faults::When::Always => None,
+            gauntlet_mock::engine::faults::When::Window { at, len }
+            | gauntlet_mock::engine::faults::When::Every { at, len, .. } => Some((at, at + len)),
         }));
         // Start after the warmup and after any disturbance that straddles it.
         let start = spans
@@ -422,7 +422,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
     let client = check_client(raw.client).map_err(|(k, m)| at(&format!("client.{k}"), m))?;
     let spans: Vec<_> = raw.faults.iter().map(|f| f.span()).collect();
     let specs: Vec<RuleSpec> = raw.faults.into_iter().map(|f| f.into_inner()).collect();
-    let faults = gauntlet_mock::faults::spec::validate_all(&specs, "faults")
+    let faults = gauntlet_mock::engine::faults::spec::validate_all(&specs, "faults")
         .map_err(|e| spec_error(e, path, text, &spans))?;
 
     let webhooks =

@@ -209,8 +209,8 @@ fn oracle(t: &super::TwinFigures) -> Markup {
     }
 }
 
-fn webhooks(e: &gauntlet_mock::oracle::effects::EffectCounts) -> Markup {
-    let p = |p: &Option<gauntlet_mock::oracle::Percentiles>| {
+fn webhooks(e: &gauntlet_mock::engine::oracle::effects::EffectCounts) -> Markup {
+    let p = |p: &Option<gauntlet_mock::engine::oracle::Percentiles>| {
         p.as_ref()
             .map_or("-".into(), |p| format!("{:.1} / {:.1}", p.p50_ms, p.p99_ms))
     };

@@ -47,7 +47,7 @@ fn room_in_flight(plan: &Plan, embedded: bool, out: &mut impl Write) -> anyhow::
 /// it is random, so a rerun never collides with an earlier run's keys.
 fn run_id(plan: &Plan, link: &TwinLink) -> String {
     if matches!(link, TwinLink::None) {
-        return gauntlet_mock::auth::random_secret("run")[..15].to_string();
+        return gauntlet_mock::engine::secret::random_secret("run")[..15].to_string();
     }
     use sha2::Digest;
     let digest = sha2::Sha256::new()

@@ -160,7 +160,7 @@ fn resolve(
     };
     let Some(url) = url else {
         let key = given(API_KEY_VAR).unwrap_or_else(|| {
-            SecretString::new(gauntlet_mock::auth::random_secret("sk_sandbox_"))
+            SecretString::new(gauntlet_mock::engine::secret::random_secret("sk_sandbox_"))
         });
         let faults = plan.faults.clone();
         return Ok((
@@ -238,7 +238,10 @@ fn run_dir(args: &RunArgs, plan: &Plan) -> anyhow::Result<PathBuf> {
 }
 
 fn twin_config(plan: &Plan, key: &SecretString) -> TwinConfig {
-    let mut config = TwinConfig::sandbox(key.expose(), gauntlet_mock::auth::random_secret("ctl_"));
+    let mut config = TwinConfig::sandbox(
+        key.expose(),
+        gauntlet_mock::engine::secret::random_secret("ctl_"),
+    );
     config.seed = plan.run.seed;
     config.limits.actions_per_sec = plan.twin_actions_per_sec;
     config

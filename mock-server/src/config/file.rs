@@ -11,7 +11,7 @@ use super::{
     ALL_SCOPES, ApiKeyConfig, ConfigError, SANDBOX_ORG, SettlementMode, TwinConfig, UserConfig,
     line_of, spec_error,
 };
-use crate::faults::RuleSpec;
+use crate::engine::faults::RuleSpec;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,7 +145,7 @@ impl TwinFile {
         self.sequencer.check(&src, &mut c)?;
         let spans: Vec<_> = self.faults.iter().map(|f| f.span()).collect();
         let specs: Vec<RuleSpec> = self.faults.into_iter().map(|f| f.into_inner()).collect();
-        c.faults = crate::faults::spec::validate_all(&specs, "faults")
+        c.faults = crate::engine::faults::spec::validate_all(&specs, "faults")
             .map_err(|e| spec_error(e, path, text, &spans))?;
         if let Some(n) = src.positive(self.tape_capacity, "tape_capacity")? {
             c.tape_capacity = n;

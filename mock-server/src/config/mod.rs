@@ -3,6 +3,12 @@
 //!
 //! Secrets never live in the file: extra API keys and login passwords name the
 //! environment variable that holds them.
+//!
+//! `TwinConfig` composes the sections: the engine's settings (defaults in
+//! [`crate::engine::config`]) and Dual's (types and defaults in
+//! [`crate::dual::config`], re-exported here). [`TwinConfig::engine`] and
+//! [`TwinConfig::dual`] hand each its part. A second platform adds its section's
+//! type next to its code, a field here, and its check in `file.rs`.
 
 mod file;
 
@@ -11,56 +17,19 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::SecretString;
-use crate::faults::{Rule, SpecError};
-
-/// Dual's event-bus limit per organization (docs/design.md).
-pub const DEFAULT_ACTIONS_PER_SEC: u32 = 2_000;
-/// Dual's batch limit.
-pub const DEFAULT_MAX_BATCH: usize = 500;
-/// 500 actions with generous payloads fit in well under this.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-/// Dual's other rate-limit groups (docs/design.md), per minute.
-pub const DEFAULT_READS_PER_MIN: u32 = 300;
-pub const DEFAULT_WRITES_PER_MIN: u32 = 60;
-pub const DEFAULT_SEARCH_PER_MIN: u32 = 120;
-pub const DEFAULT_WEBHOOKS_PER_MIN: u32 = 30;
-/// A common access-token lifetime; short enough that soaks exercise refresh.
-pub const DEFAULT_JWT_TTL: Duration = Duration::from_secs(15 * 60);
-pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Dual's documented grace period for a rotated key.
-pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(5 * 60);
-/// Dual's sequencer: a checkpoint every 15 minutes or 10,000 actions.
-pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(15 * 60);
-pub const DEFAULT_CHECKPOINT_ACTIONS: u64 = 10_000;
-/// Optimistic mode's challenge window before finality.
-pub const DEFAULT_CHALLENGE_WINDOW: Duration = Duration::from_secs(4 * 3600);
-/// Enough tape for a nightly run's faults; older entries are counted, not kept.
-pub const DEFAULT_TAPE_CAPACITY: usize = 100_000;
-/// Action records kept for `GET /ebus/actions/{id}` (the oracle's counts are kept apart).
-pub const DEFAULT_ACTION_CAPACITY: usize = 1_000_000;
-/// A retry after a faulted reply that gave no advice (a 5xx without `Retry-After`, a
-/// reset or dropped connection, a hang the twin caused) is early when it comes back
-/// sooner than this. Half of the platform's documented first backoff step (1 s, plus
-/// up to 1 s of jitter): a client following the documented schedule clears it with
-/// room for timer slack, while one that retries at once or in a tight loop does not.
-pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(500);
-/// The largest `min_backoff` accepted: past this it would call a patient client early.
-pub const MAX_MIN_BACKOFF: Duration = Duration::from_secs(5 * 60);
-/// The default organization of the sandbox key.
-pub const SANDBOX_ORG: &str = "org_sandbox";
-/// The default login of the sandbox user; its password is the sandbox API key.
-pub const SANDBOX_EMAIL: &str = "sandbox@gauntlet.test";
-
-/// Every scope the twin knows. A key or user without a route's scope gets 403.
-pub const ALL_SCOPES: [&str; 6] = [
-    "actions:write",
-    "actions:read",
-    "objects:read",
-    "templates:read",
-    "templates:write",
-    "webhooks:manage",
-];
+use crate::dual::config::DualConfig;
+pub use crate::dual::config::{
+    ALL_SCOPES, ApiKeyConfig, AuthConfig, DEFAULT_ACTION_CAPACITY, DEFAULT_ACTIONS_PER_SEC,
+    DEFAULT_CHALLENGE_WINDOW, DEFAULT_CHECKPOINT_ACTIONS, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_JWT_TTL, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_READS_PER_MIN,
+    DEFAULT_REFRESH_TTL, DEFAULT_ROTATION_GRACE, DEFAULT_SEARCH_PER_MIN, DEFAULT_WEBHOOKS_PER_MIN,
+    DEFAULT_WRITES_PER_MIN, Limits, SANDBOX_EMAIL, SANDBOX_ORG, SequencerConfig, SettlementMode,
+    UserConfig,
+};
+use crate::engine::config::EngineConfig;
+pub use crate::engine::config::{DEFAULT_MIN_BACKOFF, DEFAULT_TAPE_CAPACITY, MAX_MIN_BACKOFF};
+use crate::engine::faults::{Rule, SpecError};
+use crate::engine::secret::SecretString;
 
 /// A checked twin configuration.
 #[derive(Debug, Clone)]
@@ -80,57 +49,6 @@ pub struct TwinConfig {
     /// The least a client must wait after a faulted reply that advised nothing
     /// ([`DEFAULT_MIN_BACKOFF`]); zero leaves such retries ungraded.
     pub min_backoff: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub actions_per_sec: u32,
-    pub max_batch: usize,
-    pub max_body_bytes: usize,
-    pub reads_per_min: u32,
-    pub writes_per_min: u32,
-    pub search_per_min: u32,
-    pub webhooks_per_min: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    pub keys: Vec<ApiKeyConfig>,
-    pub users: Vec<UserConfig>,
-    pub jwt_ttl: Duration,
-    pub refresh_ttl: Duration,
-    pub rotation_grace: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct ApiKeyConfig {
-    pub key: SecretString,
-    pub org: String,
-    pub scopes: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct UserConfig {
-    pub email: String,
-    pub password: SecretString,
-    pub org: String,
-    pub scopes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettlementMode {
-    /// Sealed checkpoints sit in a challenge window before they are final.
-    Optimistic,
-    /// Sealed checkpoints are final at once.
-    Zk,
-}
-
-#[derive(Debug, Clone)]
-pub struct SequencerConfig {
-    pub interval: Duration,
-    pub max_actions: u64,
-    pub challenge_window: Duration,
-    pub mode: SettlementMode,
 }
 
 impl TwinConfig {
@@ -177,6 +95,29 @@ impl TwinConfig {
             tape_capacity: DEFAULT_TAPE_CAPACITY,
             action_capacity: DEFAULT_ACTION_CAPACITY,
             min_backoff: DEFAULT_MIN_BACKOFF,
+        }
+    }
+
+    /// The engine's part.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            seed: self.seed,
+            time_scale: self.time_scale,
+            faults: self.faults.clone(),
+            control_token: self.control_token.clone(),
+            tape_capacity: self.tape_capacity,
+            min_backoff: self.min_backoff,
+            max_body_bytes: self.limits.max_body_bytes,
+        }
+    }
+
+    /// Dual's part.
+    pub fn dual(&self) -> DualConfig {
+        DualConfig {
+            limits: self.limits.clone(),
+            auth: self.auth.clone(),
+            sequencer: self.sequencer.clone(),
+            action_capacity: self.action_capacity,
         }
     }
 

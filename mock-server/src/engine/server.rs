@@ -1,106 +1,55 @@
 //! The listener: accept loop, per-connection hyper service, graceful drain.
 //!
-//! `MockServer::start(config, listener, shutdown)` serves until `shutdown` resolves,
-//! then stops accepting, lets in-flight requests finish (hangs end early), and
-//! resolves `MockHandle::wait` once every connection has closed or the drain
-//! deadline passed.
+//! [`serve`] runs until `shutdown` resolves (or `stop` is cancelled), then stops
+//! accepting, lets in-flight requests finish (hangs end early), and returns once
+//! every connection has closed or the drain deadline passed. What a request gets is
+//! the caller's `service` (the twin's router); the server knows no paths.
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::TwinConfig;
-use crate::oracle::OracleView;
-use crate::twin::Twin;
+use super::pipeline::Dropped;
+use super::reply::TwinBody;
 
 /// How long shutdown waits for open connections.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client must send its request headers within this (slowloris guard).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The twin's server.
-#[derive(Debug)]
-pub struct MockServer;
-
-/// A running twin.
-#[derive(Debug)]
-pub struct MockHandle {
-    addr: SocketAddr,
-    twin: Arc<Twin>,
-    task: JoinHandle<()>,
-}
-
-impl MockServer {
-    /// Serve `config` on `listener` until `shutdown` resolves.
-    pub async fn start(
-        config: TwinConfig,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<MockHandle> {
-        let addr = listener.local_addr()?;
-        let twin = Arc::new(Twin::new(config));
-        tokio::spawn(crate::webhooks::deliver::run(twin.clone()));
-        let task = tokio::spawn(serve(listener, twin.clone(), shutdown));
-        Ok(MockHandle { addr, twin, task })
-    }
-}
-
-impl MockHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://ADDR`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The twin's state, for embedding callers (the harness reads the oracle here).
-    pub fn twin(&self) -> &Arc<Twin> {
-        &self.twin
-    }
-
-    pub fn oracle(&self) -> OracleView {
-        self.twin.oracle_view()
-    }
-
-    /// Stop now (as if the shutdown future had resolved) and drain.
-    pub async fn stop(self) -> OracleView {
-        self.twin.shutdown.cancel();
-        self.wait().await
-    }
-
-    /// Wait until the server has shut down and drained; returns the final account.
-    pub async fn wait(self) -> OracleView {
-        let _ = self.task.await;
-        self.twin.oracle_view()
-    }
-}
-
-async fn serve(
+/// Serve `listener` until `shutdown` resolves or `stop` is cancelled (shutdown
+/// cancels `stop`, which ends hangs and delays), then drain. Each request goes to
+/// `service` with its connection's reset flag: set it and a dropped reply ends the
+/// connection with a reset (RST) instead of a close.
+pub async fn serve<S, F>(
     listener: TcpListener,
-    twin: Arc<Twin>,
+    stop: CancellationToken,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+    service: S,
+) where
+    S: Fn(Arc<AtomicBool>, Request<Incoming>) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<Response<TwinBody>, Dropped>> + Send + 'static,
+{
     // Each connection holds a receiver; when all are dropped, `closed()` resolves.
     let (close_tx, close_rx) = watch::channel(());
-    let stop = twin.shutdown.clone();
+    let on_shutdown = stop.clone();
     tokio::spawn(async move {
         shutdown.await;
-        stop.cancel();
+        on_shutdown.cancel();
     });
     loop {
         let (stream, peer) = tokio::select! {
@@ -113,15 +62,14 @@ async fn serve(
                     continue;
                 }
             },
-            _ = twin.shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
         let io = ChaosIo::new(stream);
         let reset = io.reset.clone();
-        let (twin, close_rx) = (twin.clone(), close_rx.clone());
+        let (service, stop, close_rx) = (service.clone(), stop.clone(), close_rx.clone());
         tokio::spawn(async move {
-            let stop = twin.shutdown.clone();
-            let svc = service_fn(move |req| crate::api::handle(twin.clone(), reset.clone(), req));
+            let svc = service_fn(move |req| service(reset.clone(), req));
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)

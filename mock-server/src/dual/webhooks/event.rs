@@ -20,8 +20,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-/// The payload field that marks an action as the effect of an event.
-pub const EFFECT_FIELD: &str = "effect_of";
+/// The payload field that marks an action as the effect of an event (the engine's
+/// effects ledger owns the name; Dual's events and submit path use it).
+pub use crate::engine::oracle::effects::EFFECT_FIELD;
 
 /// One event, as the twin records it before delivery.
 #[derive(Debug, Clone, PartialEq, Serialize)]

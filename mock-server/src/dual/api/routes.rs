@@ -3,8 +3,8 @@
 use http::Method;
 use percent_encoding::percent_decode_str;
 
-use crate::error::ApiError;
-use crate::ratelimit::Group;
+use crate::dual::limits::Group;
+use crate::engine::error::ApiError;
 
 /// Longest object id, in characters after percent-decoding: room for any id a
 /// client mints (a UUID is 36), short enough that logs and errors stay readable.

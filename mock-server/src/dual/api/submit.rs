@@ -9,17 +9,18 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::Ctx;
 use super::handlers::{MAX_KEY_LEN, Submission};
-use super::{Ctx, Reply};
-use crate::ebus::{ActionResult, Applied};
-use crate::error::ApiError;
-use crate::faults::Decision;
-use crate::idempotency::Replay;
-use crate::twin::Twin;
-use crate::webhooks::event::{EFFECT_FIELD, Event, effect_key};
+use crate::dual::Dual;
+use crate::dual::ebus::{ActionResult, Applied};
+use crate::dual::webhooks::event::{EFFECT_FIELD, Event, effect_key};
+use crate::engine::error::ApiError;
+use crate::engine::faults::Decision;
+use crate::engine::idempotency::Replay;
+use crate::engine::reply::Reply;
 
 pub fn submit(
-    twin: &Twin,
+    dual: &Dual,
     cx: &mut Ctx,
     org: &str,
     body: &[u8],
@@ -33,7 +34,7 @@ pub fn submit(
             "Idempotency-Key",
             format!("must be 1 to {MAX_KEY_LEN} characters"),
         );
-        return Err(reject(twin, &sub, e));
+        return Err(reject(dual, &sub, e));
     }
     let request_hash: [u8; 32] = {
         let mut h = Sha256::new();
@@ -42,22 +43,22 @@ pub fn submit(
         h.update(body);
         h.finalize().into()
     };
-    let mut store = twin.store();
+    let mut store = dual.store();
     if let Some(k) = key {
         match store.idempotent.replay(org, k, &request_hash, cx.now) {
             Replay::Stored { status, body } => {
-                twin.oracle.replayed();
+                dual.engine.oracle.replayed();
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                 return Ok(Reply::bytes(status, body).header("idempotent-replayed", "true"));
             }
             Replay::Mismatch => {
-                twin.oracle.key_mismatch();
+                dual.engine.oracle.key_mismatch();
                 let e = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "Idempotency-Key reused with a different request",
                 )
                 .detail("Idempotency-Key", "was used before with another body");
-                return Err(reject(twin, &sub, e));
+                return Err(reject(dual, &sub, e));
             }
             Replay::Fresh => {}
         }
@@ -88,9 +89,9 @@ pub fn submit(
         );
     }
     let key = key.map(|k| (org, k));
-    cx.transient = account(twin, &sub, &applied, key, cx.now);
+    cx.transient = account(dual, &sub, &applied, key, cx.now);
     drop(store);
-    raise_events(twin, cx, org, &sub, &applied);
+    raise_events(dual, cx, org, &sub, &applied);
     Ok(reply)
 }
 
@@ -98,7 +99,7 @@ pub fn submit(
 /// the achieved rate); returns the fingerprints of the actions that failed
 /// transiently, which the client should resubmit.
 fn account(
-    twin: &Twin,
+    dual: &Dual,
     sub: &Submission,
     applied: &Applied,
     key: Option<(&str, &str)>,
@@ -110,14 +111,14 @@ fn account(
         .zip(&applied.results)
         .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
         .collect();
-    twin.oracle.outcomes(&outcomes, key, now);
+    dual.engine.oracle.outcomes(&outcomes, key, now);
     let effects = sub
         .actions
         .iter()
         .zip(&applied.results)
         .filter(|(a, r)| r.is_ok() && a.payload.get(EFFECT_FIELD).is_some())
         .count();
-    twin.oracle.effects_applied(effects as u32, now);
+    dual.engine.oracle.effects_applied(effects as u32, now);
     outcomes
         .into_iter()
         .filter(|(_, r)| *r == Err(false))
@@ -126,9 +127,10 @@ fn account(
 }
 
 /// A final refusal of the whole request: none of its actions is due any more.
-fn reject(twin: &Twin, sub: &Submission, e: ApiError) -> ApiError {
+fn reject(dual: &Dual, sub: &Submission, e: ApiError) -> ApiError {
     let outcomes: Vec<_> = sub.fingerprints.iter().map(|fp| (*fp, Err(true))).collect();
-    twin.oracle
+    dual.engine
+        .oracle
         .outcomes(&outcomes, None, std::time::Duration::ZERO);
     e
 }
@@ -183,9 +185,9 @@ fn render(cx: &Ctx, single: bool, applied: &Applied) -> Reply {
 }
 
 /// The events applied (and failed) actions raise, and the effects they perform.
-fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Applied) {
-    let listening = twin.webhooks().any_active(org);
-    let timestamp = crate::clock::rfc3339(cx.unix);
+fn raise_events(dual: &Dual, cx: &Ctx, org: &str, sub: &Submission, applied: &Applied) {
+    let listening = dual.webhooks().any_active(org);
+    let timestamp = crate::engine::clock::rfc3339(cx.unix);
     let mut events = Vec::new();
     for ((action, result), touched) in sub
         .actions
@@ -198,7 +200,7 @@ fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
                          payload: serde_json::Value,
                          effect_key: Option<String>| {
             events.push(Event {
-                id: twin.next_event_id(),
+                id: dual.next_event_id(),
                 event_type: event_type.to_string(),
                 org: org.to_string(),
                 object_id: object_id.map(str::to_string),
@@ -210,7 +212,7 @@ fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
         match (result, touched) {
             (Ok((action_id, sequence)), Some((object_id, version, owner))) => {
                 if let Some(key) = action.payload.get(EFFECT_FIELD).and_then(|v| v.as_str()) {
-                    twin.oracle.effects.effect(key);
+                    dual.engine.oracle.effects.effect(key);
                 }
                 if !listening {
                     continue;
@@ -243,5 +245,5 @@ fn raise_events(twin: &Twin, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
             _ => {}
         }
     }
-    twin.raise(events);
+    dual.raise(events);
 }

@@ -1,5 +1,7 @@
 //! `GET /metrics`: Prometheus text (prometheus-client) for requests by route and
 //! status, faults injected by kind, tokens left per bucket, and the oracle's counts.
+//! A platform adds its own families with [`Metrics::register`] before the engine is
+//! shared, and refreshes its gauges in `Platform::refresh_metrics`.
 
 use std::sync::atomic::AtomicU64;
 
@@ -7,10 +9,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
-use crate::oracle::{ActionCounts, BackoffGrade};
-use crate::ratelimit::Group;
+use crate::engine::oracle::{ActionCounts, BackoffGrade};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -122,20 +123,25 @@ impl Metrics {
             .inc();
     }
 
-    /// Refresh the gauges from their sources and render the text format.
-    pub fn render(
-        &self,
-        levels: &[(String, Group, f64)],
-        actions: &ActionCounts,
-        backoff: &BackoffGrade,
-    ) -> String {
-        for (org, group, tokens) in levels {
-            let labels = BucketLabels {
-                org: org.clone(),
-                group: format!("{group:?}").to_lowercase(),
-            };
-            self.tokens.get_or_create(&labels).set(*tokens);
-        }
+    /// Add a platform's metric family (named without the `gauntlet_` prefix, which
+    /// the registry adds). Call it while the engine is still being built: the
+    /// family is rendered after the engine's own.
+    pub fn register(&mut self, name: &str, help: &str, metric: impl Metric) {
+        self.registry.register(name, help, metric);
+    }
+
+    /// Set the tokens left in one rate-limit bucket (`gauntlet_ratelimit_tokens`);
+    /// a platform calls it for each of its buckets before a render.
+    pub fn bucket(&self, org: &str, group: &str, tokens: f64) {
+        let labels = BucketLabels {
+            org: org.to_string(),
+            group: group.to_string(),
+        };
+        self.tokens.get_or_create(&labels).set(tokens);
+    }
+
+    /// Refresh the oracle's gauges and render the text format.
+    pub fn render(&self, actions: &ActionCounts, backoff: &BackoffGrade) -> String {
         let set = |family: &Family<OutcomeLabels, Gauge>, outcome: &str, v: u64| {
             family
                 .get_or_create(&OutcomeLabels {

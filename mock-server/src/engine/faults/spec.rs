@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::faults::Latency;
-use crate::faults::route::RoutePattern;
-use crate::faults::webhook::WebhookFault;
-pub use crate::faults::when::When;
+use crate::engine::faults::Latency;
+use crate::engine::faults::route::RoutePattern;
+use crate::engine::faults::webhook::WebhookFault;
+pub use crate::engine::faults::when::When;
 
 /// A fault rule as written. Every field is optional except `kind`; validation says
 /// which fields a kind takes and rejects the rest by name.

@@ -8,7 +8,8 @@ pub mod event;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::engine::error::ApiError;
+use crate::engine::secret::SecretString;
 
 /// Event types a webhook may subscribe to (docs/design.md).
 pub const EVENT_TYPES: [&str; 6] = [
@@ -28,9 +29,9 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub active: bool,
     /// The signing secret; returned only when the twin generated it, never listed.
-    pub secret: crate::SecretString,
+    pub secret: SecretString,
     /// The secret before the last rotation (for the old-secret fault).
-    pub previous_secret: Option<crate::SecretString>,
+    pub previous_secret: Option<SecretString>,
     /// Failed deliveries since the last success; 5 deactivate the webhook.
     pub consecutive_failures: u32,
     pub created_at: String,
@@ -52,7 +53,7 @@ pub struct CreateWebhook {
     #[serde(default)]
     pub active: Option<bool>,
     #[serde(default)]
-    pub secret: Option<crate::SecretString>,
+    pub secret: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,7 +66,7 @@ pub struct PatchWebhook {
     pub active: Option<bool>,
     /// A new signing secret (the old one is kept as the previous secret).
     #[serde(default)]
-    pub secret: Option<crate::SecretString>,
+    pub secret: Option<SecretString>,
 }
 
 fn check_url(url: &str) -> Result<(), ApiError> {
@@ -132,7 +133,7 @@ impl Registry {
             active: req.active.unwrap_or(true),
             secret: req
                 .secret
-                .unwrap_or_else(|| crate::auth::random_secret("whsec_").into()),
+                .unwrap_or_else(|| crate::engine::secret::random_secret("whsec_").into()),
             previous_secret: None,
             consecutive_failures: 0,
             created_at,

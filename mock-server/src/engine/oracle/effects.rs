@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Percentiles, histogram, record};
 
+/// The payload field that marks an action as the effect of an event: an applied
+/// action carrying it counts as an effect for the business key it names, and is
+/// none of a run's own actions ([`super::run_tag`]).
+pub const EFFECT_FIELD: &str = "effect_of";
 /// How long a receiver has to answer (docs/design.md).
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 

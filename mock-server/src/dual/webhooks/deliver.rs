@@ -10,10 +10,10 @@ use super::dispatch::{
     ANSWER_DEADLINE, Answer, DEACTIVATE_AFTER, Delivery, LogEntry, RETRY_SCHEDULE, post,
 };
 use super::event::{Event, sign, sign_body_only};
-use crate::faults::DeliveryFacts;
-use crate::faults::webhook::{DuplicateMode, SignatureFault, TIMESTAMP_SKEW};
-use crate::oracle::effects::Forgery;
-use crate::twin::Twin;
+use crate::dual::Dual;
+use crate::engine::faults::DeliveryFacts;
+use crate::engine::faults::webhook::{DuplicateMode, SignatureFault, TIMESTAMP_SKEW};
+use crate::engine::oracle::effects::Forgery;
 
 /// The loop never sleeps longer than this, so a clock advance is seen promptly.
 pub const MAX_NAP: Duration = Duration::from_millis(250);
@@ -21,31 +21,31 @@ pub const MAX_NAP: Duration = Duration::from_millis(250);
 pub const AFTER_ACK_GAP: Duration = Duration::from_secs(1);
 
 /// Run until the twin shuts down.
-pub async fn run(twin: Arc<Twin>) {
+pub async fn run(dual: Arc<Dual>) {
     loop {
-        let now = twin.clock.now();
-        let (due, next) = twin.dispatcher.due(now);
+        let now = dual.engine.clock.now();
+        let (due, next) = dual.dispatcher.due(now);
         for d in due {
-            let twin = twin.clone();
-            tokio::spawn(async move { attempt(&twin, d).await });
+            let dual = dual.clone();
+            tokio::spawn(async move { attempt(&dual, d).await });
         }
         let nap = next.map_or(MAX_NAP, |n| {
-            twin.clock.real(n.saturating_sub(now)).min(MAX_NAP)
+            dual.engine.clock.real(n.saturating_sub(now)).min(MAX_NAP)
         });
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
-            _ = twin.dispatcher.wake.notified() => {}
-            _ = twin.shutdown.cancelled() => return,
+            _ = dual.dispatcher.wake.notified() => {}
+            _ = dual.engine.shutdown.cancelled() => return,
         }
     }
 }
 
 /// One delivery attempt.
-async fn attempt(twin: &Twin, d: Delivery) {
-    let Ok(_permit) = twin.dispatcher.slots.acquire().await else {
+async fn attempt(dual: &Dual, d: Delivery) {
+    let Ok(_permit) = dual.dispatcher.slots.acquire().await else {
         return;
     };
-    let Some((url, secret, previous, active)) = twin.webhooks().by_id(&d.webhook).map(|h| {
+    let Some((url, secret, previous, active)) = dual.webhooks().by_id(&d.webhook).map(|h| {
         (
             h.url.clone(),
             h.secret.clone(),
@@ -58,30 +58,30 @@ async fn attempt(twin: &Twin, d: Delivery) {
     if !active {
         return;
     }
-    let seq = twin.next_delivery_seq();
-    let mut rng = twin.faults.delivery_rng(seq);
+    let seq = dual.next_delivery_seq();
+    let mut rng = dual.engine.faults.delivery_rng(seq);
     let decision = if d.duplicate {
         Default::default()
     } else {
         let facts = DeliveryFacts {
             seq,
-            now: twin.clock.now(),
+            now: dual.engine.clock.now(),
             event_id: &d.event.id,
             event_type: &d.event.event_type,
             url: &url,
         };
-        twin.faults.decide_delivery(&facts, &mut rng)
+        dual.engine.faults.decide_delivery(&facts, &mut rng)
     };
     for kind in &decision.kinds {
-        twin.metrics.fault(kind);
+        dual.engine.metrics.fault(kind);
     }
     if !decision.hold.is_zero() {
         tokio::select! {
-            _ = tokio::time::sleep(twin.clock.real(decision.hold)) => {}
-            _ = twin.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(dual.engine.clock.real(decision.hold)) => {}
+            _ = dual.engine.shutdown.cancelled() => return,
         }
     }
-    let unix = twin.clock.unix();
+    let unix = dual.engine.clock.unix();
     let ts = match decision.signature {
         Some(SignatureFault::Stale) => unix - TIMESTAMP_SKEW.as_secs_f64(),
         Some(SignatureFault::Future) => unix + TIMESTAMP_SKEW.as_secs_f64(),
@@ -92,12 +92,14 @@ async fn attempt(twin: &Twin, d: Delivery) {
     let key = secret.expose().as_bytes();
     let signature = match decision.signature {
         None | Some(SignatureFault::Stale) | Some(SignatureFault::Future) => sign(key, &ts, &body),
-        Some(SignatureFault::Bad) => {
-            sign(crate::auth::random_secret("forged_").as_bytes(), &ts, &body)
-        }
+        Some(SignatureFault::Bad) => sign(
+            crate::engine::secret::random_secret("forged_").as_bytes(),
+            &ts,
+            &body,
+        ),
         Some(SignatureFault::OldSecret) => {
             let old = previous.map_or_else(
-                || crate::auth::random_secret("whsec_old_"),
+                || crate::engine::secret::random_secret("whsec_old_"),
                 |p| p.expose().to_string(),
             );
             sign(old.as_bytes(), &ts, &body)
@@ -114,32 +116,32 @@ async fn attempt(twin: &Twin, d: Delivery) {
         ("x-dual-signature", signature),
         ("x-dual-delivery", format!("{}", d.attempt)),
     ];
-    let send = || post(&twin.dispatcher.http, &url, &headers, body.clone());
+    let send = || post(&dual.dispatcher.http, &url, &headers, body.clone());
     let (answer, took) = match decision.duplicate {
         Some(DuplicateMode::Concurrent) => {
             let (a, b) = tokio::join!(send(), send());
-            grade(twin, &d, &b.0, b.1, forgery);
+            grade(dual, &d, &b.0, b.1, forgery);
             a
         }
         _ => send().await,
     };
-    grade(twin, &d, &answer, took, forgery);
+    grade(dual, &d, &answer, took, forgery);
     if decision.duplicate == Some(DuplicateMode::Sequential) {
         let (again, took2) = send().await;
-        grade(twin, &d, &again, took2, forgery);
+        grade(dual, &d, &again, took2, forgery);
     }
     let mut next_retry = None;
     if !d.duplicate {
-        next_retry = settle(twin, &d, &answer, forgery, decision.duplicate);
+        next_retry = settle(dual, &d, &answer, forgery, decision.duplicate);
     }
-    twin.dispatcher.record(
+    dual.dispatcher.record(
         &d.webhook,
         LogEntry {
             event_id: d.event.id.clone(),
             event_type: d.event.event_type.clone(),
             attempt: d.attempt,
             outcome: answer.describe(),
-            at_ms: twin.clock.now().as_millis() as u64,
+            at_ms: dual.engine.clock.now().as_millis() as u64,
             answered_ms: took.as_secs_f64() * 1000.0,
             faults: decision.kinds.clone(),
             next_retry_ms: next_retry.map(|t: Duration| t.as_millis() as u64),
@@ -148,7 +150,7 @@ async fn attempt(twin: &Twin, d: Delivery) {
 }
 
 /// Put one answer in the effects ledger.
-fn grade(twin: &Twin, d: &Delivery, answer: &Answer, took: Duration, forgery: Forgery) {
+fn grade(dual: &Dual, d: &Delivery, answer: &Answer, took: Duration, forgery: Forgery) {
     let ok = match answer {
         Answer::Timeout => None,
         a => Some(a.ok()),
@@ -158,8 +160,9 @@ fn grade(twin: &Twin, d: &Delivery, answer: &Answer, took: Duration, forgery: Fo
     } else {
         took
     };
-    let lag = twin.clock.now().saturating_sub(d.created);
-    twin.oracle
+    let lag = dual.engine.clock.now().saturating_sub(d.created);
+    dual.engine
+        .oracle
         .effects
         .answered(d.event.effect_key.as_deref(), ok, took, forgery, lag);
 }
@@ -169,17 +172,17 @@ fn grade(twin: &Twin, d: &Delivery, answer: &Answer, took: Duration, forgery: Fo
 /// forged delivery the receiver rightly refused is sent again properly and does
 /// not count against it. Returns when the retry is due.
 fn settle(
-    twin: &Twin,
+    dual: &Dual,
     d: &Delivery,
     answer: &Answer,
     forgery: Forgery,
     dup: Option<DuplicateMode>,
 ) -> Option<Duration> {
-    let now = twin.clock.now();
+    let now = dual.engine.clock.now();
     if answer.ok() {
-        twin.webhooks().succeeded(&d.webhook);
+        dual.webhooks().succeeded(&d.webhook);
         if dup == Some(DuplicateMode::AfterAck) {
-            twin.dispatcher.schedule(
+            dual.dispatcher.schedule(
                 Delivery {
                     duplicate: true,
                     ..d.clone()
@@ -190,15 +193,15 @@ fn settle(
         return None;
     }
     if forgery != Forgery::None {
-        twin.dispatcher.schedule(d.clone(), now);
+        dual.dispatcher.schedule(d.clone(), now);
         return Some(now);
     }
-    if twin.webhooks().failed(&d.webhook, DEACTIVATE_AFTER) {
-        deactivated(twin, d);
+    if dual.webhooks().failed(&d.webhook, DEACTIVATE_AFTER) {
+        deactivated(dual, d);
         return None;
     }
     let wait = *RETRY_SCHEDULE.get(d.attempt as usize)?;
-    twin.dispatcher.schedule(
+    dual.dispatcher.schedule(
         Delivery {
             attempt: d.attempt + 1,
             ..d.clone()
@@ -210,22 +213,22 @@ fn settle(
 
 /// Five failures in a row: the webhook is off until PATCHed, and `webhook.failed`
 /// goes to whoever listens for it.
-fn deactivated(twin: &Twin, d: &Delivery) {
-    twin.dispatcher.forget(&d.webhook);
-    twin.oracle.effects.deactivated();
-    let org = twin
+fn deactivated(dual: &Dual, d: &Delivery) {
+    dual.dispatcher.forget(&d.webhook);
+    dual.engine.oracle.effects.deactivated();
+    let org = dual
         .webhooks()
         .by_id(&d.webhook)
         .map(|h| h.org.clone())
         .unwrap_or_default();
     let event = Event {
-        id: twin.next_event_id(),
+        id: dual.next_event_id(),
         event_type: "webhook.failed".into(),
         org,
         object_id: None,
-        timestamp: crate::clock::rfc3339(twin.clock.unix()),
+        timestamp: crate::engine::clock::rfc3339(dual.engine.clock.unix()),
         payload: json!({ "webhook_id": d.webhook, "consecutive_failures": DEACTIVATE_AFTER, "last_event_id": d.event.id }),
         effect_key: None,
     };
-    twin.raise(vec![event]);
+    dual.raise(vec![event]);
 }

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::clock::{Clock, rfc3339};
-use crate::idempotency::IdempotencyStore;
-use crate::sequencer::{Sequencer, checkpoint_id};
+use crate::dual::sequencer::{Sequencer, checkpoint_id};
+use crate::engine::clock::{Clock, rfc3339};
+use crate::engine::idempotency::IdempotencyStore;
 
 /// Dual's built-in action types (docs/design.md).
 pub const ACTION_TYPES: [&str; 7] = [

@@ -6,12 +6,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, Reply, Route};
-use crate::clock::rfc3339;
-use crate::ebus::{ActionIn, BatchIn};
-use crate::error::{ApiError, parse_json};
-use crate::faults::Decision;
-use crate::twin::Twin;
+use super::{Ctx, Route};
+use crate::dual::Dual;
+use crate::dual::ebus::{ActionIn, BatchIn};
+use crate::engine::clock::rfc3339;
+use crate::engine::error::{ApiError, parse_json};
+use crate::engine::faults::Decision;
+use crate::engine::reply::Reply;
 
 /// Longest idempotency key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -62,7 +63,7 @@ impl Submission {
 
 /// Route a request to its handler: caller, scope and rate limit first.
 pub fn dispatch(
-    twin: &Twin,
+    dual: &Dual,
     cx: &mut Ctx,
     route: &Route,
     body: Bytes,
@@ -71,9 +72,9 @@ pub fn dispatch(
     rng: &mut ChaCha8Rng,
 ) -> Result<Reply, ApiError> {
     match route {
-        Route::Health => return Ok(health(twin, cx, d.degraded)),
-        Route::Login => return login(twin, cx, &body),
-        Route::Refresh => return refresh(twin, cx, &body),
+        Route::Health => return Ok(health(dual, cx, d.degraded)),
+        Route::Login => return login(dual, cx, &body),
+        Route::Refresh => return refresh(dual, cx, &body),
         _ => {}
     }
     let p = cx.principal.clone()?;
@@ -81,7 +82,7 @@ pub fn dispatch(
     let submission = submission.transpose()?;
     if let Some(group) = route.group(&cx.method) {
         let cost = submission.as_ref().map_or(1, |s| s.actions.len() as u32);
-        match twin.limiter.charge(&p.org, group, cost, cx.now, cx.unix) {
+        match dual.limiter.charge(&p.org, group, cost, cx.now, cx.unix) {
             Ok(q) => cx.quota = Some(q),
             Err(q) => {
                 cx.quota = Some(q);
@@ -95,23 +96,23 @@ pub fn dispatch(
         }
     }
     let org = p.org.as_str();
-    let clock = &twin.clock;
+    let clock = &dual.engine.clock;
     let not_found = |what: &str, id: &str| ApiError::not_found(format!("{what} {id}"));
     match (route, &cx.method) {
         (Route::Submit | Route::Batch, _) => {
             let sub =
                 submission.ok_or_else(|| ApiError::field("body", "a JSON body is required"))?;
-            super::submit::submit(twin, cx, org, &body, sub, d, rng)
+            super::submit::submit(dual, cx, org, &body, sub, d, rng)
         }
-        (Route::Action(id), _) => twin
+        (Route::Action(id), _) => dual
             .store()
             .action(org, id, clock)
             .map(|a| Reply::json(StatusCode::OK, &a))
             .ok_or_else(|| not_found("action", id)),
-        (Route::Templates, &Method::POST) => create_template(twin, cx, org, &body),
+        (Route::Templates, &Method::POST) => create_template(dual, cx, org, &body),
         (Route::Templates, _) => Ok(Reply::json(
             StatusCode::OK,
-            &json!({ "templates": twin.store().templates(org) }),
+            &json!({ "templates": dual.store().templates(org) }),
         )),
         (Route::Objects, _) => {
             let (offset, limit) = (
@@ -120,46 +121,46 @@ pub fn dispatch(
             );
             Ok(Reply::json(
                 StatusCode::OK,
-                &twin.store().objects(org, offset, limit, clock),
+                &dual.store().objects(org, offset, limit, clock),
             ))
         }
         (Route::Object(raw), _) => {
             let id = super::routes::object_id(raw)?;
-            twin.store()
+            dual.store()
                 .object(org, &id, clock)
                 .map(|o| Reply::json(StatusCode::OK, &o))
                 .ok_or_else(|| not_found("object", &id))
         }
         (Route::Webhooks, &Method::POST) => {
-            let hook = twin
+            let hook = dual
                 .webhooks()
                 .create(org, parse_json(&body)?, rfc3339(cx.unix))?;
             Ok(Reply::json(StatusCode::CREATED, &hook))
         }
         (Route::Webhooks, _) => Ok(Reply::json(
             StatusCode::OK,
-            &json!({ "webhooks": twin.webhooks().list(org) }),
+            &json!({ "webhooks": dual.webhooks().list(org) }),
         )),
         (Route::Webhook(id), &Method::PATCH) => Ok(Reply::json(
             StatusCode::OK,
-            &twin.webhooks().patch(org, id, parse_json(&body)?)?,
+            &dual.webhooks().patch(org, id, parse_json(&body)?)?,
         )),
         (Route::Webhook(id), &Method::DELETE) => {
-            twin.webhooks().delete(org, id)?;
-            twin.dispatcher.forget(id);
+            dual.webhooks().delete(org, id)?;
+            dual.dispatcher.forget(id);
             Ok(Reply::bytes(StatusCode::NO_CONTENT, Bytes::new()))
         }
         (Route::WebhookEvents(id), _) => {
-            twin.webhooks().get(org, id)?;
+            dual.webhooks().get(org, id)?;
             Ok(Reply::json(
                 StatusCode::OK,
-                &json!({ "deliveries": twin.dispatcher.log(id) }),
+                &json!({ "deliveries": dual.dispatcher.log(id) }),
             ))
         }
         (Route::WebhookTest(id), _) => {
-            twin.webhooks().get(org, id)?;
-            let event = std::sync::Arc::new(crate::webhooks::event::Event {
-                id: twin.next_event_id(),
+            dual.webhooks().get(org, id)?;
+            let event = std::sync::Arc::new(crate::dual::webhooks::event::Event {
+                id: dual.next_event_id(),
                 event_type: "webhook.test".into(),
                 org: org.to_string(),
                 object_id: None,
@@ -167,30 +168,30 @@ pub fn dispatch(
                 payload: json!({ "webhook_id": id }),
                 effect_key: None,
             });
-            let d = crate::webhooks::dispatch::Delivery {
+            let d = crate::dual::webhooks::dispatch::Delivery {
                 event: event.clone(),
                 webhook: id.clone(),
                 attempt: 0,
                 created: cx.now,
                 duplicate: false,
             };
-            twin.dispatcher.schedule(d, cx.now);
+            dual.dispatcher.schedule(d, cx.now);
             Ok(Reply::json(
                 StatusCode::ACCEPTED,
                 &json!({ "queued": true, "event_id": event.id }),
             ))
         }
-        (Route::Webhook(id), _) => Ok(Reply::json(StatusCode::OK, &twin.webhooks().get(org, id)?)),
+        (Route::Webhook(id), _) => Ok(Reply::json(StatusCode::OK, &dual.webhooks().get(org, id)?)),
         (Route::Batches, _) => {
             let limit = query(cx, "limit", DEFAULT_PAGE)?.min(MAX_PAGE);
             Ok(Reply::json(
                 StatusCode::OK,
-                &json!({ "batches": twin.store().sequencer.batches(clock, limit) }),
+                &json!({ "batches": dual.store().sequencer.batches(clock, limit) }),
             ))
         }
         (Route::Checkpoints, _) => Ok(Reply::json(
             StatusCode::OK,
-            &json!({ "checkpoints": twin.store().sequencer.checkpoints(clock) }),
+            &json!({ "checkpoints": dual.store().sequencer.checkpoints(clock) }),
         )),
         (Route::Health | Route::Login | Route::Refresh, _) => {
             unreachable!("public routes answered above")
@@ -198,8 +199,8 @@ pub fn dispatch(
     }
 }
 
-fn health(twin: &Twin, cx: &Ctx, degraded: bool) -> Reply {
-    let (last, lag) = twin.store().sequencer.health(cx.now);
+fn health(dual: &Dual, cx: &Ctx, degraded: bool) -> Reply {
+    let (last, lag) = dual.store().sequencer.health(cx.now);
     Reply::json(
         StatusCode::OK,
         &json!({
@@ -221,19 +222,19 @@ struct Refresh {
     refresh_token: String,
 }
 
-fn login(twin: &Twin, cx: &Ctx, body: &[u8]) -> Result<Reply, ApiError> {
+fn login(dual: &Dual, cx: &Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     let l: Login = parse_json(body)?;
     Ok(Reply::json(
         StatusCode::OK,
-        &twin.auth.login(&l.email, &l.password, cx.now, cx.unix)?,
+        &dual.auth.login(&l.email, &l.password, cx.now, cx.unix)?,
     ))
 }
 
-fn refresh(twin: &Twin, cx: &Ctx, body: &[u8]) -> Result<Reply, ApiError> {
+fn refresh(dual: &Dual, cx: &Ctx, body: &[u8]) -> Result<Reply, ApiError> {
     let r: Refresh = parse_json(body)?;
     Ok(Reply::json(
         StatusCode::OK,
-        &twin.auth.refresh(&r.refresh_token, cx.now, cx.unix)?,
+        &dual.auth.refresh(&r.refresh_token, cx.now, cx.unix)?,
     ))
 }
 
@@ -244,14 +245,14 @@ struct NewTemplate {
     properties: Map<String, Value>,
 }
 
-fn create_template(twin: &Twin, cx: &Ctx, org: &str, body: &[u8]) -> Result<Reply, ApiError> {
+fn create_template(dual: &Dual, cx: &Ctx, org: &str, body: &[u8]) -> Result<Reply, ApiError> {
     let t: NewTemplate = parse_json(body)?;
     if t.name.trim().is_empty() {
         return Err(ApiError::field("name", "must not be empty"));
     }
     Ok(Reply::json(
         StatusCode::CREATED,
-        &twin
+        &dual
             .store()
             .create_template(org, t.name, t.properties, rfc3339(cx.unix)),
     ))

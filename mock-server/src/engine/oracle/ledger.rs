@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::webhooks::event::EFFECT_FIELD;
+use super::effects::EFFECT_FIELD;
 
 /// The payload field the harness tags each action it offers with: `"run": "<run id>"`.
 /// The per-run account counts only actions carrying it (and no [`EFFECT_FIELD`]:

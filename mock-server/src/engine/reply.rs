@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use serde::Serialize;
 
@@ -125,5 +125,28 @@ impl Reply {
             .iter()
             .find(|(n, _)| n == "retry-after")
             .and_then(|(_, v)| v.parse().ok())
+    }
+}
+
+impl Reply {
+    /// The hyper response: the whole body, or (truncated) half of it with the full
+    /// length announced.
+    pub fn into_response(self) -> Response<TwinBody> {
+        let mut b = Response::builder().status(self.status);
+        for (name, value) in &self.headers {
+            b = b.header(name.as_ref(), value.as_str());
+        }
+        let body = if self.truncate {
+            let half = self.body.len() / 2;
+            b = b.header("content-length", self.body.len().to_string());
+            TwinBody::Truncated {
+                part: Some(self.body.slice(..half)),
+                flushed: false,
+            }
+        } else {
+            TwinBody::full(self.body)
+        };
+        b.body(body)
+            .unwrap_or_else(|_| Response::new(TwinBody::full("")))
     }
 }

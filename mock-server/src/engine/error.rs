@@ -1,9 +1,12 @@
-//! Dual's error envelope, `{"error":{code,message,details},"x_request_id"}`, and the
-//! flat `{code,message,details}` variant some reference pages show (a fault).
+//! The error envelope the twin answers in (the shape Dual documents),
+//! `{"error":{code,message,details},"x_request_id"}`, and the flat
+//! `{code,message,details}` variant some reference pages show (a fault).
 
 use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
+
+use super::reply::Reply;
 
 /// One field-level reason in an error's `details`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -98,6 +101,18 @@ impl ApiError {
         } else {
             json!({ "error": inner, "x_request_id": request_id })
         }
+    }
+}
+
+impl ApiError {
+    /// The reply carrying this error, in the envelope or (`flat`, a fault) flat, with
+    /// its extra headers.
+    pub fn reply(self, request_id: &str, flat: bool) -> Reply {
+        let mut r = Reply::json(self.status, &self.body(request_id, flat));
+        for (name, value) in self.headers {
+            r = r.header(name, value);
+        }
+        r
     }
 }
 

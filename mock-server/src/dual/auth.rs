@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::AuthConfig;
-use crate::error::ApiError;
+use super::config::AuthConfig;
+use crate::engine::error::ApiError;
+use crate::engine::secret::{SecretString, random_secret, redact};
 
 /// Outstanding refresh tokens past which expired ones are purged on the next login.
 pub const REFRESH_PURGE_AT: usize = 10_000;
@@ -68,8 +68,8 @@ struct RefreshEntry {
 /// What `/wallets/login` and `/wallets/token/refresh` return.
 #[derive(Debug, Serialize)]
 pub struct Tokens {
-    pub access_token: crate::SecretString,
-    pub refresh_token: crate::SecretString,
+    pub access_token: SecretString,
+    pub refresh_token: SecretString,
     pub expires_in: u64,
     pub token_type: &'static str,
 }
@@ -93,13 +93,6 @@ fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// A fresh random secret with a readable prefix.
-pub fn random_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
 impl Auth {
     pub fn new(cfg: AuthConfig) -> Self {
         let keys = cfg
@@ -109,7 +102,7 @@ impl Auth {
                 hash: digest(k.key.expose()),
                 org: k.org.clone(),
                 scopes: k.scopes.clone(),
-                tail: crate::redact(k.key.expose()),
+                tail: redact(k.key.expose()),
                 expires_at: None,
             })
             .collect();
@@ -283,7 +276,7 @@ impl Auth {
             hash: digest(&new),
             org: keys[index].org.clone(),
             scopes: keys[index].scopes.clone(),
-            tail: crate::redact(&new),
+            tail: redact(&new),
             expires_at: None,
         };
         keys.push(entry);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::{Clock, rfc3339};
-use crate::config::{SequencerConfig, SettlementMode};
+use super::config::{SequencerConfig, SettlementMode};
+use crate::engine::clock::{Clock, rfc3339};
 
 /// Newest checkpoints listed by `GET /checkpoints`.
 pub const CHECKPOINT_PAGE: usize = 100;

@@ -1,7 +1,9 @@
 //! The control API under `/_gauntlet/`: read and replace the fault rules, read the
 //! oracle and the tape (JSON pages, or all of it as JSON Lines), advance the clock,
-//! rotate a key, reset. Every call needs the control token in `x-gauntlet-token`.
+//! reset; and each platform's own control routes (Dual's `keys/rotate`). Every call
+//! needs the control token in `x-gauntlet-token`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,11 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::api::Reply;
-use crate::error::{ApiError, parse_json};
-use crate::faults::RuleSpec;
-use crate::faults::spec::validate_all;
-use crate::twin::Twin;
+use super::Engine;
+use super::error::{ApiError, parse_json};
+use super::faults::RuleSpec;
+use super::faults::spec::validate_all;
+use super::platform::Platform;
+use super::reply::Reply;
 
 /// The header that carries the control token.
 pub const TOKEN_HEADER: &str = "x-gauntlet-token";
@@ -40,16 +43,15 @@ struct Advance {
     by: Duration,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Rotate {
-    #[serde(default)]
-    key: Option<String>,
-}
-
-/// Answer a control request.
-pub fn handle(twin: &Twin, parts: &Parts, body: Result<Bytes, ApiError>) -> Reply {
-    let request_id = crate::auth::random_secret("ctl_")[..20].to_string();
+/// Answer a control request; `platforms` are asked for the routes that are not
+/// the engine's, and are reset with it.
+pub fn handle(
+    engine: &Engine,
+    platforms: &[Arc<dyn Platform>],
+    parts: &Parts,
+    body: Result<Bytes, ApiError>,
+) -> Reply {
+    let request_id = super::secret::random_secret("ctl_")[..20].to_string();
     let fail = |e: ApiError| {
         let mut r = Reply::json(e.status, &e.body(&request_id, false))
             .header("x-request-id", request_id.clone());
@@ -63,20 +65,25 @@ pub fn handle(twin: &Twin, parts: &Parts, body: Result<Bytes, ApiError>) -> Repl
         .get(TOKEN_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    let expected = twin.config.control_token.expose().as_bytes();
+    let expected = engine.config.control_token.expose().as_bytes();
     // An empty token refuses every call rather than matching a missing header.
     if expected.is_empty() || !bool::from(token.ct_eq(expected)) {
         return fail(ApiError::unauthorized(format!(
             "the control API needs the control token in {TOKEN_HEADER}"
         )));
     }
-    match body.and_then(|b| route(twin, parts, &b)) {
+    match body.and_then(|b| route(engine, platforms, parts, &b)) {
         Ok(r) => r.header("x-request-id", request_id.clone()),
         Err(e) => fail(e),
     }
 }
 
-fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
+fn route(
+    engine: &Engine,
+    platforms: &[Arc<dyn Platform>],
+    parts: &Parts,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
     let path = parts
         .uri
         .path()
@@ -84,10 +91,15 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
         .trim_matches('/');
     let query = parts.uri.query().unwrap_or("");
     let ok = |v: serde_json::Value| Ok(Reply::json(StatusCode::OK, &v));
-    let allowed: &[Method] = match path {
-        "rules" => &[Method::GET, Method::PUT],
-        "oracle" | "tape" => &[Method::GET],
-        "clock/advance" | "reset" | "keys/rotate" => &[Method::POST],
+    // A path that is not the engine's belongs to the first platform that claims it.
+    let platform = platforms
+        .iter()
+        .find_map(|p| Some((p, p.control_methods(path)?)));
+    let allowed: &[Method] = match (path, &platform) {
+        ("rules", _) => &[Method::GET, Method::PUT],
+        ("oracle" | "tape", _) => &[Method::GET],
+        ("clock/advance" | "reset", _) => &[Method::POST],
+        (_, Some((_, methods))) => methods,
         _ => {
             return Err(ApiError::not_found(format!(
                 "control route /_gauntlet/{path}"
@@ -103,7 +115,7 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
     }
     match (path, &parts.method) {
         ("rules", &Method::GET) => {
-            let set = twin.faults.rules();
+            let set = engine.faults.rules();
             let specs: Vec<&RuleSpec> = set.rules.iter().map(|r| &r.spec).collect();
             ok(json!({ "epoch_ms": set.epoch.as_millis() as u64, "rules": specs }))
         }
@@ -112,29 +124,13 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             let rules =
                 validate_all(&r.rules, "rules").map_err(|e| ApiError::field(e.key, e.reason))?;
             let n = rules.len();
-            let epoch = twin.clock.now();
-            twin.faults.install(rules, epoch);
+            let epoch = engine.clock.now();
+            engine.faults.install(rules, epoch);
             ok(
-                json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64, "time_scale": twin.clock.scale() }),
+                json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64, "time_scale": engine.clock.scale() }),
             )
         }
-        ("oracle", _) => {
-            let now = twin.clock.now();
-            // `?from_ms=A&to_ms=B`: applied actions per second over that twin-time window.
-            let (from, to) = (param(query, "from_ms")?, param(query, "to_ms")?);
-            let applied_rate = match (from, to) {
-                (Some(a), Some(b)) => twin
-                    .oracle
-                    .applied_rate(Duration::from_millis(a), Duration::from_millis(b)),
-                _ => None,
-            };
-            ok(json!({
-                "now_ms": now.as_millis() as u64,
-                "oracle": twin.oracle_view(),
-                "applied_rate": applied_rate,
-                "faults": twin.faults.tape.view(u64::MAX, 0).by_kind,
-            }))
-        }
+        ("oracle", _) => oracle(engine, platforms, query),
         ("tape", _) if wants_jsonl(parts, query)? => {
             if param(query, "limit")?.is_some() {
                 return Err(ApiError::field(
@@ -146,7 +142,7 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
             Ok(Reply::text(
                 StatusCode::OK,
                 NDJSON,
-                twin.faults.tape.jsonl(since),
+                engine.faults.tape.jsonl(since),
             ))
         }
         ("tape", _) => {
@@ -157,7 +153,7 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
                     .min(TAPE_PAGE as u64),
             );
             ok(
-                serde_json::to_value(twin.faults.tape.view(since, limit as usize))
+                serde_json::to_value(engine.faults.tape.view(since, limit as usize))
                     .unwrap_or_default(),
             )
         }
@@ -172,23 +168,57 @@ fn route(twin: &Twin, parts: &Parts, body: &[u8]) -> Result<Reply, ApiError> {
                     ),
                 ));
             }
-            let now = twin.clock.advance(a.by);
+            let now = engine.clock.advance(a.by);
             ok(json!({ "now_ms": now.as_millis() as u64 }))
         }
-        ("keys/rotate", _) => {
-            let r: Rotate = if body.is_empty() {
-                Rotate::default()
-            } else {
-                parse_json(body)?
-            };
-            let key = twin.auth.rotate(r.key.as_deref(), twin.clock.now())?;
-            ok(json!({ "api_key": key, "grace_s": twin.config.auth.rotation_grace.as_secs() }))
-        }
-        _ => {
-            twin.reset();
+        ("reset", _) => {
+            reset(engine, platforms);
             ok(json!({ "reset": true }))
         }
+        _ => match platform {
+            Some((p, _)) => p.control(path, body),
+            None => Err(ApiError::not_found(format!(
+                "control route /_gauntlet/{path}"
+            ))),
+        },
     }
+}
+
+/// Forget all state, the platforms' and the engine's (`POST /_gauntlet/reset`).
+pub fn reset(engine: &Engine, platforms: &[Arc<dyn Platform>]) {
+    for p in platforms {
+        p.reset();
+    }
+    engine.reset();
+}
+
+/// `GET oracle`: the engine's account, the applied rate over `?from_ms=A&to_ms=B`
+/// of twin time, faults by kind, and each platform's section under its name.
+fn oracle(
+    engine: &Engine,
+    platforms: &[Arc<dyn Platform>],
+    query: &str,
+) -> Result<Reply, ApiError> {
+    let now = engine.clock.now();
+    let (from, to) = (param(query, "from_ms")?, param(query, "to_ms")?);
+    let applied_rate = match (from, to) {
+        (Some(a), Some(b)) => engine
+            .oracle
+            .applied_rate(Duration::from_millis(a), Duration::from_millis(b)),
+        _ => None,
+    };
+    let mut v = json!({
+        "now_ms": now.as_millis() as u64,
+        "oracle": engine.oracle_view(),
+        "applied_rate": applied_rate,
+        "faults": engine.faults.tape.view(u64::MAX, 0).by_kind,
+    });
+    for p in platforms {
+        if let Some(section) = p.oracle() {
+            v[p.name()] = section;
+        }
+    }
+    Ok(Reply::json(StatusCode::OK, &v))
 }
 
 /// Does a tape request ask for JSON Lines? `format=jsonl|json` decides; without it,

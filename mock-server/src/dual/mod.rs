@@ -1,0 +1,179 @@
+//! Dual, the first platform on the engine: its REST API ([`api`]), callers
+//! ([`auth`]), rate limits ([`limits`]), event bus ([`ebus`]), sequencer
+//! ([`sequencer`]) and webhooks ([`webhooks`]), and the [`Dual`] struct that holds
+//! their state next to an `Arc<Engine>`. It implements `engine::platform::Platform`
+//! for reset, metrics, its control route (`keys/rotate`) and its webhook delivery
+//! loop.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod ebus;
+pub mod limits;
+pub mod sequencer;
+pub mod webhooks;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use auth::Auth;
+use config::DualConfig;
+use ebus::Store;
+use limits::RateLimiter;
+use sequencer::Sequencer;
+use webhooks::Registry;
+use webhooks::dispatch::{Delivery, Dispatcher};
+use webhooks::event::Event;
+
+use crate::engine::Engine;
+use crate::engine::error::{ApiError, parse_json};
+use crate::engine::metrics::Metrics;
+use crate::engine::platform::Platform;
+use crate::engine::reply::Reply;
+
+/// Everything Dual's twin knows, beside the engine it runs on.
+#[derive(Debug)]
+pub struct Dual {
+    /// The clock, faults and tape, oracle, metrics and shutdown token.
+    pub engine: Arc<Engine>,
+    pub config: DualConfig,
+    pub auth: Auth,
+    pub limiter: RateLimiter,
+    pub store: Mutex<Store>,
+    pub webhooks: Mutex<Registry>,
+    /// Webhook deliveries waiting or in flight.
+    pub dispatcher: Dispatcher,
+    next_event: AtomicU64,
+    next_delivery: AtomicU64,
+}
+
+impl Dual {
+    pub fn new(config: DualConfig, engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            auth: Auth::new(config.auth.clone()),
+            limiter: RateLimiter::new(config.limits.clone()),
+            store: Mutex::new(Self::fresh_store(&config)),
+            webhooks: Mutex::new(Registry::default()),
+            dispatcher: Dispatcher::new(),
+            next_event: AtomicU64::new(1),
+            next_delivery: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    fn fresh_store(config: &DualConfig) -> Store {
+        Store::new(
+            config.action_capacity,
+            Sequencer::new(config.sequencer.clone()),
+        )
+    }
+
+    pub fn next_delivery_seq(&self) -> u64 {
+        self.next_delivery.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn next_event_id(&self) -> String {
+        format!("evt_{}", self.next_event.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queue each event for every active webhook that listens for it; an event that
+    /// demands an effect goes into the effects ledger once it has somewhere to go.
+    pub fn raise(&self, events: Vec<Event>) {
+        let now = self.engine.clock.now();
+        for event in events {
+            let targets = self.webhooks().targets(&event.org, &event.event_type);
+            if targets.is_empty() {
+                continue;
+            }
+            if let Some(key) = &event.effect_key {
+                self.engine.oracle.effects.expect(key);
+            }
+            let event = Arc::new(event);
+            for (id, _) in targets {
+                self.dispatcher.schedule(
+                    Delivery {
+                        event: event.clone(),
+                        webhook: id,
+                        attempt: 0,
+                        created: now,
+                        duplicate: false,
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn webhooks(&self) -> MutexGuard<'_, Registry> {
+        self.webhooks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The body of `POST /_gauntlet/keys/rotate`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl Platform for Dual {
+    fn name(&self) -> &'static str {
+        "dual"
+    }
+
+    /// The webhook delivery loop.
+    fn start(self: Arc<Self>) {
+        tokio::spawn(webhooks::deliver::run(self));
+    }
+
+    /// Objects, actions, webhooks, queued deliveries and buckets; keys and users stay.
+    fn reset(&self) {
+        *self.store() = Self::fresh_store(&self.config);
+        *self.webhooks() = Registry::default();
+        self.dispatcher.clear();
+        self.limiter.reset();
+    }
+
+    fn refresh_metrics(&self, metrics: &Metrics, now: Duration) {
+        for (org, group, tokens) in self.limiter.levels(now) {
+            metrics.bucket(&org, group.label(), tokens);
+        }
+    }
+
+    fn control_methods(&self, path: &str) -> Option<&'static [Method]> {
+        (path == "keys/rotate").then_some(&[Method::POST])
+    }
+
+    /// `keys/rotate`: a new sandbox key; the old one works for the grace period.
+    fn control(&self, path: &str, body: &[u8]) -> Result<Reply, ApiError> {
+        if path != "keys/rotate" {
+            return Err(ApiError::not_found(format!(
+                "control route /_gauntlet/{path}"
+            )));
+        }
+        let r: Rotate = if body.is_empty() {
+            Rotate::default()
+        } else {
+            parse_json(body)?
+        };
+        let key = self
+            .auth
+            .rotate(r.key.as_deref(), self.engine.clock.now())?;
+        let grace = self.config.auth.rotation_grace.as_secs();
+        Ok(Reply::json(
+            StatusCode::OK,
+            &json!({ "api_key": key, "grace_s": grace }),
+        ))
+    }
+}
