@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod boson;
 pub mod clock;
 pub mod config;
 pub mod control;
