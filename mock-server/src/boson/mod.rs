@@ -19,6 +19,8 @@ pub mod chain;
 pub mod config;
 pub mod protocol;
 pub mod rpc;
+#[cfg(test)]
+pub mod testkit;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
