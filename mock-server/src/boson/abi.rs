@@ -277,6 +277,33 @@ sol! {
     struct Resolution { uint256 exchangeId; uint256 buyerPercentBasisPoints; }
 }
 
+/// Signatures the twin declares that `@bosonprotocol/common` does not ship: the
+/// pause facet's getter and the diamond's own `diamondCut`.
+pub const NOT_IN_COMMON: [&str; 2] = [
+    "getPausedRegions()",
+    "diamondCut((address,uint8,bytes4[])[],address,bytes)",
+];
+
+/// Every function, event and error the twin knows, with its selector or topic, as
+/// JSON for the test that checks them against the published ABIs.
+pub fn manifest() -> serde_json::Value {
+    use IBosonProtocol::{IBosonProtocolCalls as C, IBosonProtocolErrors as E, IBosonProtocolEvents as V};
+    fn list<const N: usize>(sigs: &[&str], sels: &[[u8; N]]) -> Vec<serde_json::Value> {
+        sigs.iter()
+            .zip(sels)
+            .map(|(sig, sel)| {
+                serde_json::json!({"signature": sig, "selector": format!("0x{}", alloy::hex::encode(sel))})
+            })
+            .collect()
+    }
+    serde_json::json!({
+        "functions": list(C::SIGNATURES, C::SELECTORS),
+        "events": list(V::SIGNATURES, V::SELECTORS),
+        "errors": list(E::SIGNATURES, E::SELECTORS),
+        "absent": NOT_IN_COMMON,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
