@@ -19,6 +19,7 @@ pub mod chain;
 pub mod config;
 pub mod protocol;
 pub mod rpc;
+pub mod ws;
 #[cfg(test)]
 pub mod testkit;
 
