@@ -17,6 +17,7 @@ pub mod abi;
 pub mod accounts;
 pub mod chain;
 pub mod config;
+pub mod oracle;
 pub mod protocol;
 pub mod rpc;
 pub mod ws;
@@ -136,6 +137,14 @@ impl Boson {
             *p &= !bits;
         }
         *p
+    }
+
+    /// The Boson section of the oracle at twin time `now`.
+    pub fn oracle_view(&self, now: Duration, faults: &dyn ChainFaults) -> oracle::BosonView {
+        let reorgs = self.reorgs();
+        let paused = self.paused_now(now, faults);
+        let chain = self.chain_at(now, faults);
+        oracle::view(&chain, paused, &reorgs)
     }
 
     /// The reorgs so far (most recent last).

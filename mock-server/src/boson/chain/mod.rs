@@ -169,6 +169,12 @@ impl Chain {
         self.states.back().expect("the head's state is always kept")
     }
 
+    /// The head's world, to break on purpose (tests of the oracle's checks).
+    #[cfg(test)]
+    pub fn state_mut(&mut self) -> &mut World {
+        self.states.back_mut().expect("the head's state is always kept")
+    }
+
     /// The world after block `number`, if it is recent enough to be kept.
     pub fn state_at(&self, number: u64) -> Option<&World> {
         let back = self.head_number().checked_sub(number)? as usize;
