@@ -13,12 +13,14 @@
 //!   which the engine reaches the platforms above it.
 //! - [`dual`]: the Dual platform: its routes and handlers ([`dual::api`]), auth,
 //!   rate-limit groups, event bus, sequencer, webhooks. It holds an `Arc<Engine>`.
-//!   A second platform (Boson) will sit beside it in `boson/`.
+//! - [`boson`]: the Boson Protocol platform: a chain on the twin clock with the
+//!   protocol diamond on it, Ethereum JSON-RPC (HTTP and WebSocket), its oracle.
 //! - The composition root: [`twin`] builds the engine and the platforms and routes
 //!   each request (`/_gauntlet/*` to the control API, `GET /metrics`, then each
 //!   platform's paths); [`mock`] is `MockServer::start` and its handle;
 //!   [`config`] reads `twin.toml` into the engine's and each platform's sections.
 
+pub mod boson;
 pub mod config;
 pub mod dual;
 pub mod engine;

@@ -1,0 +1,130 @@
+//! The Boson twin's settings (`[boson]` in `twin.toml`), with defaults that match
+//! core-sdk's `local-31337-0` configuration so the SDK runs against it unchanged.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256, address};
+use serde::Deserialize;
+
+/// core-sdk's local chain id; its indexing helper knows only a fixed list of ids.
+pub const CHAIN_ID: u64 = 31337;
+/// The protocol diamond's address in core-sdk's `local-31337-0` configuration.
+pub const DIAMOND: Address = address!("a513E6E4b8f2a923D98304ec87F64353C4D5C853");
+/// One ether in wei.
+pub const ETHER: u128 = 1_000_000_000_000_000_000;
+/// One gwei in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
+/// The Boson twin's settings, checked.
+#[derive(Debug, Clone)]
+pub struct BosonConfig {
+    pub chain_id: u64,
+    pub diamond: Address,
+    /// Twin time between blocks (an L2's 2 s by default); zero mines one block per
+    /// transaction, as anvil's automine does.
+    pub block_time: Duration,
+    /// Confirmations behind `latest` for the `safe` and `finalized` heads.
+    pub safe_depth: u64,
+    pub finalized_depth: u64,
+    /// The deepest reorg the chain can perform (it keeps this many states).
+    pub max_reorg_depth: usize,
+    /// Base fee and suggested tip per gas, in wei.
+    pub base_fee: u128,
+    pub priority_fee: u128,
+    /// The id of the seeded test offer (`--known-offer`).
+    pub known_offer: u64,
+    /// The known offer's price and seller deposit, in wei.
+    pub offer_price: U256,
+    pub offer_deposit: U256,
+    /// What the seller deposits at start: enough for many walks of the offer.
+    pub seller_funds: U256,
+    /// Native balance of each seeded account, in wei.
+    pub account_balance: U256,
+}
+
+impl Default for BosonConfig {
+    fn default() -> Self {
+        Self {
+            chain_id: CHAIN_ID,
+            diamond: DIAMOND,
+            block_time: Duration::from_secs(2),
+            safe_depth: 3,
+            finalized_depth: 64,
+            max_reorg_depth: 64,
+            base_fee: GWEI,
+            priority_fee: GWEI,
+            known_offer: 1,
+            offer_price: U256::from(ETHER / 100),
+            offer_deposit: U256::from(ETHER / 1000),
+            seller_funds: U256::from(1_000 * ETHER),
+            account_balance: U256::from(10_000 * ETHER),
+        }
+    }
+}
+
+/// `[boson]` as written in `twin.toml`; every key optional.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BosonFile {
+    /// Chain id (default 31337, core-sdk's local chain).
+    pub chain_id: Option<u64>,
+    /// The protocol diamond's address (default core-sdk's local one).
+    pub diamond: Option<String>,
+    /// Time between blocks, e.g. "2s"; "0s" mines a block per transaction.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub block_time: Option<Duration>,
+    /// Confirmations for the `safe` head (default 3).
+    pub safe_depth: Option<u64>,
+    /// Confirmations for the `finalized` head (default 64).
+    pub finalized_depth: Option<u64>,
+    /// The deepest reorg a rule may ask for (default 64).
+    pub max_reorg_depth: Option<usize>,
+    /// Base fee per gas in gwei (default 1).
+    pub base_fee_gwei: Option<u64>,
+    /// The seeded test offer's id (default 1).
+    pub known_offer: Option<u64>,
+}
+
+impl BosonFile {
+    /// Apply the file's keys over the defaults; a bad value names its key.
+    pub fn resolve(&self) -> Result<BosonConfig, (String, String)> {
+        let mut c = BosonConfig::default();
+        if let Some(v) = self.chain_id {
+            if v == 0 {
+                return Err(("boson.chain_id".into(), "must be greater than 0".into()));
+            }
+            c.chain_id = v;
+        }
+        if let Some(a) = &self.diamond {
+            c.diamond = a
+                .parse()
+                .map_err(|e| ("boson.diamond".to_string(), format!("not an address: {e}")))?;
+        }
+        if let Some(t) = self.block_time {
+            c.block_time = t;
+        }
+        if let Some(d) = self.safe_depth {
+            c.safe_depth = d;
+        }
+        if let Some(d) = self.finalized_depth {
+            c.finalized_depth = d;
+        }
+        if let Some(d) = self.max_reorg_depth {
+            if d == 0 || d > 1_024 {
+                return Err(("boson.max_reorg_depth".into(), "must be 1..=1024".into()));
+            }
+            c.max_reorg_depth = d;
+        }
+        if let Some(g) = self.base_fee_gwei {
+            c.base_fee = u128::from(g) * GWEI;
+        }
+        if let Some(id) = self.known_offer {
+            if id == 0 {
+                return Err(("boson.known_offer".into(), "offer ids start at 1".into()));
+            }
+            c.known_offer = id;
+        }
+        Ok(c)
+    }
+}
