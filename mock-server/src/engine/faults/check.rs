@@ -1,6 +1,7 @@
 //! Checking a rule as written (`RuleSpec`) into the `Rule` the engine runs, in one
 //! place for TOML and JSON alike; every refusal names the key that is wrong.
 
+use super::chain;
 use super::latency::Latency;
 use super::route::RoutePattern;
 use super::spec::{
@@ -51,26 +52,7 @@ impl RuleSpec {
             ));
         }
         let when = self.when(at)?;
-        if kind == FaultKind::Stall {
-            match when {
-                When::Always => {
-                    return Err(err(
-                        "for",
-                        "kind stall needs a window: `at` + `for`, or `every` + `for`".into(),
-                    ));
-                }
-                When::Window { len, .. } | When::Every { len, .. } if len > MAX_DELAY => {
-                    return Err(err(
-                        "for",
-                        format!(
-                            "a stall holds requests for the whole window: at most {}",
-                            humantime::format_duration(MAX_DELAY)
-                        ),
-                    ));
-                }
-                _ => {}
-            }
-        }
+        self.check_kind_timing(&kind, when, at)?;
         Ok(Rule {
             name: self
                 .name
@@ -83,6 +65,56 @@ impl RuleSpec {
             limit: self.limit,
             spec: self.clone(),
         })
+    }
+
+    /// What a kind demands of when and how often: a stall and a pause need a window
+    /// (a stall's at most [`MAX_DELAY`], it holds requests for all of it); a pause is
+    /// not drawn, so it takes no `probability` nor `limit`.
+    fn check_kind_timing(&self, kind: &FaultKind, when: When, at: &str) -> Result<(), SpecError> {
+        let err = |key: &str, reason: String| SpecError {
+            key: format!("{at}.{key}"),
+            reason,
+        };
+        if !matches!(kind, FaultKind::Stall | FaultKind::Pause { .. }) {
+            return Ok(());
+        }
+        let name = kind.name();
+        match when {
+            When::Always => {
+                return Err(err(
+                    "for",
+                    format!("kind {name} needs a window: `at` + `for`, or `every` + `for`"),
+                ));
+            }
+            When::Window { len, .. } | When::Every { len, .. }
+                if *kind == FaultKind::Stall && len > MAX_DELAY =>
+            {
+                return Err(err(
+                    "for",
+                    format!(
+                        "a stall holds requests for the whole window: at most {}",
+                        humantime::format_duration(MAX_DELAY)
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if *kind != FaultKind::Stall {
+            for (key, given) in [
+                ("probability", self.probability.is_some()),
+                ("limit", self.limit.is_some()),
+            ] {
+                if given {
+                    return Err(err(
+                        key,
+                        format!(
+                            "kind {name} holds for its whole window and is not drawn; remove `{key}`"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// When the rule is live, from `at`, `for` and `every`.
@@ -222,13 +254,23 @@ impl RuleSpec {
                 }
                 FaultKind::Webhook(WebhookFault::from_spec(self).map_err(|(k, r)| err(k, r))?)
             }
+            k if FaultKind::CHAIN_NAMES.contains(&k) => {
+                if self.route.is_some() {
+                    return Err(err(
+                        "route",
+                        "chain faults apply to blocks, not routes".into(),
+                    ));
+                }
+                chain::kind_from_spec(self).map_err(|(k, r)| err(&k, r))?
+            }
             other => {
                 return Err(err(
                     "kind",
                     format!(
-                        "unknown kind `{other}`; expected one of {}, {}",
+                        "unknown kind `{other}`; expected one of {}, {}, {}",
                         FaultKind::NAMES.join(", "),
-                        WebhookFault::NAMES.join(", ")
+                        WebhookFault::NAMES.join(", "),
+                        FaultKind::CHAIN_NAMES.join(", ")
                     ),
                 ));
             }
@@ -237,7 +279,7 @@ impl RuleSpec {
 
     /// Fields that belong to another kind are mistakes: say so rather than ignore them.
     fn reject_foreign_fields(&self, at: &str) -> Result<(), SpecError> {
-        let given: [(&str, bool); 20] = [
+        let given: [(&str, bool); 23] = [
             ("status", self.status.is_some()),
             ("retry_after", self.retry_after.is_some()),
             ("headers", self.headers.is_some()),
@@ -258,6 +300,9 @@ impl RuleSpec {
             ("codes", self.codes.is_some()),
             ("event", self.event.is_some()),
             ("mode", self.mode.is_some()),
+            ("depth", self.depth.is_some()),
+            ("fate", self.fate.is_some()),
+            ("regions", self.regions.is_some()),
         ];
         let allowed: &[&str] = match self.kind.as_str() {
             "status" => &["status", "retry_after", "headers", "body"],
@@ -269,6 +314,7 @@ impl RuleSpec {
             "lost_reply" => &["reply", "status"],
             "partial_batch" => &["fraction", "codes"],
             kind if WebhookFault::NAMES.contains(&kind) => WebhookFault::fields(kind),
+            kind if FaultKind::CHAIN_NAMES.contains(&kind) => chain::fields(kind),
             kind if FaultKind::NAMES.contains(&kind) => &[],
             // An unknown kind is reported by `kind()`.
             _ => return Ok(()),

@@ -7,8 +7,11 @@
 //!
 //! Rules are written as [`spec::RuleSpec`] and checked into [`spec::Rule`]s; a rule
 //! is live per [`when`], matches per [`route`], and delays per [`latency`]; the
-//! webhook kinds are in [`webhook`]; every injection goes on the [`tape`].
+//! webhook kinds are in [`webhook`]; the chain kinds (reorg, pause, upgrade), decided
+//! per mined block rather than per request, are in [`chain`]; every injection goes
+//! on the [`tape`].
 
+pub mod chain;
 mod check;
 pub mod latency;
 pub mod route;
@@ -24,6 +27,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use chain::{ChainFault, FiredChainFault, ReorgFate};
 pub use latency::Latency;
 pub use spec::{FaultKind, Rule, RuleSpec, SpecError, When};
 pub use tape::{MAX_TAPE_PATH, Tape, TapeEntry, TapeView, tape_url};
@@ -35,15 +39,21 @@ pub struct RuleSet {
     /// Twin time at which these rules were installed: windows count from here.
     pub epoch: Duration,
     injected: Vec<AtomicU64>,
+    /// Per chain rule, what it has already decided, so it decides each thing once:
+    /// for a windowed rule 1 + the number of the last window claimed, for an
+    /// `Always` rule 1 + the highest block decided (0: nothing yet).
+    claimed: Vec<AtomicU64>,
 }
 
 impl RuleSet {
     pub fn new(rules: Vec<Rule>, epoch: Duration) -> Self {
         let injected = rules.iter().map(|_| AtomicU64::new(0)).collect();
+        let claimed = rules.iter().map(|_| AtomicU64::new(0)).collect();
         Self {
             rules,
             epoch,
             injected,
+            claimed,
         }
     }
 }
@@ -136,8 +146,9 @@ impl FaultEngine {
         let since = req.now.saturating_sub(set.epoch);
         let mut d = Decision::default();
         for (rule, injected) in set.rules.iter().zip(&set.injected) {
-            let webhook = matches!(rule.kind, FaultKind::Webhook(_));
-            if webhook || !rule.when.live(since) || !rule.route.matches(req.method, req.path) {
+            // Webhook and chain kinds never match a request.
+            let elsewhere = matches!(rule.kind, FaultKind::Webhook(_)) || rule.kind.is_chain();
+            if elsewhere || !rule.when.live(since) || !rule.route.matches(req.method, req.path) {
                 continue;
             }
             let terminal = matches!(

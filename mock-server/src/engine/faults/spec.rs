@@ -4,7 +4,9 @@
 //! (always, a window `at`+`for`, or `every` period with a `for` window) + *how often*
 //! (probability, optional limit). The same spec is read from TOML (twin config, plan
 //! files) and from JSON (control API), so one validation (`RuleSpec::validate`, in
-//! `check.rs`) covers both.
+//! `check.rs`) covers both. Three kinds are about a chain rather than requests
+//! (`reorg`, `pause`, `upgrade`): they take no route and are decided per mined block
+//! (`chain.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::faults::Latency;
+use crate::engine::faults::chain::ReorgFate;
 use crate::engine::faults::route::RoutePattern;
 use crate::engine::faults::webhook::WebhookFault;
 pub use crate::engine::faults::when::When;
@@ -24,12 +27,14 @@ pub struct RuleSpec {
     /// A name for reports and the tape; defaults to `<kind>#<index>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// status, latency, reset, hang, stall, lost_reply, truncated, malformed,
-    /// flat_error, partial_batch, health_degraded, or a `webhook_*` kind.
+    /// Request kinds: status, latency, reset, hang, stall, lost_reply, truncated,
+    /// malformed, flat_error, partial_batch, health_degraded; a `webhook_*` kind for
+    /// deliveries; or a chain kind, decided per mined block: reorg, pause, upgrade.
     pub kind: String,
     /// `[METHOD ]PATH` where PATH segments may be `*` (one segment) and a trailing
     /// `*` matches the rest: `POST /ebus/actions/batch`, `/ebus/*`, `*`. METHOD is
-    /// a standard one; PATH starts with `/` and holds no whitespace or query.
+    /// a standard one; PATH starts with `/` and holds no whitespace or query. Not
+    /// for webhook kinds (they match `event`) nor chain kinds (they hit blocks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// Start of the window, counted from when the rules were installed.
@@ -155,6 +160,18 @@ pub struct RuleSpec {
     /// webhook_duplicate: sequential, concurrent or after_ack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+
+    /// reorg: how many blocks are dropped, 1..=[`MAX_REORG_DEPTH`](super::chain::MAX_REORG_DEPTH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u64>,
+    /// reorg: what becomes of the dropped blocks' transactions: remine (default),
+    /// reorder or drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fate: Option<String>,
+    /// pause: the regions of the contract that refuse calls while the window is
+    /// open; the platform knows (and checks) the names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
 }
 
 /// What a fault does.
@@ -190,6 +207,12 @@ pub enum FaultKind {
     HealthDegraded,
     /// Something the twin does to a webhook delivery.
     Webhook(WebhookFault),
+    /// Chain: drop the last `depth` blocks; their transactions meet `fate`.
+    Reorg { depth: u64, fate: ReorgFate },
+    /// Chain: these regions of the contract are paused while the window is open.
+    Pause { regions: Vec<String> },
+    /// Chain: the contract is upgraded (a DiamondCut event).
+    Upgrade,
 }
 
 impl FaultKind {
@@ -208,10 +231,24 @@ impl FaultKind {
             Self::PartialBatch { .. } => "partial_batch",
             Self::HealthDegraded => "health_degraded",
             Self::Webhook(w) => w.name(),
+            Self::Reorg { .. } => "reorg",
+            Self::Pause { .. } => "pause",
+            Self::Upgrade => "upgrade",
         }
     }
 
-    /// Every kind name, for error messages and test tables.
+    /// Is this a chain kind, decided per block and never per request or delivery?
+    pub fn is_chain(&self) -> bool {
+        matches!(
+            self,
+            Self::Reorg { .. } | Self::Pause { .. } | Self::Upgrade
+        )
+    }
+
+    /// The chain kinds' names (apart from the request kinds' [`FaultKind::NAMES`]).
+    pub const CHAIN_NAMES: [&'static str; 3] = ["reorg", "pause", "upgrade"];
+
+    /// Every request kind name, for error messages and test tables.
     pub const NAMES: [&'static str; 11] = [
         "status",
         "latency",

@@ -45,6 +45,21 @@ impl When {
         }
     }
 
+    /// The number of the window open at `t`, counting from 0 (a single window is
+    /// number 0); `None` when none is open, and always for `Always`.
+    pub fn window_index(&self, t: Duration) -> Option<u64> {
+        if !self.live(t) {
+            return None;
+        }
+        match *self {
+            When::Always => None,
+            When::Window { .. } => Some(0),
+            When::Every { at, period, .. } => {
+                Some(((t - at).as_nanos() / period.as_nanos()) as u64)
+            }
+        }
+    }
+
     /// The windows that open before `until`, oldest first, at most `cap`, each
     /// clipped to `until`. `Always` has none: it is not a window.
     pub fn windows(&self, until: Duration, cap: usize) -> Vec<(Duration, Duration)> {
@@ -117,6 +132,34 @@ mod tests {
         ];
         for (when, t, want) in cases {
             assert_eq!(when.window_end(t), want, "{when:?} at {t:?}");
+        }
+    }
+
+    #[test]
+    fn window_index_counts_the_open_window() {
+        let s = Duration::from_secs;
+        let once = When::Window {
+            at: s(10),
+            len: s(5),
+        };
+        let every = When::Every {
+            at: s(1),
+            period: s(10),
+            len: s(2),
+        };
+        let cases = [
+            (When::Always, s(3), None),
+            (once, s(9), None),
+            (once, s(10), Some(0)),
+            (once, s(15), None),
+            (every, s(0), None),
+            (every, s(1), Some(0)),
+            (every, s(3), None),
+            (every, s(11), Some(1)),
+            (every, Duration::from_millis(22_500), Some(2)),
+        ];
+        for (when, t, want) in cases {
+            assert_eq!(when.window_index(t), want, "{when:?} at {t:?}");
         }
     }
 }
