@@ -129,4 +129,11 @@ pub struct MockArgs {
     /// Listen on a non-loopback address. The control API shares the listener.
     #[arg(long)]
     pub allow_non_loopback: bool,
+    /// The id of Boson's seeded test offer (overrides the config file).
+    #[arg(long, env = "GAUNTLET_KNOWN_OFFER")]
+    pub known_offer: Option<u64>,
+    /// Also serve Boson's JSON-RPC on 127.0.0.1:8545, at `/`, where core-sdk's
+    /// `local-31337-0` configuration (and ethers, viem) expect a node.
+    #[arg(long, env = "GAUNTLET_BOSON_PORTS")]
+    pub boson_ports: bool,
 }

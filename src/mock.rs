@@ -13,6 +13,8 @@ use crate::secrets::Secret;
 /// Environment variables for the twin's secrets.
 pub const API_KEY_VAR: &str = "GAUNTLET_API_KEY";
 pub const CONTROL_TOKEN_VAR: &str = "GAUNTLET_CONTROL_TOKEN";
+/// Where `--boson-ports` serves JSON-RPC: core-sdk's local RPC URL.
+pub const BOSON_RPC_ADDR: &str = "127.0.0.1:8545";
 
 /// The configuration `args` ask for, with the secrets it uses.
 pub fn config(
@@ -29,6 +31,13 @@ pub fn config(
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
+    if let Some(id) = args.known_offer {
+        if id == 0 {
+            return Err(UsageError("--known-offer: offer ids start at 1".into()).into());
+        }
+        config.boson.known_offer = id;
+    }
+    boson_keys(&mut config, &env)?;
     if let Some(scale) = args.time_scale {
         if !(scale >= 1.0 && scale.is_finite()) {
             return Err(UsageError(format!(
@@ -48,6 +57,54 @@ pub fn config(
     Ok((config, key, token))
 }
 
+/// Boson's keys from the environment, checked now so a bad one stops the twin
+/// before it serves.
+fn boson_keys(config: &mut TwinConfig, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    use gauntlet_mock::boson::accounts::{BUYER_KEYS_ENV, SELLER_KEY_ENV};
+    use gauntlet_mock::SecretString;
+    if let Some(k) = env(SELLER_KEY_ENV) {
+        config.boson.seller_key = Some(SecretString::new(k));
+    }
+    if let Some(k) = env(BUYER_KEYS_ENV) {
+        config.boson.buyer_keys = Some(SecretString::new(k));
+    }
+    config
+        .boson
+        .accounts(config.seed)
+        .map_err(|e| UsageError(e.to_string()))?;
+    Ok(())
+}
+
+/// The Boson chain's banner: where to point a client, the known offer, and the
+/// development accounts (keys the twin made up are shown whole, as anvil shows
+/// its own; keys from the environment are redacted).
+fn write_boson(out: &mut impl Write, handle: &gauntlet_mock::MockHandle, rpc: Option<&str>) -> std::io::Result<()> {
+    let boson = &handle.twin().boson;
+    let c = &boson.config;
+    let eth = |wei: gauntlet_mock::boson::U256| format_ether(wei);
+    writeln!(out, "boson chain:   JSON-RPC {}/rpc (ws://{}/rpc){}", handle.url(), handle.addr(), rpc.map(|r| format!(", and http://{r}")).unwrap_or_default())?;
+    writeln!(out, "               chain id {}, diamond {:#x}, a block every {}", c.chain_id, c.diamond, humantime::format_duration(c.block_time))?;
+    writeln!(out, "known offer:   {} (price {} ETH, seller deposit {} ETH)", c.known_offer, eth(c.offer_price), eth(c.offer_deposit))?;
+    writeln!(out, "accounts ({} ETH each):", eth(c.account_balance))?;
+    for a in boson.accounts.all() {
+        writeln!(out, "  {:<9} {:#x}  key {}", a.role, a.address(), a.shown_key())?;
+    }
+    Ok(())
+}
+
+/// Wei as ether with up to 6 decimals.
+fn format_ether(wei: gauntlet_mock::boson::U256) -> String {
+    let unit = gauntlet_mock::boson::U256::from(10u64).pow(gauntlet_mock::boson::U256::from(12u64));
+    let micro = wei / unit;
+    let whole = micro / gauntlet_mock::boson::U256::from(1_000_000u64);
+    let frac = micro % gauntlet_mock::boson::U256::from(1_000_000u64);
+    if frac.is_zero() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:0>6}").trim_end_matches('0'))
+    }
+}
+
 /// Serve until `shutdown`, printing the address and credentials first and the
 /// oracle's account after the drain.
 pub async fn run(
@@ -62,6 +119,15 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let handle = MockServer::start(config, listener, shutdown).await?;
+    let rpc = if args.boson_ports {
+        let l = tokio::net::TcpListener::bind(BOSON_RPC_ADDR)
+            .await
+            .with_context(|| format!("--boson-ports: cannot listen on {BOSON_RPC_ADDR}"))?;
+        handle.serve_rpc(l);
+        Some(BOSON_RPC_ADDR)
+    } else {
+        None
+    };
     writeln!(out, "listening on {}", handle.url())?;
     writeln!(out, "api key:       {}", key.for_display())?;
     writeln!(out, "control token: {}", token.for_display())?;
@@ -69,6 +135,7 @@ pub async fn run(
         out,
         "seed {seed}, time scale {scale}, {rules} fault rule(s); Ctrl-C to stop"
     )?;
+    write_boson(out, &handle, rpc)?;
     out.flush()?;
     tracing::info!(addr = %handle.addr(), seed, "twin serving");
     let view = handle.wait().await;

@@ -7,6 +7,7 @@ mod util;
 
 mod auth;
 mod backoff;
+mod boson;
 mod bad_input;
 mod browser;
 mod calibrate;

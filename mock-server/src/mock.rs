@@ -65,6 +65,18 @@ impl MockHandle {
         self.twin.oracle_view()
     }
 
+    /// Also serve Boson's JSON-RPC on `listener`, at every path (where ethers and
+    /// viem expect a node: `http://127.0.0.1:8545`); it stops with the twin.
+    pub fn serve_rpc(&self, listener: TcpListener) -> JoinHandle<()> {
+        let boson = self.twin.boson.clone();
+        let service = move |_reset, req| {
+            let boson = boson.clone();
+            async move { Ok(crate::boson::api::handle(boson, req).await) }
+        };
+        let stop = self.twin.engine.shutdown.clone();
+        tokio::spawn(server::serve(listener, stop, std::future::pending(), service))
+    }
+
     /// Stop now (as if the shutdown future had resolved) and drain.
     pub async fn stop(self) -> OracleView {
         self.twin.engine.shutdown.cancel();

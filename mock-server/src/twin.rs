@@ -20,6 +20,8 @@ use std::sync::atomic::AtomicBool;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::boson::platform::{BosonPlatform, ChainGauges};
+use crate::boson::{Boson, BosonConfig};
 use crate::config::TwinConfig;
 use crate::dual::Dual;
 use crate::engine::oracle::OracleView;
@@ -37,22 +39,31 @@ pub struct Twin {
     pub engine: Arc<Engine>,
     /// The Dual platform, reached directly for its routes and by embedding callers.
     pub dual: Arc<Dual>,
+    /// The Boson platform: the chain, the protocol, JSON-RPC at `/rpc`.
+    pub boson: Arc<BosonPlatform>,
     /// Every platform, for the engine's hooks (reset, oracle, metrics, start).
     platforms: Vec<Arc<dyn Platform>>,
 }
 
 impl Twin {
     pub fn new(config: TwinConfig) -> Self {
-        let engine = Engine::new(config.engine());
+        let mut engine = Engine::new(config.engine());
         // A platform's own metric families are registered here, while the engine is
-        // not yet shared (`engine.metrics.register` takes `&mut`; make `engine` mut).
+        // not yet shared (`engine.metrics.register` takes `&mut`).
+        let gauges = ChainGauges::register(&mut engine.metrics);
         let engine = Arc::new(engine);
         let dual = Arc::new(Dual::new(config.dual(), engine.clone()));
-        let platforms: Vec<Arc<dyn Platform>> = vec![dual.clone()];
+        let boson = Arc::new(BosonPlatform::new(
+            boson_state(&config.boson, config.seed, &engine),
+            engine.clone(),
+            gauges,
+        ));
+        let platforms: Vec<Arc<dyn Platform>> = vec![dual.clone(), boson.clone()];
         Self {
             config,
             engine,
             dual,
+            boson,
             platforms,
         }
     }
@@ -99,8 +110,10 @@ impl Twin {
         if path == "/metrics" && req.method() == Method::GET {
             return Ok(self.metrics().into_response());
         }
-        // A second platform's paths go here, before Dual, e.g.
-        // `if path == "/rpc" || path.starts_with("/boson/") { return boson::api::handle(self.boson.clone(), reset, req).await; }`
+        // Each platform's paths, then Dual, which takes every path nobody else claims.
+        if crate::boson::api::owns(path) {
+            return Ok(crate::boson::api::handle(self.boson.clone(), req).await);
+        }
         crate::dual::api::handle(self.dual.clone(), reset, req).await
     }
 
@@ -120,4 +133,28 @@ impl Twin {
             text,
         )
     }
+}
+
+/// Boson's chain at genesis on the engine's clock. Keys were checked when the
+/// configuration was read; should one still not parse, the twin derives its own
+/// rather than fail to start, and says so.
+fn boson_state(config: &BosonConfig, seed: u64, engine: &Engine) -> Boson {
+    let accounts = config.accounts(seed).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "boson keys unusable; using keys derived from the seed");
+        let fallback = BosonConfig {
+            seller_key: None,
+            buyer_keys: None,
+            ..config.clone()
+        };
+        fallback
+            .accounts(seed)
+            .unwrap_or_else(|_| unreachable!("derived keys always parse"))
+    });
+    let clock = &engine.clock;
+    Boson::new(
+        config.clone(),
+        accounts,
+        clock.unix_at(std::time::Duration::ZERO),
+        clock.now(),
+    )
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 use alloy::primitives::{Address, U256, address};
 use serde::Deserialize;
 
+use super::accounts::{Accounts, BUYER_KEYS_ENV, KeyError, SELLER_KEY_ENV};
+use crate::engine::secret::SecretString;
+
 /// core-sdk's local chain id; its indexing helper knows only a fixed list of ids.
 pub const CHAIN_ID: u64 = 31337;
 /// The protocol diamond's address in core-sdk's `local-31337-0` configuration.
@@ -40,6 +43,21 @@ pub struct BosonConfig {
     pub seller_funds: U256,
     /// Native balance of each seeded account, in wei.
     pub account_balance: U256,
+    /// The seller's private key, when the user brings one (else derived from the seed).
+    pub seller_key: Option<SecretString>,
+    /// Buyers' private keys, comma-separated, when the user brings them.
+    pub buyer_keys: Option<SecretString>,
+}
+
+impl BosonConfig {
+    /// The accounts this configuration seeds: keys given, or derived from `seed`.
+    pub fn accounts(&self, seed: u64) -> Result<Accounts, KeyError> {
+        Accounts::new(seed, |var| match var {
+            SELLER_KEY_ENV => self.seller_key.as_ref().map(|k| k.expose().to_string()),
+            BUYER_KEYS_ENV => self.buyer_keys.as_ref().map(|k| k.expose().to_string()),
+            _ => None,
+        })
+    }
 }
 
 impl Default for BosonConfig {
@@ -58,6 +76,8 @@ impl Default for BosonConfig {
             offer_deposit: U256::from(ETHER / 1000),
             seller_funds: U256::from(1_000 * ETHER),
             account_balance: U256::from(10_000 * ETHER),
+            seller_key: None,
+            buyer_keys: None,
         }
     }
 }

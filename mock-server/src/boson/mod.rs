@@ -15,9 +15,11 @@
 
 pub mod abi;
 pub mod accounts;
+pub mod api;
 pub mod chain;
 pub mod config;
 pub mod oracle;
+pub mod platform;
 pub mod protocol;
 pub mod rpc;
 pub mod ws;
@@ -27,7 +29,7 @@ pub mod testkit;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use alloy::primitives::U256;
+pub use alloy::primitives::U256;
 use imbl::HashMap;
 
 use accounts::Accounts;
@@ -35,13 +37,24 @@ use chain::{Account, Chain, ChainConfig, ReorgOrder, ReorgReport, World};
 pub use config::{BosonConfig, BosonFile};
 use protocol::{Ctx, Offer, Protocol, Rules};
 
-/// What the fault engine decides for the chain: reorgs after a block, paused
-/// regions at a time. The composition root implements it over the engine's rules.
+/// What the fault rules do to the chain right after one block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockFaults {
+    /// A reorg to perform now.
+    pub reorg: Option<ReorgOrder>,
+    /// Upgrades (`DiamondCut`) to announce: each becomes a transaction from the
+    /// diamond's owner in the next block.
+    pub upgrades: u32,
+}
+
+/// What the fault engine decides for the chain: reorgs and upgrades after a
+/// block, paused regions at a time. The platform implements it over the engine's
+/// rules ([`platform`]); tests script it.
 pub trait ChainFaults {
-    /// A reorg to perform right after block `number` was mined at twin time `now`.
-    fn reorg_after(&self, number: u64, now: Duration) -> Option<ReorgOrder>;
-    /// The regions paused by rules at twin time `now` (bit per region).
-    fn paused_at(&self, now: Duration) -> u32;
+    /// The faults due right after block `number`, mined at twin time `at`.
+    fn after_block(&self, number: u64, at: Duration) -> BlockFaults;
+    /// The regions paused by rules at twin time `at` (bit per region).
+    fn paused_at(&self, at: Duration) -> u32;
 }
 
 /// No faults: blocks come, nothing pauses, nothing reorgs.
@@ -49,8 +62,8 @@ pub trait ChainFaults {
 pub struct NoFaults;
 
 impl ChainFaults for NoFaults {
-    fn reorg_after(&self, _: u64, _: Duration) -> Option<ReorgOrder> {
-        None
+    fn after_block(&self, _: u64, _: Duration) -> BlockFaults {
+        BlockFaults::default()
     }
 
     fn paused_at(&self, _: Duration) -> u32 {
@@ -75,9 +88,23 @@ pub struct Boson {
 pub const REORGS_KEPT: usize = 100;
 
 impl Boson {
-    /// A chain at genesis with the seeded accounts, seller, resolver and known offer.
-    pub fn new(config: BosonConfig, accounts: Accounts, unix_at_start: f64) -> Self {
-        let chain = Chain::new(
+    /// A chain at genesis (mined at twin time `start`; `unix_at_start` is the Unix
+    /// time of twin time zero) with the seeded accounts, seller, resolver and
+    /// known offer.
+    pub fn new(config: BosonConfig, accounts: Accounts, unix_at_start: f64, start: Duration) -> Self {
+        let chain = Self::genesis_chain(&config, &accounts, unix_at_start, start);
+        Self {
+            config,
+            accounts,
+            chain: Mutex::new(chain),
+            filters: Mutex::new(rpc::filters::Filters::default()),
+            paused: Mutex::new(0),
+            reorgs: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn genesis_chain(config: &BosonConfig, accounts: &Accounts, unix_at_start: f64, start: Duration) -> Chain {
+        Chain::new(
             ChainConfig {
                 chain_id: config.chain_id,
                 block_time: config.block_time,
@@ -89,26 +116,36 @@ impl Boson {
                 max_reorg_depth: config.max_reorg_depth,
                 diamond: config.diamond,
             },
-            genesis(&config, &accounts, unix_at_start as u64),
+            genesis(config, accounts, (unix_at_start + start.as_secs_f64()) as u64),
             unix_at_start,
-        );
-        Self {
-            config,
-            accounts,
-            chain: Mutex::new(chain),
-            filters: Mutex::new(rpc::filters::Filters::default()),
-            paused: Mutex::new(0),
-            reorgs: Mutex::new(Vec::new()),
-        }
+            start,
+        )
+    }
+
+    /// Forget everything: a new genesis at twin time `now`, no filters, no pauses.
+    pub fn reset(&self, unix_at_start: f64, now: Duration) {
+        let fresh = Self::genesis_chain(&self.config, &self.accounts, unix_at_start, now);
+        *self.chain.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self.filters.lock().unwrap_or_else(|e| e.into_inner()) = rpc::filters::Filters::default();
+        *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        self.reorgs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The chain, brought up to twin time `now`: due blocks mined, reorgs the
-    /// faults order carried out.
+    /// faults order carried out, upgrades they order sent by the owner.
     pub fn chain_at(&self, now: Duration, faults: &dyn ChainFaults) -> MutexGuard<'_, Chain> {
         let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
         chain.paused = self.paused_now(now, faults);
-        let mut hook = |c: &Chain| faults.reorg_after(c.head_number(), now);
+        let mut upgrades = 0;
+        let mut hook = |c: &Chain, at: Duration| {
+            let f = faults.after_block(c.head_number(), at);
+            upgrades += f.upgrades;
+            f.reorg
+        };
         let reports = chain.catch_up(now, &mut hook);
+        for _ in 0..upgrades {
+            self.announce_upgrade(&mut chain);
+        }
         if !reports.is_empty() {
             let mut kept = self.reorgs.lock().unwrap_or_else(|e| e.into_inner());
             kept.extend(reports);
@@ -116,6 +153,25 @@ impl Boson {
             kept.drain(..over);
         }
         chain
+    }
+
+    /// Send a `diamondCut` from the owner's account: its `DiamondCut` event is in the
+    /// next block. The cut names no facet changes; clients watch for the event.
+    pub fn announce_upgrade(&self, chain: &mut Chain) {
+        use alloy::sol_types::SolCall;
+        let owner = &self.accounts.owner.signer;
+        let input = abi::IBosonProtocol::diamondCutCall {
+            _diamondCut: Vec::new(),
+            _init: alloy::primitives::Address::ZERO,
+            _calldata: Default::default(),
+        }
+        .abi_encode();
+        let nonce = chain.pending_nonce(owner.address());
+        let raw = chain::sign::eip1559(owner, &chain.config, nonce, self.config.diamond, input);
+        if let Ok(tx) = chain::tx::decode(&raw, self.config.chain_id) {
+            // The owner is funded at genesis; a refusal here means it ran dry.
+            let _ = chain.submit(tx);
+        }
     }
 
     /// The chain as it stands, without mining.
@@ -145,6 +201,20 @@ impl Boson {
         let paused = self.paused_now(now, faults);
         let chain = self.chain_at(now, faults);
         oracle::view(&chain, paused, &reorgs)
+    }
+
+    /// The seeded accounts and entities, without keys (`GET /_gauntlet/boson/accounts`).
+    pub fn accounts_json(&self) -> serde_json::Value {
+        let buyers: Vec<_> = self.accounts.buyers.iter().map(|b| b.address()).collect();
+        serde_json::json!({
+            "chain_id": self.config.chain_id,
+            "diamond": self.config.diamond,
+            "known_offer": self.config.known_offer,
+            "seller": {"address": self.accounts.seller.address(), "seller_id": 1},
+            "dispute_resolver": {"address": self.accounts.resolver.address(), "id": 2},
+            "owner": self.accounts.owner.address(),
+            "buyers": buyers,
+        })
     }
 
     /// The reorgs so far (most recent last).

@@ -24,7 +24,12 @@ pub fn twin(block_time: Duration) -> Boson {
         block_time,
         ..BosonConfig::default()
     };
-    Boson::new(config, Accounts::new(7, |_| None).expect("generated keys"), START)
+    Boson::new(
+        config,
+        Accounts::new(7, |_| None).expect("generated keys"),
+        START,
+        Duration::ZERO,
+    )
 }
 
 /// Faults for tests: a reorg ordered for one block, and paused bits.
@@ -35,8 +40,11 @@ pub struct Scripted {
 }
 
 impl ChainFaults for Scripted {
-    fn reorg_after(&self, number: u64, _: Duration) -> Option<ReorgOrder> {
-        self.reorg_at.filter(|(n, _)| *n == number).map(|(_, o)| o)
+    fn after_block(&self, number: u64, _: Duration) -> super::BlockFaults {
+        super::BlockFaults {
+            reorg: self.reorg_at.filter(|(n, _)| *n == number).map(|(_, o)| o),
+            upgrades: 0,
+        }
     }
 
     fn paused_at(&self, _: Duration) -> u32 {

@@ -25,6 +25,8 @@ pub(super) struct TwinFile {
     #[serde(default)]
     sequencer: SequencerFile,
     #[serde(default)]
+    boson: crate::boson::BosonFile,
+    #[serde(default)]
     faults: Vec<toml::Spanned<RuleSpec>>,
     tape_capacity: Option<usize>,
     action_capacity: Option<usize>,
@@ -143,6 +145,10 @@ impl TwinFile {
         self.limits.check(&src, &mut c)?;
         self.auth.check(&src, &mut c, env)?;
         self.sequencer.check(&src, &mut c)?;
+        c.boson = self
+            .boson
+            .resolve()
+            .map_err(|(key, message)| src.err(None, &key, message))?;
         let spans: Vec<_> = self.faults.iter().map(|f| f.span()).collect();
         let specs: Vec<RuleSpec> = self.faults.into_iter().map(|f| f.into_inner()).collect();
         c.faults = crate::engine::faults::spec::validate_all(&specs, "faults")

@@ -49,6 +49,8 @@ pub struct TwinConfig {
     /// The least a client must wait after a faulted reply that advised nothing
     /// ([`DEFAULT_MIN_BACKOFF`]); zero leaves such retries ungraded.
     pub min_backoff: Duration,
+    /// The Boson chain and protocol (`[boson]`); defaults match core-sdk's local config.
+    pub boson: crate::boson::BosonConfig,
 }
 
 impl TwinConfig {
@@ -95,6 +97,7 @@ impl TwinConfig {
             tape_capacity: DEFAULT_TAPE_CAPACITY,
             action_capacity: DEFAULT_ACTION_CAPACITY,
             min_backoff: DEFAULT_MIN_BACKOFF,
+            boson: crate::boson::BosonConfig::default(),
         }
     }
 

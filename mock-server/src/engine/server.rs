@@ -73,7 +73,8 @@ pub async fn serve<S, F>(
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(io), svc);
+                .serve_connection(TokioIo::new(io), svc)
+                .with_upgrades();
             tokio::pin!(conn);
             let result = tokio::select! {
                 r = conn.as_mut() => r,

@@ -8,6 +8,7 @@
 pub mod exec;
 pub mod notes;
 pub mod reorg;
+pub mod sign;
 pub mod rpc_types;
 pub mod tx;
 
@@ -133,10 +134,11 @@ pub struct ChainStats {
 }
 
 impl Chain {
-    /// A chain whose genesis holds `world`, started at twin time zero.
-    pub fn new(config: ChainConfig, world: World, unix_at_start: f64) -> Self {
+    /// A chain whose genesis holds `world`, mined at twin time `start`;
+    /// `unix_at_start` is the Unix time of twin time zero.
+    pub fn new(config: ChainConfig, world: World, unix_at_start: f64, start: Duration) -> Self {
         let mut chain = Self {
-            next_due: config.block_time,
+            next_due: start + config.block_time,
             config,
             unix_at_start,
             blocks: Vec::new(),
@@ -150,7 +152,7 @@ impl Chain {
             paused: 0,
             stats: ChainStats::default(),
         };
-        let ts = chain.timestamp_at(Duration::ZERO);
+        let ts = chain.timestamp_at(start);
         chain.seal(ts, Vec::new(), world);
         chain
     }
@@ -289,19 +291,20 @@ impl Chain {
         Ok(hash)
     }
 
-    /// Mine every block due by twin time `now`. After each block, `hook` may order
-    /// a reorg (the fault engine's decision for that block).
+    /// Mine every block due by twin time `now`. After each block, `hook` (given the
+    /// chain and the block's twin time) may order a reorg: the fault engine's
+    /// decision for that block.
     pub fn catch_up(
         &mut self,
         now: Duration,
-        hook: &mut dyn FnMut(&Chain) -> Option<ReorgOrder>,
+        hook: &mut dyn FnMut(&Chain, Duration) -> Option<ReorgOrder>,
     ) -> Vec<ReorgReport> {
         let mut reports = Vec::new();
         if self.config.block_time.is_zero() {
             while !self.pool.is_empty() {
                 let before = self.pool.len();
                 self.mine(self.timestamp_at(now), 1);
-                if let Some(order) = hook(self) {
+                if let Some(order) = hook(self, now) {
                     reports.push(self.reorg(order));
                 }
                 if self.pool.len() == before {
@@ -316,9 +319,10 @@ impl Chain {
             self.next_due = now.saturating_sub(step * (MAX_CATCH_UP - 1));
         }
         while self.next_due <= now {
-            self.mine(self.timestamp_at(self.next_due), usize::MAX);
+            let at = self.next_due;
+            self.mine(self.timestamp_at(at), usize::MAX);
             self.next_due += step;
-            if let Some(order) = hook(self) {
+            if let Some(order) = hook(self, at) {
                 reports.push(self.reorg(order));
             }
         }

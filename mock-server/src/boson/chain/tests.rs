@@ -98,7 +98,7 @@ fn gas_running_dry_refuses_the_next_transaction() {
         ..Default::default()
     };
     let keys = crate::boson::accounts::Accounts::new(7, |_| None).expect("keys");
-    let b = Boson::new(config, keys, 0.0);
+    let b = Boson::new(config, keys, 0.0, Duration::ZERO);
     let key = &b.accounts.buyers[0].signer;
     let to = Address::repeat_byte(7);
     let mut sent = 0;
