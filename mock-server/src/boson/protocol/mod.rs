@@ -12,6 +12,9 @@ pub mod offer;
 pub mod types;
 pub mod views;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, Bytes, LogData, U256};
