@@ -60,8 +60,8 @@ pub fn config(
 /// Boson's keys from the environment, checked now so a bad one stops the twin
 /// before it serves.
 fn boson_keys(config: &mut TwinConfig, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
-    use gauntlet_mock::boson::accounts::{BUYER_KEYS_ENV, SELLER_KEY_ENV};
     use gauntlet_mock::SecretString;
+    use gauntlet_mock::boson::accounts::{BUYER_KEYS_ENV, SELLER_KEY_ENV};
     if let Some(k) = env(SELLER_KEY_ENV) {
         config.boson.seller_key = Some(SecretString::new(k));
     }
@@ -78,16 +78,44 @@ fn boson_keys(config: &mut TwinConfig, env: impl Fn(&str) -> Option<String>) -> 
 /// The Boson chain's banner: where to point a client, the known offer, and the
 /// development accounts (keys the twin made up are shown whole, as anvil shows
 /// its own; keys from the environment are redacted).
-fn write_boson(out: &mut impl Write, handle: &gauntlet_mock::MockHandle, rpc: Option<&str>) -> std::io::Result<()> {
+fn write_boson(
+    out: &mut impl Write,
+    handle: &gauntlet_mock::MockHandle,
+    rpc: Option<&str>,
+) -> std::io::Result<()> {
     let boson = &handle.twin().boson;
     let c = &boson.config;
     let eth = |wei: gauntlet_mock::boson::U256| format_ether(wei);
-    writeln!(out, "boson chain:   JSON-RPC {}/rpc (ws://{}/rpc){}", handle.url(), handle.addr(), rpc.map(|r| format!(", and http://{r}")).unwrap_or_default())?;
-    writeln!(out, "               chain id {}, diamond {:#x}, a block every {}", c.chain_id, c.diamond, humantime::format_duration(c.block_time))?;
-    writeln!(out, "known offer:   {} (price {} ETH, seller deposit {} ETH)", c.known_offer, eth(c.offer_price), eth(c.offer_deposit))?;
+    writeln!(
+        out,
+        "boson chain:   JSON-RPC {}/rpc (ws://{}/rpc){}",
+        handle.url(),
+        handle.addr(),
+        rpc.map(|r| format!(", and http://{r}")).unwrap_or_default()
+    )?;
+    writeln!(
+        out,
+        "               chain id {}, diamond {:#x}, a block every {}",
+        c.chain_id,
+        c.diamond,
+        humantime::format_duration(c.block_time)
+    )?;
+    writeln!(
+        out,
+        "known offer:   {} (price {} ETH, seller deposit {} ETH)",
+        c.known_offer,
+        eth(c.offer_price),
+        eth(c.offer_deposit)
+    )?;
     writeln!(out, "accounts ({} ETH each):", eth(c.account_balance))?;
     for a in boson.accounts.all() {
-        writeln!(out, "  {:<9} {:#x}  key {}", a.role, a.address(), a.shown_key())?;
+        writeln!(
+            out,
+            "  {:<9} {:#x}  key {}",
+            a.role,
+            a.address(),
+            a.shown_key()
+        )?;
     }
     Ok(())
 }

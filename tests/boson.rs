@@ -43,7 +43,13 @@ async fn automine() -> Twin {
 }
 
 fn buyer(twin: &Twin, i: usize) -> PrivateKeySigner {
-    twin.handle.as_ref().expect("owned").twin().boson.accounts.buyers[i]
+    twin.handle
+        .as_ref()
+        .expect("owned")
+        .twin()
+        .boson
+        .accounts
+        .buyers[i]
         .signer
         .clone()
 }
@@ -68,7 +74,14 @@ async fn alloy_walks_the_known_offer_and_reads_the_logs_back() {
     assert_eq!(provider.get_chain_id().await.expect("chain id"), 31337);
     let diamond: Address = gauntlet_mock::boson::config::DIAMOND;
     let boson = Diamond::new(diamond, &provider);
-    let price = twin.handle.as_ref().expect("owned").twin().boson.config.offer_price;
+    let price = twin
+        .handle
+        .as_ref()
+        .expect("owned")
+        .twin()
+        .boson
+        .config
+        .offer_price;
     let receipt = tokio::time::timeout(util::BOUND, async {
         boson
             .commitToOffer(me, U256::from(1u64))
@@ -96,9 +109,16 @@ async fn alloy_walks_the_known_offer_and_reads_the_logs_back() {
     assert!(state.exists);
     assert_eq!(state.state, 4, "Completed");
     // A second completion is refused by name before it is sent.
-    let err = boson.completeExchange(id).send().await.expect_err("refused");
+    let err = boson
+        .completeExchange(id)
+        .send()
+        .await
+        .expect_err("refused");
     let revert = err.as_decoded_interface_error::<Diamond::DiamondErrors>();
-    assert!(matches!(revert, Some(Diamond::DiamondErrors::InvalidState(_))), "{err}");
+    assert!(
+        matches!(revert, Some(Diamond::DiamondErrors::InvalidState(_))),
+        "{err}"
+    );
     // The logs come back through eth_getLogs.
     let filter = Filter::new()
         .address(diamond)
@@ -147,7 +167,10 @@ async fn ethers_commits_waits_for_the_receipt_and_decodes_buyer_committed() {
         .arg(rpc_url(&twin))
         .arg(format!("{:#x}", gauntlet_mock::boson::config::DIAMOND))
         .arg("1")
-        .env("BUYER_KEY", format!("0x{}", alloy::hex::encode(key.to_bytes())))
+        .env(
+            "BUYER_KEY",
+            format!("0x{}", alloy::hex::encode(key.to_bytes())),
+        )
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(util::BOUND, out)
@@ -155,7 +178,11 @@ async fn ethers_commits_waits_for_the_receipt_and_decodes_buyer_committed() {
         .expect("bounded")
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let walk: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(walk["exchangeId"], "1");
     assert_eq!(walk["statuses"], json!([1, 1, 1]));
@@ -178,9 +205,16 @@ fn every_selector_and_topic_matches_bosonprotocol_common() {
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_str(stdout.trim()).expect("json");
-    assert!(report["checked"]["functions"].as_u64() > Some(20), "{report}");
+    assert!(
+        report["checked"]["functions"].as_u64() > Some(20),
+        "{report}"
+    );
     assert!(report["checked"]["events"].as_u64() > Some(20), "{report}");
     assert!(report["checked"]["errors"].as_u64() > Some(40), "{report}");
 }
@@ -201,7 +235,10 @@ async fn json_rpc_batches_and_bad_input_get_node_errors() {
     assert_eq!(v[0]["result"], "0x7a69");
     assert_eq!(v[1]["error"]["code"], -32601);
     assert_eq!(v[2]["error"]["code"], -32602);
-    assert_eq!(v[2]["error"]["message"], "missing value for required argument 0");
+    assert_eq!(
+        v[2]["error"]["message"],
+        "missing value for required argument 0"
+    );
     assert_eq!(v[3]["error"]["code"], -32000);
     assert_eq!(v[4]["error"]["code"], -32600);
     let r = twin.req("POST", "/rpc").body("{not json").send().await;

@@ -7,8 +7,8 @@ mod util;
 
 mod auth;
 mod backoff;
-mod boson;
 mod bad_input;
+mod boson;
 mod browser;
 mod calibrate;
 mod cli;

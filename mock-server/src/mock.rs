@@ -74,7 +74,12 @@ impl MockHandle {
             async move { Ok(crate::boson::api::handle(boson, req).await) }
         };
         let stop = self.twin.engine.shutdown.clone();
-        tokio::spawn(server::serve(listener, stop, std::future::pending(), service))
+        tokio::spawn(server::serve(
+            listener,
+            stop,
+            std::future::pending(),
+            service,
+        ))
     }
 
     /// Stop now (as if the shutdown future had resolved) and drain.

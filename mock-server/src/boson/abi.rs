@@ -8,6 +8,8 @@
 //! does not ship.
 
 #![allow(missing_docs, unreachable_pub, missing_debug_implementations)]
+// The generated event constructors take every field as an argument.
+#![allow(clippy::too_many_arguments)]
 
 use alloy::sol;
 
@@ -287,7 +289,9 @@ pub const NOT_IN_COMMON: [&str; 2] = [
 /// Every function, event and error the twin knows, with its selector or topic, as
 /// JSON for the test that checks them against the published ABIs.
 pub fn manifest() -> serde_json::Value {
-    use IBosonProtocol::{IBosonProtocolCalls as C, IBosonProtocolErrors as E, IBosonProtocolEvents as V};
+    use IBosonProtocol::{
+        IBosonProtocolCalls as C, IBosonProtocolErrors as E, IBosonProtocolEvents as V,
+    };
     fn list<const N: usize>(sigs: &[&str], sels: &[[u8; N]]) -> Vec<serde_json::Value> {
         sigs.iter()
             .zip(sels)
@@ -312,15 +316,25 @@ mod tests {
     #[test]
     fn selectors_match_the_published_values() {
         // Values from the research notes (computed from @bosonprotocol/common's ABIs).
-        assert_eq!(IBosonProtocol::NoSuchExchange::SELECTOR, [0x43, 0x7d, 0x9d, 0xd3]);
-        assert_eq!(IBosonProtocol::InvalidState::SELECTOR, [0xba, 0xf3, 0xf0, 0xf7]);
-        assert_eq!(IBosonProtocol::NonceUsedAlready::SELECTOR, [0xc1, 0xe5, 0x31, 0x1e]);
+        assert_eq!(
+            IBosonProtocol::NoSuchExchange::SELECTOR,
+            [0x43, 0x7d, 0x9d, 0xd3]
+        );
+        assert_eq!(
+            IBosonProtocol::InvalidState::SELECTOR,
+            [0xba, 0xf3, 0xf0, 0xf7]
+        );
+        assert_eq!(
+            IBosonProtocol::NonceUsedAlready::SELECTOR,
+            [0xc1, 0xe5, 0x31, 0x1e]
+        );
         assert_eq!(
             IBosonProtocol::commitToOfferCall::SIGNATURE,
             "commitToOffer(address,uint256)"
         );
         assert!(
-            IBosonProtocol::BuyerCommitted::SIGNATURE.starts_with("BuyerCommitted(uint256,uint256,uint256,(")
+            IBosonProtocol::BuyerCommitted::SIGNATURE
+                .starts_with("BuyerCommitted(uint256,uint256,uint256,(")
         );
     }
 }

@@ -150,11 +150,11 @@ mod tests {
         assert_eq!(a.seller.address(), b.seller.address());
         assert_ne!(a.seller.address(), a.buyers[0].address());
         let key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-        let c = Accounts::new(7, |v| (v == SELLER_KEY_ENV).then(|| key.to_string()))
-            .expect("from env");
+        let c =
+            Accounts::new(7, |v| (v == SELLER_KEY_ENV).then(|| key.to_string())).expect("from env");
         assert!(!c.seller.shown_key().contains("59c6995e"));
         assert!(a.seller.shown_key().len() == 66);
         let bad = Accounts::new(7, |v| (v == BUYER_KEYS_ENV).then(|| "zz".to_string()));
-        assert!(bad.unwrap_err().to_string().contains(BUYER_KEYS_ENV));
+        assert!(bad.expect_err("bad key").to_string().contains(BUYER_KEYS_ENV));
     }
 }

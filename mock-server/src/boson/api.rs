@@ -50,7 +50,9 @@ pub async fn handle(p: Arc<BosonPlatform>, mut req: Request<Incoming>) -> Respon
         Ok(body) => {
             let (value, tally) = rpc::handle(p.env(), &body);
             for (method, failed) in &tally.methods {
-                p.engine.metrics.request(&Method::POST, method, if *failed { 500 } else { 200 });
+                p.engine
+                    .metrics
+                    .request(&Method::POST, method, if *failed { 500 } else { 200 });
             }
             Reply::json(StatusCode::OK, &value)
         }

@@ -22,9 +22,9 @@ pub mod oracle;
 pub mod platform;
 pub mod protocol;
 pub mod rpc;
-pub mod ws;
 #[cfg(test)]
 pub mod testkit;
+pub mod ws;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -91,7 +91,12 @@ impl Boson {
     /// A chain at genesis (mined at twin time `start`; `unix_at_start` is the Unix
     /// time of twin time zero) with the seeded accounts, seller, resolver and
     /// known offer.
-    pub fn new(config: BosonConfig, accounts: Accounts, unix_at_start: f64, start: Duration) -> Self {
+    pub fn new(
+        config: BosonConfig,
+        accounts: Accounts,
+        unix_at_start: f64,
+        start: Duration,
+    ) -> Self {
         let chain = Self::genesis_chain(&config, &accounts, unix_at_start, start);
         Self {
             config,
@@ -103,7 +108,12 @@ impl Boson {
         }
     }
 
-    fn genesis_chain(config: &BosonConfig, accounts: &Accounts, unix_at_start: f64, start: Duration) -> Chain {
+    fn genesis_chain(
+        config: &BosonConfig,
+        accounts: &Accounts,
+        unix_at_start: f64,
+        start: Duration,
+    ) -> Chain {
         Chain::new(
             ChainConfig {
                 chain_id: config.chain_id,
@@ -116,7 +126,11 @@ impl Boson {
                 max_reorg_depth: config.max_reorg_depth,
                 diamond: config.diamond,
             },
-            genesis(config, accounts, (unix_at_start + start.as_secs_f64()) as u64),
+            genesis(
+                config,
+                accounts,
+                (unix_at_start + start.as_secs_f64()) as u64,
+            ),
             unix_at_start,
             start,
         )
@@ -128,7 +142,10 @@ impl Boson {
         *self.chain.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self.filters.lock().unwrap_or_else(|e| e.into_inner()) = rpc::filters::Filters::default();
         *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = 0;
-        self.reorgs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.reorgs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The chain, brought up to twin time `now`: due blocks mined, reorgs the
@@ -219,7 +236,10 @@ impl Boson {
 
     /// The reorgs so far (most recent last).
     pub fn reorgs(&self) -> Vec<ReorgReport> {
-        self.reorgs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.reorgs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -64,7 +64,8 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
     let mut duplicate_transitions = 0;
     let mut refusals: BTreeMap<String, u64> = BTreeMap::new();
     let (mut breaches, mut finalized, mut txs, mut upgrades) = (0, 0, 0, 0);
-    let cut = <super::abi::IBosonProtocol::DiamondCut as alloy::sol_types::SolEvent>::SIGNATURE_HASH;
+    let cut =
+        <super::abi::IBosonProtocol::DiamondCut as alloy::sol_types::SolEvent>::SIGNATURE_HASH;
     for block in chain.range(0, chain.head_number()) {
         for m in &block.txs {
             txs += 1;
@@ -84,7 +85,11 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
                     breaches += 1;
                 }
             }
-            upgrades += e.logs.iter().filter(|l| l.topics().first() == Some(&cut)).count() as u64;
+            upgrades += e
+                .logs
+                .iter()
+                .filter(|l| l.topics().first() == Some(&cut))
+                .count() as u64;
         }
     }
     let world = chain.state();
@@ -142,13 +147,35 @@ mod tests {
         let d = b.config.diamond;
         let calls: Vec<(Vec<u8>, U256)> = vec![
             (
-                P::commitToOfferCall { _buyer: key.address(), _offerId: U256::from(1u64) }.abi_encode(),
+                P::commitToOfferCall {
+                    _buyer: key.address(),
+                    _offerId: U256::from(1u64),
+                }
+                .abi_encode(),
                 b.config.offer_price,
             ),
-            (P::redeemVoucherCall { _exchangeId: U256::from(1u64) }.abi_encode(), U256::ZERO),
-            (P::completeExchangeCall { _exchangeId: U256::from(1u64) }.abi_encode(), U256::ZERO),
+            (
+                P::redeemVoucherCall {
+                    _exchangeId: U256::from(1u64),
+                }
+                .abi_encode(),
+                U256::ZERO,
+            ),
+            (
+                P::completeExchangeCall {
+                    _exchangeId: U256::from(1u64),
+                }
+                .abi_encode(),
+                U256::ZERO,
+            ),
             // Completing twice is refused by name.
-            (P::completeExchangeCall { _exchangeId: U256::from(1u64) }.abi_encode(), U256::ZERO),
+            (
+                P::completeExchangeCall {
+                    _exchangeId: U256::from(1u64),
+                }
+                .abi_encode(),
+                U256::ZERO,
+            ),
         ];
         for (nonce, (input, value)) in calls.into_iter().enumerate() {
             let raw = signed(key, nonce as u64, d, input, value);
@@ -174,7 +201,10 @@ mod tests {
         let b = twin(Duration::ZERO);
         walk(&b);
         // A flawed protocol that credits the seller out of thin air.
-        b.chain().state_mut().protocol.credit(1, crate::boson::protocol::NATIVE, U256::from(1u64));
+        b.chain()
+            .state_mut()
+            .protocol
+            .credit(1, crate::boson::protocol::NATIVE, U256::from(1u64));
         let v = b.oracle_view(Duration::ZERO, &NoFaults);
         assert!(!v.funds.conserved);
     }

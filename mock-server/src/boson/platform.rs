@@ -71,10 +71,22 @@ impl ChainGauges {
     /// Register the families on the engine's metrics (before the engine is shared).
     pub fn register(metrics: &mut Metrics) -> Self {
         let g = Self::default();
-        metrics.register("boson_block_number", "Latest block of the twin's chain", g.head.clone());
-        metrics.register("boson_pool_transactions", "Transactions waiting to be mined", g.pool.clone());
+        metrics.register(
+            "boson_block_number",
+            "Latest block of the twin's chain",
+            g.head.clone(),
+        );
+        metrics.register(
+            "boson_pool_transactions",
+            "Transactions waiting to be mined",
+            g.pool.clone(),
+        );
         metrics.register("boson_reorgs", "Reorgs carried out", g.reorgs.clone());
-        metrics.register("boson_log_filters", "Installed log and block filters", g.filters.clone());
+        metrics.register(
+            "boson_log_filters",
+            "Installed log and block filters",
+            g.filters.clone(),
+        );
         g
     }
 }
@@ -188,7 +200,9 @@ impl Platform for BosonPlatform {
     }
 
     fn oracle(&self) -> Option<serde_json::Value> {
-        let view = self.boson.oracle_view(self.engine.clock.now(), &self.faults);
+        let view = self
+            .boson
+            .oracle_view(self.engine.clock.now(), &self.faults);
         serde_json::to_value(view).ok()
     }
 
@@ -231,7 +245,10 @@ impl Platform for BosonPlatform {
                 }
                 self.boson.set_paused(bits, p.paused);
                 let paused = self.boson.oracle_view(now, &self.faults).paused;
-                Ok(Reply::json(http::StatusCode::OK, &json!({ "paused": paused })))
+                Ok(Reply::json(
+                    http::StatusCode::OK,
+                    &json!({ "paused": paused }),
+                ))
             }
             "boson/upgrade" => {
                 let mut chain = self.boson.chain_at(now, &self.faults);
@@ -241,8 +258,13 @@ impl Platform for BosonPlatform {
                     &json!({ "upgrade": "a DiamondCut transaction from the owner is in the pool" }),
                 ))
             }
-            "boson/accounts" => Ok(Reply::json(http::StatusCode::OK, &self.boson.accounts_json())),
-            other => Err(ApiError::not_found(format!("control route /_gauntlet/{other}"))),
+            "boson/accounts" => Ok(Reply::json(
+                http::StatusCode::OK,
+                &self.boson.accounts_json(),
+            )),
+            other => Err(ApiError::not_found(format!(
+                "control route /_gauntlet/{other}"
+            ))),
         }
     }
 }

@@ -103,11 +103,7 @@ pub fn rpc_at(
     params: Value,
 ) -> Result<Value, Value> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let env = rpc::Env {
-        boson,
-        now,
-        faults,
-    };
+    let env = rpc::Env { boson, now, faults };
     let (out, _) = rpc::handle(env, body.to_string().as_bytes());
     match out.get("error") {
         Some(e) => Err(e.clone()),

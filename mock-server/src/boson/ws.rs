@@ -105,7 +105,10 @@ fn answer(host: &dyn Host, conn: &mut Conn, body: &[u8]) -> Value {
         return rpc::handle(env(host), body).0;
     };
     let id = req.get("id").cloned().unwrap_or(Value::Null);
-    let method = req.get("method").and_then(Value::as_str).unwrap_or_default();
+    let method = req
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let params = req
         .get("params")
         .and_then(Value::as_array)
@@ -142,11 +145,7 @@ fn subscribe(host: &dyn Host, conn: &mut Conn, params: &[Value]) -> Result<Value
     }
     conn.next += 1;
     let id = U256::from(conn.next) * U256::from(0x9e37_79b9_7f4a_7c15u64) + U256::from(0x2000u64);
-    let cursor = host
-        .boson()
-        .chain_at(host.now(), host.faults())
-        .notes
-        .end();
+    let cursor = host.boson().chain_at(host.now(), host.faults()).notes.end();
     conn.subs.insert(id, (sub, cursor));
     Ok(Value::String(format!("{id:#x}")))
 }

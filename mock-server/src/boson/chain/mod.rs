@@ -8,8 +8,8 @@
 pub mod exec;
 pub mod notes;
 pub mod reorg;
-pub mod sign;
 pub mod rpc_types;
+pub mod sign;
 pub mod tx;
 
 #[cfg(test)]
@@ -86,6 +86,10 @@ impl Block {
     }
 }
 
+/// A block being filled: what went in (with its effects), the world after them,
+/// and what waits for a later block.
+type Filled = (Vec<(Arc<Signed>, Effect)>, World, Vec<Arc<Signed>>);
+
 /// Where a mined transaction is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxAt {
@@ -159,7 +163,9 @@ impl Chain {
 
     /// The head block.
     pub fn head(&self) -> &Arc<Block> {
-        self.blocks.last().expect("the chain always has its genesis")
+        self.blocks
+            .last()
+            .expect("the chain always has its genesis")
     }
 
     pub fn head_number(&self) -> u64 {
@@ -174,7 +180,9 @@ impl Chain {
     /// The head's world, to break on purpose (tests of the oracle's checks).
     #[cfg(test)]
     pub fn state_mut(&mut self) -> &mut World {
-        self.states.back_mut().expect("the head's state is always kept")
+        self.states
+            .back_mut()
+            .expect("the head's state is always kept")
     }
 
     /// The world after block `number`, if it is recent enough to be kept.
@@ -198,7 +206,8 @@ impl Chain {
     }
 
     pub fn finalized(&self) -> u64 {
-        self.head_number().saturating_sub(self.config.finalized_depth)
+        self.head_number()
+            .saturating_sub(self.config.finalized_depth)
     }
 
     /// A canonical mined transaction and its block.
@@ -347,7 +356,7 @@ impl Chain {
         timestamp: u64,
         candidates: Vec<Arc<Signed>>,
         max_txs: usize,
-    ) -> (Vec<(Arc<Signed>, Effect)>, World, Vec<Arc<Signed>>) {
+    ) -> Filled {
         let env = BlockEnv {
             timestamp: timestamp.max(self.head().timestamp()),
             ..self.env_at(Duration::ZERO)
@@ -428,7 +437,13 @@ impl Chain {
             txs: mined,
         });
         for (i, m) in block.txs.iter().enumerate() {
-            self.by_tx.insert(m.tx.hash, TxAt { block: number, index: i });
+            self.by_tx.insert(
+                m.tx.hash,
+                TxAt {
+                    block: number,
+                    index: i,
+                },
+            );
         }
         self.by_hash.insert(block.hash, number);
         for log in rpc_types::block_logs(&block, self.config.diamond, false) {

@@ -5,8 +5,7 @@ use alloy::consensus::transaction::Recovered;
 use alloy::consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom, TxType};
 use alloy::primitives::{Address, Bloom, Log as PrimLog};
 use alloy::rpc::types::eth::{
-    Block as RpcBlock, BlockTransactions, Header as RpcHeader, Log, Transaction,
-    TransactionReceipt,
+    Block as RpcBlock, BlockTransactions, Header as RpcHeader, Log, Transaction, TransactionReceipt,
 };
 
 use super::{Block, MinedTx};

@@ -50,7 +50,11 @@ fn receipt(b: &Boson, now: Duration, hash: &Value) -> Value {
 fn a_transaction_is_mined_at_the_next_block_time() {
     let b = twin(TWO);
     let hash = send(&b, secs(1), commit(&b, 0, 0)).expect("admitted");
-    assert_eq!(receipt(&b, secs(1), &hash), Value::Null, "not mined before the block");
+    assert_eq!(
+        receipt(&b, secs(1), &hash),
+        Value::Null,
+        "not mined before the block"
+    );
     let r = receipt(&b, secs(2), &hash);
     assert_eq!(r["status"], "0x1");
     assert_eq!(r["blockNumber"], "0x1");
@@ -73,14 +77,35 @@ fn admission_errors_use_node_words() {
     send(&b, secs(0), commit(&b, 0, 0)).expect("first");
     let again = send(&b, secs(0), commit(&b, 0, 0)).expect_err("replayed");
     assert_eq!(again["code"], -32000);
-    assert!(again["message"].as_str().unwrap_or_default().starts_with("nonce too low: next nonce 1, tx nonce 0"));
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("nonce too low: next nonce 1, tx nonce 0")
+    );
     let key = &b.accounts.buyers[1].signer;
     let wrong = legacy(key, 0, Address::repeat_byte(9), Some(1));
     let e = send(&b, secs(0), wrong).expect_err("wrong chain");
-    assert!(e["message"].as_str().unwrap_or_default().contains("invalid chain id for signer: have 1 want 31337"));
-    let e = send(&b, secs(0), legacy(key, 0, Address::repeat_byte(9), None)).expect_err("no chain id");
-    assert!(e["message"].as_str().unwrap_or_default().contains("replay-protected"));
-    let e = send(&b, secs(0), alloy::primitives::Bytes::from(vec![0x02, 0xc0])).expect_err("garbage");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("invalid chain id for signer: have 1 want 31337")
+    );
+    let e =
+        send(&b, secs(0), legacy(key, 0, Address::repeat_byte(9), None)).expect_err("no chain id");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("replay-protected")
+    );
+    let e = send(
+        &b,
+        secs(0),
+        alloy::primitives::Bytes::from(vec![0x02, 0xc0]),
+    )
+    .expect_err("garbage");
     assert_eq!(e["code"], -32000);
     let e = rpc(&b, secs(0), "eth_sendRawTransaction", json!(["nothex"])).expect_err("not hex");
     assert_eq!(e["code"], -32602);
@@ -110,9 +135,17 @@ fn gas_running_dry_refuses_the_next_transaction() {
         assert!(sent < 100, "the wallet never ran dry");
     };
     assert_eq!(sent, 3);
-    assert!(err["message"].as_str().unwrap_or_default().starts_with("insufficient funds for gas * price + value: balance"));
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("insufficient funds for gas * price + value: balance")
+    );
     let left = b.chain().state().account(key.address()).balance;
-    assert_eq!(left, U256::from(1_600_000_000_000_000u64 - 3 * 42_000_000_000_000));
+    assert_eq!(
+        left,
+        U256::from(1_600_000_000_000_000u64 - 3 * 42_000_000_000_000)
+    );
 }
 
 #[test]
@@ -126,7 +159,12 @@ fn a_revert_is_code_3_with_the_selector() {
     let e = rpc(&b, secs(0), "eth_estimateGas", call.clone()).expect_err("reverts");
     assert_eq!(e["code"], 3);
     assert_eq!(e["message"], "execution reverted");
-    assert_eq!(e["data"], json!(alloy::primitives::Bytes::from(P::NoSuchExchange::SELECTOR.to_vec())));
+    assert_eq!(
+        e["data"],
+        json!(alloy::primitives::Bytes::from(
+            P::NoSuchExchange::SELECTOR.to_vec()
+        ))
+    );
     let e = rpc(&b, secs(0), "eth_call", call).expect_err("reverts");
     assert_eq!(e["code"], 3);
 }
@@ -142,10 +180,24 @@ fn changes(b: &Boson, now: Duration, faults: &Scripted, id: &Value) -> Vec<Value
 fn reorged(fate: Fate, seed: u64) -> (Boson, Vec<Value>, Scripted) {
     let b = twin(TWO);
     let faults = Scripted {
-        reorg_at: Some((1, ReorgOrder { depth: 1, fate, seed })),
+        reorg_at: Some((
+            1,
+            ReorgOrder {
+                depth: 1,
+                fate,
+                seed,
+            },
+        )),
         paused: 0,
     };
-    let id = rpc_at(&b, secs(0), &faults, "eth_newFilter", json!([{"address": b.config.diamond}])).expect("filter");
+    let id = rpc_at(
+        &b,
+        secs(0),
+        &faults,
+        "eth_newFilter",
+        json!([{"address": b.config.diamond}]),
+    )
+    .expect("filter");
     send(&b, secs(0), commit(&b, 0, 0)).expect("a");
     send(&b, secs(0), commit(&b, 1, 0)).expect("b");
     let seen = changes(&b, secs(2), &faults, &id);
@@ -160,10 +212,20 @@ fn a_reorg_announces_removed_logs_first_then_the_new_chain() {
     // The original logs, the same logs removed, then the re-mined ones.
     assert!(!removed.is_empty());
     assert_eq!(fresh.len(), 2 * removed.len());
-    let first_removed = seen.iter().position(|l| l["removed"] == true).expect("removed");
-    let last_removed = seen.iter().rposition(|l| l["removed"] == true).expect("removed");
+    let first_removed = seen
+        .iter()
+        .position(|l| l["removed"] == true)
+        .expect("removed");
+    let last_removed = seen
+        .iter()
+        .rposition(|l| l["removed"] == true)
+        .expect("removed");
     let tail = &seen[last_removed + 1..];
-    assert_eq!(tail.len(), removed.len(), "the new chain's logs come after every removal");
+    assert_eq!(
+        tail.len(),
+        removed.len(),
+        "the new chain's logs come after every removal"
+    );
     for (old, new) in seen[first_removed..=last_removed].iter().zip(tail) {
         assert_eq!(old["transactionHash"], new["transactionHash"]);
         assert_eq!(old["logIndex"], new["logIndex"], "remine keeps log indexes");
@@ -171,10 +233,19 @@ fn a_reorg_announces_removed_logs_first_then_the_new_chain() {
         assert_eq!(old["blockNumber"], new["blockNumber"]);
     }
     // eth_getLogs: canonical only.
-    let logs = rpc(&b, secs(2), "eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "latest"}])).expect("logs");
+    let logs = rpc(
+        &b,
+        secs(2),
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "toBlock": "latest"}]),
+    )
+    .expect("logs");
     let logs = logs.as_array().cloned().unwrap_or_default();
     assert_eq!(logs.len(), removed.len());
-    assert!(logs.iter().all(|l| l["removed"] == false && l["blockHash"] == tail[0]["blockHash"]));
+    assert!(
+        logs.iter()
+            .all(|l| l["removed"] == false && l["blockHash"] == tail[0]["blockHash"])
+    );
     assert_eq!(b.chain().stats.txs_remined, 2);
 }
 
@@ -182,13 +253,36 @@ fn a_reorg_announces_removed_logs_first_then_the_new_chain() {
 fn a_dropped_commit_never_happened() {
     let (b, seen, faults) = reorged(Fate::Drop, 0);
     assert!(seen.iter().any(|l| l["removed"] == true));
-    assert!(seen.iter().all(|l| l["removed"] == true || l["blockHash"] != Value::Null));
+    assert!(
+        seen.iter()
+            .all(|l| l["removed"] == true || l["blockHash"] != Value::Null)
+    );
     let tx = seen[0]["transactionHash"].clone();
-    assert_eq!(rpc_at(&b, secs(2), &faults, "eth_getTransactionReceipt", json!([tx])).expect("call"), Value::Null);
+    assert_eq!(
+        rpc_at(
+            &b,
+            secs(2),
+            &faults,
+            "eth_getTransactionReceipt",
+            json!([tx])
+        )
+        .expect("call"),
+        Value::Null
+    );
     let c = b.chain_at(secs(2), &NoFaults);
-    assert!(c.state().protocol.exchanges.is_empty(), "no exchange survives");
-    assert_eq!(c.state().account(b.accounts.buyers[0].address()).nonce, 0, "nonce rolled back");
-    assert_eq!(c.state().account(b.accounts.buyers[0].address()).balance, b.config.account_balance);
+    assert!(
+        c.state().protocol.exchanges.is_empty(),
+        "no exchange survives"
+    );
+    assert_eq!(
+        c.state().account(b.accounts.buyers[0].address()).nonce,
+        0,
+        "nonce rolled back"
+    );
+    assert_eq!(
+        c.state().account(b.accounts.buyers[0].address()).balance,
+        b.config.account_balance
+    );
     assert_eq!(c.stats.txs_dropped, 2);
 }
 
@@ -199,20 +293,35 @@ fn reorder_moves_transactions_and_state_follows() {
     for seed in 0..200 {
         let b = twin(TWO);
         let faults = Scripted {
-            reorg_at: Some((1, ReorgOrder { depth: 1, fate: Fate::Reorder, seed })),
+            reorg_at: Some((
+                1,
+                ReorgOrder {
+                    depth: 1,
+                    fate: Fate::Reorder,
+                    seed,
+                },
+            )),
             paused: 0,
         };
         let a = send(&b, secs(0), commit(&b, 0, 0)).expect("commit");
         let r = send(&b, secs(0), revoke(&b, 0, 1)).expect("revoke");
         let c = b.chain_at(secs(2), &faults);
-        let hash = |v: &Value| v.as_str().unwrap_or_default().parse::<B256>().expect("hash");
+        let hash = |v: &Value| {
+            v.as_str()
+                .unwrap_or_default()
+                .parse::<B256>()
+                .expect("hash")
+        };
         let (ba, ma) = c.mined(&hash(&a)).expect("commit re-mined");
         let (_, mr) = c.mined(&hash(&r)).expect("revoke re-mined");
         assert_eq!(ba.number(), 1);
         let state = c.state().protocol.exchanges.get(&1).map(|x| x.state);
         if mr.index < ma.index {
             assert!(!mr.effect.success, "revoke before commit reverts");
-            assert_eq!(state, Some(crate::boson::protocol::ExchangeState::Committed));
+            assert_eq!(
+                state,
+                Some(crate::boson::protocol::ExchangeState::Committed)
+            );
             assert_eq!(c.stats.reverted_after_reorg, 1);
             return;
         }

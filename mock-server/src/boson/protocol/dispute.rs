@@ -27,11 +27,15 @@ fn disputed(p: &Protocol, id: u64, states: &[DisputeState]) -> Result<(Exchange,
 }
 
 fn buyer_wallet(p: &Protocol, x: &Exchange) -> Address {
-    p.buyers.get(&x.buyer_id).map_or(Address::ZERO, |b| b.wallet)
+    p.buyers
+        .get(&x.buyer_id)
+        .map_or(Address::ZERO, |b| b.wallet)
 }
 
 fn seller_assistant(p: &Protocol, x: &Exchange) -> Address {
-    p.sellers.get(&x.seller_id).map_or(Address::ZERO, |s| s.assistant)
+    p.sellers
+        .get(&x.seller_id)
+        .map_or(Address::ZERO, |s| s.assistant)
 }
 
 fn only_buyer(p: &Protocol, ctx: &Ctx, x: &Exchange) -> Result<(), Revert> {

@@ -9,9 +9,8 @@ use alloy::sol_types::{SolInterface, SolStruct};
 use super::{Applied, Ctx, Protocol, refuse, unpaused};
 use crate::boson::abi::IBosonProtocol::{self as P, IBosonProtocolCalls as Calls};
 use crate::boson::abi::{
-    MetaTransaction, MetaTxCommitToOffer, MetaTxDisputeResolution,
-    MetaTxDisputeResolutionDetails, MetaTxExchange, MetaTxExchangeDetails, MetaTxFund,
-    MetaTxFundDetails, MetaTxOfferDetails,
+    MetaTransaction, MetaTxCommitToOffer, MetaTxDisputeResolution, MetaTxDisputeResolutionDetails,
+    MetaTxExchange, MetaTxExchangeDetails, MetaTxFund, MetaTxFundDetails, MetaTxOfferDetails,
 };
 
 /// The address that signed `digest`, from a 65-byte `r‖s‖v` signature (v 27/28 or 0/1).
@@ -48,7 +47,14 @@ fn allowlisted(call: &Calls) -> bool {
 }
 
 /// The EIP-712 digest the signer must have signed for this inner call.
-pub fn digest(p: &Protocol, user: Address, name: &str, nonce: U256, call: &Calls, raw: &[u8]) -> B256 {
+pub fn digest(
+    p: &Protocol,
+    user: Address,
+    name: &str,
+    nonce: U256,
+    call: &Calls,
+    raw: &[u8],
+) -> B256 {
     let domain = p.domain();
     let base = (nonce, user, p.rules.diamond, name.to_string());
     let exchange = |id: U256| {

@@ -251,7 +251,9 @@ impl Protocol {
             C::decideDispute(c) => {
                 dispute::decide(self, ctx, small(c._exchangeId), c._buyerPercent)
             }
-            C::refuseEscalatedDispute(c) => dispute::refuse_escalated(self, ctx, small(c._exchangeId)),
+            C::refuseEscalatedDispute(c) => {
+                dispute::refuse_escalated(self, ctx, small(c._exchangeId))
+            }
             C::expireDispute(c) => dispute::expire(self, ctx, small(c._exchangeId)),
             C::expireEscalatedDispute(c) => {
                 dispute::expire_escalated(self, ctx, small(c._exchangeId))
@@ -348,7 +350,10 @@ impl Protocol {
 
     /// Available funds of an entity in a token.
     pub fn available(&self, entity: u64, token: Address) -> U256 {
-        self.funds.get(&(entity, token)).copied().unwrap_or_default()
+        self.funds
+            .get(&(entity, token))
+            .copied()
+            .unwrap_or_default()
     }
 
     pub fn credit(&mut self, entity: u64, token: Address, amount: U256) {

@@ -25,7 +25,8 @@ pub fn validate(p: &Protocol, o: &Offer, now: u64) -> Result<(), Revert> {
         return refuse(P::InvalidDisputePeriod {});
     }
     let r = &p.rules;
-    if o.resolution_period < r.min_resolution_period || o.resolution_period > r.max_resolution_period
+    if o.resolution_period < r.min_resolution_period
+        || o.resolution_period > r.max_resolution_period
     {
         return refuse(P::InvalidResolutionPeriod {});
     }
@@ -138,7 +139,13 @@ pub fn void(p: &mut Protocol, ctx: &Ctx, id: u64) -> Applied {
 pub fn structs(
     p: &Protocol,
     o: &Offer,
-) -> (T::Offer, T::OfferDates, T::OfferDurations, T::DisputeResolutionTerms, T::OfferFees) {
+) -> (
+    T::Offer,
+    T::OfferDates,
+    T::OfferDurations,
+    T::DisputeResolutionTerms,
+    T::OfferFees,
+) {
     let u = U256::from;
     let escalation = o.escalation_deposit(p.rules.escalation_deposit_bps);
     (

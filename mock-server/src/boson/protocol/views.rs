@@ -29,14 +29,20 @@ pub fn answer(p: &Protocol, ctx: &Ctx, call: Calls) -> Result<Bytes, Revert> {
         }
         C::getDispute(c) => get_dispute(p, small(c._exchangeId)),
         C::getDisputeState(c) => {
-            let d = p.exchanges.get(&small(c._exchangeId)).and_then(|x| x.dispute.clone());
+            let d = p
+                .exchanges
+                .get(&small(c._exchangeId))
+                .and_then(|x| x.dispute.clone());
             enc::<P::getDisputeStateCall>(P::getDisputeStateReturn {
                 exists: d.is_some(),
                 state: d.map_or(0, |d| d.state as u8),
             })
         }
         C::getDisputeTimeout(c) => {
-            let d = p.exchanges.get(&small(c._exchangeId)).and_then(|x| x.dispute.clone());
+            let d = p
+                .exchanges
+                .get(&small(c._exchangeId))
+                .and_then(|x| x.dispute.clone());
             enc::<P::getDisputeTimeoutCall>(P::getDisputeTimeoutReturn {
                 exists: d.is_some(),
                 timeout: U256::from(d.map_or(0, |d| d.timeout)),
@@ -49,8 +55,12 @@ pub fn answer(p: &Protocol, ctx: &Ctx, call: Calls) -> Result<Bytes, Revert> {
                 .range((entity, Address::ZERO)..=(entity, Address::repeat_byte(0xff)))
                 .map(|((_, token), amount)| T::Funds {
                     tokenAddress: *token,
-                    tokenName: if *token == super::NATIVE { "Native currency" } else { "" }
-                        .to_string(),
+                    tokenName: if *token == super::NATIVE {
+                        "Native currency"
+                    } else {
+                        ""
+                    }
+                    .to_string(),
                     availableAmount: *amount,
                 })
                 .collect();

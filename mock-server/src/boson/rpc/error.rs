@@ -37,7 +37,10 @@ impl RpcError {
     }
 
     pub fn no_method(name: &str) -> Self {
-        Self::new(-32601, format!("the method {name} does not exist/is not available"))
+        Self::new(
+            -32601,
+            format!("the method {name} does not exist/is not available"),
+        )
     }
 
     pub fn missing(i: usize) -> Self {

@@ -77,7 +77,11 @@ pub fn call(env: Env<'_>, method: &str, p: &[Value]) -> Result<Value, RpcError> 
         "eth_getTransactionCount" => nonce(env, p),
         "eth_getCode" => {
             let who: Address = arg(p, 0)?;
-            let code = if who == env.boson.config.diamond { DIAMOND_CODE } else { "0x" };
+            let code = if who == env.boson.config.diamond {
+                DIAMOND_CODE
+            } else {
+                "0x"
+            };
             Ok(Value::String(code.into()))
         }
         "eth_call" => {
@@ -92,8 +96,9 @@ pub fn call(env: Env<'_>, method: &str, p: &[Value]) -> Result<Value, RpcError> 
             if let Some((b, m)) = c.mined(&hash) {
                 return to_json(rpc_types::transaction(b, m));
             }
-            Ok(c.pending(&hash)
-                .map_or(Ok(Value::Null), |t| to_json(rpc_types::pending_transaction(t)))?)
+            Ok(c.pending(&hash).map_or(Ok(Value::Null), |t| {
+                to_json(rpc_types::pending_transaction(t))
+            })?)
         }
         "eth_getTransactionReceipt" => {
             let hash: B256 = arg(p, 0)?;
@@ -152,7 +157,11 @@ fn simulate(env: Env<'_>, p: &[Value]) -> Result<(Bytes, u64), RpcError> {
     let mut world = c.state_at(n).ok_or_else(|| pruned(&c, n))?.clone();
     let latest = n == c.head_number();
     let pending = c.env_at(env.now);
-    let timestamp = if latest { pending.timestamp } else { c.block(n).map_or(0, |b| b.timestamp()) };
+    let timestamp = if latest {
+        pending.timestamp
+    } else {
+        c.block(n).map_or(0, |b| b.timestamp())
+    };
     let diamond = c.config.diamond;
     drop(c);
     let input = req.input.input().cloned().unwrap_or_default();
@@ -160,7 +169,9 @@ fn simulate(env: Env<'_>, p: &[Value]) -> Result<(Bytes, u64), RpcError> {
     let to = req.to.and_then(|t| t.to().copied());
     let value = req.value.unwrap_or_default();
     let Some(to) = to else {
-        return Err(RpcError::server("contract creation is not supported by the twin"));
+        return Err(RpcError::server(
+            "contract creation is not supported by the twin",
+        ));
     };
     let gas = exec::gas_of(&input, to == diamond);
     if to != diamond {

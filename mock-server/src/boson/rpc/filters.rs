@@ -46,7 +46,8 @@ impl Filters {
         }
         self.next += 1;
         // Ids look like geth's: random-looking 128-bit quantities.
-        let id = U256::from(self.next) * U256::from(0x9e37_79b9_7f4a_7c15u64) + U256::from(0x1000u64);
+        let id =
+            U256::from(self.next) * U256::from(0x9e37_79b9_7f4a_7c15u64) + U256::from(0x1000u64);
         self.installed.insert(
             id,
             Installed {

@@ -35,9 +35,8 @@ fn matching(c: &Chain, filter: &Filter) -> Result<Vec<Log>, RpcError> {
             to_block,
         } => {
             let tip = c.head_number();
-            let at = |t: Option<BlockNumberOrTag>| {
-                t.map_or(Some(tip), |t| height(c, t).or(Some(tip)))
-            };
+            let at =
+                |t: Option<BlockNumberOrTag>| t.map_or(Some(tip), |t| height(c, t).or(Some(tip)));
             (at(from_block).unwrap_or(tip), at(to_block).unwrap_or(tip))
         }
     };

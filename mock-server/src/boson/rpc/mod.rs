@@ -29,7 +29,9 @@ pub struct Env<'a> {
 
 impl std::fmt::Debug for Env<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env").field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("Env")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,10 +54,9 @@ pub fn handle(env: Env<'_>, body: &[u8]) -> (Value, Tally) {
         Value::Array(items) if items.is_empty() => {
             reply(Value::Null, Err(RpcError::invalid_request("empty batch")))
         }
-        Value::Array(items) if items.len() > MAX_BATCH => reply(
-            Value::Null,
-            Err(RpcError::new(-32600, "batch too large")),
-        ),
+        Value::Array(items) if items.len() > MAX_BATCH => {
+            reply(Value::Null, Err(RpcError::new(-32600, "batch too large")))
+        }
         Value::Array(items) => Value::Array(
             items
                 .into_iter()
@@ -82,10 +83,7 @@ fn one(env: Env<'_>, item: Value, tally: &mut Tally) -> Value {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a.clone(),
         Some(_) => {
-            return reply(
-                id,
-                Err(RpcError::new(-32602, "non-array args")),
-            );
+            return reply(id, Err(RpcError::new(-32602, "non-array args")));
         }
     };
     tally.requests += 1;
