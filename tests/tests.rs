@@ -9,6 +9,7 @@ mod auth;
 mod backoff;
 mod bad_input;
 mod boson;
+mod boson_chain;
 mod browser;
 mod calibrate;
 mod cli;

@@ -155,6 +155,10 @@ mod tests {
         assert!(!c.seller.shown_key().contains("59c6995e"));
         assert!(a.seller.shown_key().len() == 66);
         let bad = Accounts::new(7, |v| (v == BUYER_KEYS_ENV).then(|| "zz".to_string()));
-        assert!(bad.expect_err("bad key").to_string().contains(BUYER_KEYS_ENV));
+        assert!(
+            bad.expect_err("bad key")
+                .to_string()
+                .contains(BUYER_KEYS_ENV)
+        );
     }
 }

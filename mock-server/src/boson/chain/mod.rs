@@ -351,12 +351,7 @@ impl Chain {
 
     /// Apply candidates in order on the head's world; those that wait for a nonce
     /// gap are tried again after the rest, those that can never run are evicted.
-    fn fill(
-        &mut self,
-        timestamp: u64,
-        candidates: Vec<Arc<Signed>>,
-        max_txs: usize,
-    ) -> Filled {
+    fn fill(&mut self, timestamp: u64, candidates: Vec<Arc<Signed>>, max_txs: usize) -> Filled {
         let env = BlockEnv {
             timestamp: timestamp.max(self.head().timestamp()),
             ..self.env_at(Duration::ZERO)

@@ -20,6 +20,18 @@ pub fn eip1559(
     to: Address,
     input: Vec<u8>,
 ) -> Bytes {
+    eip1559_value(key, config, nonce, to, input, U256::ZERO)
+}
+
+/// The same, carrying `value` wei.
+pub fn eip1559_value(
+    key: &PrivateKeySigner,
+    config: &ChainConfig,
+    nonce: u64,
+    to: Address,
+    input: Vec<u8>,
+    value: U256,
+) -> Bytes {
     let tx = TxEip1559 {
         chain_id: config.chain_id,
         nonce,
@@ -27,7 +39,7 @@ pub fn eip1559(
         max_fee_per_gas: 2 * config.base_fee + config.priority_fee,
         max_priority_fee_per_gas: config.priority_fee,
         to: TxKind::Call(to),
-        value: U256::ZERO,
+        value,
         input: input.into(),
         access_list: Default::default(),
     };

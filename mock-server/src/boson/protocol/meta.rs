@@ -141,6 +141,9 @@ pub fn execute(p: &mut Protocol, ctx: &Ctx, c: P::executeMetaTransactionCall) ->
     if !allowlisted(&inner) {
         return refuse(P::FunctionNotAllowlisted {});
     }
+    if !super::payable(&inner) && !ctx.value.is_zero() {
+        return refuse(P::NativeNotAllowed {});
+    }
     let want = digest(p, user, &c._functionName, c._nonce, &inner, raw);
     if signer(&c._signature, want) != Some(user) {
         return refuse(P::SignatureValidationFailed {});

@@ -186,6 +186,18 @@ pub fn unpaused(ctx: &Ctx, region: &str) -> Result<(), Revert> {
     Ok(())
 }
 
+/// Calls that take native value: the payments, and a meta-transaction, which
+/// passes its value on to the call inside it.
+pub fn payable(call: &Calls) -> bool {
+    matches!(
+        call,
+        Calls::commitToOffer(_)
+            | Calls::escalateDispute(_)
+            | Calls::depositFunds(_)
+            | Calls::executeMetaTransaction(_)
+    )
+}
+
 /// A U256 argument as the u64 the twin stores ids and times in; larger is unknown.
 pub fn small(v: U256) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
@@ -219,11 +231,7 @@ impl Protocol {
             // The diamond's fallback: no facet for the selector, empty revert data.
             Err(_) => return Err(Revert(Bytes::new())),
         };
-        let payable = matches!(
-            call,
-            Calls::commitToOffer(_) | Calls::escalateDispute(_) | Calls::depositFunds(_)
-        );
-        if !payable && !ctx.value.is_zero() {
+        if !payable(&call) && !ctx.value.is_zero() {
             return refuse(P::NativeNotAllowed {});
         }
         match call {

@@ -403,3 +403,29 @@ fn a_paused_meta_transaction_region_refuses_before_anything_else() {
     w.paused = 0;
     assert_eq!(verdict(&meta.relay(&mut w, T_REDEEM)), "ok");
 }
+
+#[test]
+fn a_meta_transaction_passes_its_value_to_a_payable_call_only() {
+    // A priced offer: the relayer attaches the price, the commit inside receives it.
+    let mut w = World::new();
+    let price = super::offer(w.seller_id).price;
+    let value = u64::try_from(price).expect("small price");
+    let meta = Meta::new(Who::Buyer, Shape::Commit, commit(&w), 7);
+    let data = meta.call(&w).abi_encode();
+    let out = w.raw(RELAYER, T_COMMIT, value, &data).expect("paid commit");
+    assert!(out.transitions.contains(&(1, "Committed")));
+    // Without the value the commit inside refuses, by its own name.
+    let meta = Meta::new(Who::Buyer, Shape::Commit, commit(&w), 8);
+    let refused = meta.relay(&mut w, T_COMMIT).expect_err("unpaid");
+    assert_eq!(refused.name(), "InsufficientValueReceived");
+    // Value sent along with a call that takes none is refused.
+    let redeem = P::redeemVoucherCall {
+        _exchangeId: U256::from(1u64),
+    };
+    let meta = Meta::new(Who::Buyer, Shape::Exchange, redeem, 9);
+    let data = meta.call(&w).abi_encode();
+    let refused = w
+        .raw(RELAYER, T_REDEEM, value, &data)
+        .expect_err("value on redeem");
+    assert_eq!(refused.name(), "NativeNotAllowed");
+}
