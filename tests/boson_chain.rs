@@ -211,3 +211,22 @@ async fn an_upgrade_is_a_diamond_cut_from_the_owner_on_demand_and_by_rule() {
     let text = String::from_utf8_lossy(&metrics.body).to_string();
     assert!(text.contains("boson_block_number"), "{text}");
 }
+
+#[tokio::test]
+async fn http_fault_rules_apply_to_json_rpc_like_any_path() {
+    let mut limited = rule("status");
+    limited.status = Some(429);
+    limited.route = Some("POST /rpc".into());
+    limited.limit = Some(1);
+    let twin = automine(vec![limited]).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"});
+    let first = twin.req("POST", "/rpc").json(&body).send().await;
+    assert_eq!(first.status(), 429, "a rate-limited node");
+    assert_eq!(first.header("retry-after"), Some("1"));
+    let second = twin.req("POST", "/rpc").json(&body).send().await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(second.json()["result"], "0x0");
+    // The immediate retry ignored Retry-After: the oracle grades it early.
+    let oracle = twin.oracle().await;
+    assert_eq!(oracle["backoff"]["early"], 1, "{oracle}");
+}

@@ -69,10 +69,7 @@ impl MockHandle {
     /// viem expect a node: `http://127.0.0.1:8545`); it stops with the twin.
     pub fn serve_rpc(&self, listener: TcpListener) -> JoinHandle<()> {
         let boson = self.twin.boson.clone();
-        let service = move |_reset, req| {
-            let boson = boson.clone();
-            async move { Ok(crate::boson::api::handle(boson, req).await) }
-        };
+        let service = move |reset, req| crate::boson::api::handle(boson.clone(), reset, req);
         let stop = self.twin.engine.shutdown.clone();
         tokio::spawn(server::serve(
             listener,

@@ -112,7 +112,7 @@ impl Twin {
         }
         // Each platform's paths, then Dual, which takes every path nobody else claims.
         if crate::boson::api::owns(path) {
-            return Ok(crate::boson::api::handle(self.boson.clone(), req).await);
+            return crate::boson::api::handle(self.boson.clone(), reset, req).await;
         }
         crate::dual::api::handle(self.dual.clone(), reset, req).await
     }

@@ -1,6 +1,7 @@
 //! Boson's HTTP paths: `POST /rpc` answers Ethereum JSON-RPC (one request or a
-//! batch); `GET /rpc` with `Upgrade: websocket` opens JSON-RPC over WebSocket with
-//! subscriptions. On the dedicated RPC listener (`--boson-ports`) the same is
+//! batch), through the engine's fault rules like any other path (a `status` rule
+//! on `POST /rpc` is a rate-limited or failing node); `GET /rpc` with `Upgrade:
+//! websocket` opens JSON-RPC over WebSocket with subscriptions. On the dedicated RPC listener (`--boson-ports`) the same is
 //! served at `/`, where ethers and viem expect a node.
 
 use std::sync::Arc;
@@ -11,9 +12,14 @@ use hyper::body::Incoming;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+use std::sync::atomic::AtomicBool;
+
+use sha2::Digest;
+
 use super::platform::BosonPlatform;
 use super::rpc;
-use crate::engine::pipeline;
+use crate::engine::faults::RequestFacts;
+use crate::engine::pipeline::{self, Answered, Dropped, Outcome};
 use crate::engine::reply::{Reply, TwinBody};
 
 /// The path JSON-RPC is served at on the twin's shared port.
@@ -32,10 +38,15 @@ fn is_upgrade(req: &Request<Incoming>) -> bool {
         && req.headers().contains_key(SEC_WEBSOCKET_KEY)
 }
 
-/// Answer one request on a Boson path.
-pub async fn handle(p: Arc<BosonPlatform>, mut req: Request<Incoming>) -> Response<TwinBody> {
+/// Answer one request on a Boson path. `reset` is the connection's flag: a
+/// dropped reply ends it with a reset.
+pub async fn handle(
+    p: Arc<BosonPlatform>,
+    reset: Arc<AtomicBool>,
+    mut req: Request<Incoming>,
+) -> Result<Response<TwinBody>, Dropped> {
     if req.method() == Method::GET && is_upgrade(&req) {
-        return upgrade(p, &mut req);
+        return Ok(upgrade(p, &mut req));
     }
     if req.method() != Method::POST {
         let reply = Reply::json(
@@ -43,25 +54,53 @@ pub async fn handle(p: Arc<BosonPlatform>, mut req: Request<Incoming>) -> Respon
             &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "JSON-RPC takes POST (or GET with a WebSocket upgrade)"}}),
         )
         .header("allow", "POST");
-        return reply.into_response();
+        return Ok(reply.into_response());
     }
-    let body = pipeline::read_body(req.into_body(), p.engine.config.max_body_bytes).await;
-    let reply = match body {
-        Ok(body) => {
-            let (value, tally) = rpc::handle(p.env(), &body);
-            for (method, failed) in &tally.methods {
-                p.engine
-                    .metrics
-                    .request(&Method::POST, method, if *failed { 500 } else { 200 });
-            }
-            Reply::json(StatusCode::OK, &value)
-        }
-        Err(e) => Reply::json(
-            StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": e.message}}),
-        ),
+    let engine = &p.engine;
+    let seq = engine.next_seq();
+    let request_id = pipeline::request_id(engine, seq);
+    let now = engine.clock.now();
+    let path = req.uri().path().to_string();
+    let body = pipeline::read_body(req.into_body(), engine.config.max_body_bytes).await;
+    // The same call sent again is the same operation: its retries are graded.
+    let digest: [u8; 32] = sha2::Sha256::digest(body.as_deref().unwrap_or_default()).into();
+    let op = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
+    let attempt = engine.oracle.arrival(op, &[], now);
+    let identity = op ^ u64::from(attempt).rotate_left(48);
+    let tape_op = format!("{:012x}/{attempt}", op >> 16);
+    let facts = RequestFacts {
+        seq,
+        now,
+        request_id: &request_id,
+        method: &Method::POST,
+        path: &path,
+        op: &tape_op,
     };
-    reply.into_response()
+    let d = pipeline::decide(engine, &facts, &mut engine.faults.rng_for(identity));
+    let outcome = if !d.delay.is_zero() && !pipeline::pause(engine, d.delay).await {
+        Outcome::Drop { reset: false }
+    } else if let Some(faulted) = pipeline::pre_commit(engine, &d, &request_id, false).await {
+        faulted
+    } else {
+        let reply = match body {
+            Ok(body) => Reply::json(StatusCode::OK, &rpc::handle(p.env(), &body).0),
+            Err(e) => Reply::json(
+                StatusCode::OK,
+                &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": e.message}}),
+            ),
+        };
+        pipeline::post_commit(&d, reply, &request_id, false, &mut Vec::new())
+    };
+    let answered = Answered {
+        method: &Method::POST,
+        template: RPC_PATH,
+        request_id: &request_id,
+        quota: None,
+        op,
+        attempt,
+        transient: &[],
+    };
+    pipeline::finish(engine, outcome, &answered, &reset)
 }
 
 /// Switch protocols and serve the WebSocket on its own task.
