@@ -230,3 +230,36 @@ async fn http_fault_rules_apply_to_json_rpc_like_any_path() {
     let oracle = twin.oracle().await;
     assert_eq!(oracle["backoff"]["early"], 1, "{oracle}");
 }
+
+#[tokio::test]
+async fn chain_rules_are_changed_through_the_control_api() {
+    let twin = automine(Vec::new()).await;
+    assert_eq!(commit_revert(&twin).await, None);
+    let rules = json!({"rules": [{"kind": "pause", "regions": ["Exchanges"], "for": "1h"}]});
+    let r = twin
+        .control("PUT", "/_gauntlet/rules")
+        .json(&rules)
+        .send()
+        .await;
+    assert_eq!(r.status(), 200, "{r:?}");
+    assert_eq!(commit_revert(&twin).await, Some(region_paused(8)));
+    let bad = json!({"rules": [{"kind": "reorg", "depth": 0}]});
+    let r = twin
+        .control("PUT", "/_gauntlet/rules")
+        .json(&bad)
+        .send()
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.json().to_string().contains("rules[0].depth"), "{r:?}");
+    let r = twin
+        .control("PUT", "/_gauntlet/rules")
+        .json(&json!({"rules": []}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        commit_revert(&twin).await,
+        None,
+        "the pause went with its rule"
+    );
+}

@@ -98,3 +98,49 @@ fn reply(id: Value, result: Result<Value, RpcError>) -> Value {
         Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": e}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use crate::boson::NoFaults;
+    use crate::boson::testkit::twin;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Whatever the body, the answer is JSON-RPC and the twin does not panic.
+        #[test]
+        fn any_body_gets_an_answer(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let b = twin(Duration::ZERO);
+            let env = super::Env { boson: &b, now: Duration::ZERO, faults: &NoFaults };
+            let (out, _) = super::handle(env, &body);
+            prop_assert!(out.is_object() || out.is_array());
+        }
+
+        /// Any bytes as a raw transaction, any method with any params: an error
+        /// object or a result, never a panic.
+        #[test]
+        fn any_params_get_an_answer(
+            raw in proptest::collection::vec(any::<u8>(), 0..300),
+            method in prop::sample::select(vec![
+                "eth_sendRawTransaction", "eth_call", "eth_estimateGas", "eth_getLogs",
+                "eth_getBlockByNumber", "eth_getFilterChanges", "eth_feeHistory",
+                "eth_getTransactionReceipt", "eth_getBalance", "eth_newFilter",
+            ]),
+            n in any::<u64>(),
+        ) {
+            let b = twin(Duration::ZERO);
+            let env = super::Env { boson: &b, now: Duration::ZERO, faults: &NoFaults };
+            let hex = format!("0x{}", alloy::hex::encode(&raw));
+            for params in [json!([hex]), json!([n, hex]), json!([{"data": hex, "to": hex}]), json!([{"fromBlock": n}]), json!("x")] {
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+                let (out, _) = super::handle(env, body.to_string().as_bytes());
+                prop_assert!(out.get("result").is_some() || out.get("error").is_some(), "{out}");
+            }
+        }
+    }
+}
