@@ -263,3 +263,25 @@ async fn chain_rules_are_changed_through_the_control_api() {
         "the pause went with its rule"
     );
 }
+
+#[tokio::test]
+async fn a_reset_starts_the_chain_again_from_genesis() {
+    let twin = automine(Vec::new()).await;
+    let r = rpc(&twin, "eth_sendRawTransaction", json!([commit(&twin, 0)])).await;
+    assert!(r["result"].is_string(), "{r}");
+    assert_eq!(
+        rpc(&twin, "eth_blockNumber", json!([])).await["result"],
+        "0x1"
+    );
+    let r = twin.control("POST", "/_gauntlet/reset").send().await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        rpc(&twin, "eth_blockNumber", json!([])).await["result"],
+        "0x0"
+    );
+    let oracle = twin.control("GET", "/_gauntlet/oracle").send().await.ok();
+    assert_eq!(oracle["boson"]["transitions"], json!({}));
+    // The same signed commit is new again: its nonce is 0 once more.
+    let r = rpc(&twin, "eth_sendRawTransaction", json!([commit(&twin, 0)])).await;
+    assert!(r["result"].is_string(), "{r}");
+}

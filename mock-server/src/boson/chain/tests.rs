@@ -329,3 +329,32 @@ fn reorder_moves_transactions_and_state_follows() {
     }
     panic!("no seed in 0..200 reordered the two transactions");
 }
+
+#[test]
+fn a_legacy_eip155_transaction_is_mined_like_any_other() {
+    let b = twin(Duration::ZERO);
+    let key = &b.accounts.buyers[2].signer;
+    let to = Address::repeat_byte(9);
+    let hash = send(&b, secs(0), legacy(key, 0, to, Some(31337))).expect("accepted");
+    let r = receipt(&b, secs(0), &hash);
+    assert_eq!(r["status"], "0x1");
+    assert_eq!(r["type"], "0x0");
+    let bal = rpc(&b, secs(0), "eth_getBalance", json!([to, "latest"])).expect("balance");
+    assert_eq!(bal, "0x1");
+}
+
+#[test]
+fn a_filter_not_polled_for_five_minutes_is_gone() {
+    let b = twin(TWO);
+    let id = rpc(&b, secs(0), "eth_newBlockFilter", json!([])).expect("filter");
+    let blocks = rpc(&b, secs(299), "eth_getFilterChanges", json!([id])).expect("polled in time");
+    assert_eq!(
+        blocks.as_array().map(Vec::len),
+        Some(149),
+        "a hash per block since install"
+    );
+    rpc(&b, secs(598), "eth_getFilterChanges", json!([id])).expect("polled again in time");
+    let e = rpc(&b, secs(898), "eth_getFilterChanges", json!([id])).expect_err("expired");
+    assert_eq!(e["code"], -32000);
+    assert_eq!(e["message"], "filter not found");
+}
