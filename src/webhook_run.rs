@@ -10,7 +10,7 @@ use gauntlet_mock::SecretString;
 use serde_json::json;
 
 use crate::client::transport::Http;
-use crate::client::{Batch, ClientConfig, Credentials, submit_batch};
+use crate::client::{Batch, ClientConfig, Credentials, Signing, submit_batch};
 use crate::exit::UsageError;
 use crate::handler::{HandlerConfig, HandlerHandle};
 use crate::measure::Recorder;
@@ -61,6 +61,7 @@ pub async fn setup(
                 secret: secret.clone(),
                 target: host.to_string(),
                 api_key: r.key.clone(),
+                signer: r.signer.clone(),
                 flaw: *flaw,
             };
             let h = crate::handler::start(cfg, listener, std::future::pending()).await?;
@@ -84,13 +85,19 @@ pub async fn setup(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let hook = json!({ "url": url, "events": EVENTS, "secret": secret.expose() });
-    let reply = http
+    let hook = json!({ "url": url, "events": EVENTS, "secret": secret.expose() }).to_string();
+    let mut register = http
         .post(format!("{host}/webhooks"))
         .header("x-api-key", r.key.expose())
-        .json(&hook)
-        .send()
-        .await;
+        .header("content-type", "application/json");
+    for (name, value) in r
+        .signer
+        .iter()
+        .flat_map(|s| s.headers("POST", "/webhooks", hook.as_bytes()))
+    {
+        register = register.header(name, value);
+    }
+    let reply = register.body(hook).send().await;
     match reply {
         Ok(r) if r.status().is_success() => {}
         Ok(r) => {
@@ -130,10 +137,13 @@ async fn create_pool(
     let ids: Vec<String> = (0..plan.webhooks.pool)
         .map(|i| format!("{tag}-{i}"))
         .collect();
-    let mut t = Http {
+    // Signed like the load (when it is), never with the client's flaw: setup
+    // must succeed for the load to be judged.
+    let http = Http {
         client: http,
         base: host.to_string(),
     };
+    let mut t = Signing::new(http, r.signer.clone(), false);
     let creds = Credentials::ApiKey(r.key.clone());
     let scratch = Recorder::new();
     for (n, chunk) in ids.chunks(crate::plan::MAX_BATCH).enumerate() {

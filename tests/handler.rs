@@ -19,6 +19,7 @@ async fn handler(twin: &Twin, flaw: HandlerFlaw) -> HandlerHandle {
         secret: SECRET.into(),
         target: format!("http://{}", twin.addr),
         api_key: KEY.into(),
+        signer: None,
         flaw,
     };
     let h = start(cfg, listener, std::future::pending())

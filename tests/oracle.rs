@@ -405,6 +405,7 @@ async fn final_refusals_are_not_counted_lost() {
         key: "sk_readonly_0000000000".into(),
         org: gauntlet_mock::config::SANDBOX_ORG.into(),
         scopes: vec!["actions:read".into()],
+        signer: None,
     });
     let twin = Twin::start(c).await;
     let forbidden = twin

@@ -303,6 +303,42 @@ async fn each_flawed_client_fails_the_check_it_breaks() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// With `[client] eip712 = true` the embedded twin requires EIP-712 signatures on
+/// every mutation: the correct client (and the setup, and the handler's effects)
+/// signs and passes under every fault kind; `bad_eip712` signs another body, the
+/// twin refuses each batch with 401, and the run fails `rejected`, the twin having
+/// counted every action of the load rejected, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_mutations_pass_and_a_bad_signature_fails_rejected() {
+    let _goose = GOOSE.lock().await;
+    let signing = |flaw: &str| chaos_plan(flaw).replace("[client]", "[client]\neip712 = true");
+    let o = run_ok("eip712", &signing("none")).await;
+    assert!(o.verdict.pass, "{:#?}", o.verdict);
+    let twin = o.summary.twin.as_ref().expect("embedded twin");
+    let fx = &twin.oracle.effects;
+    assert!(
+        fx.expected > 0 && fx.exactly_once == fx.expected,
+        "the handler's effects were signed and applied: {fx:?}"
+    );
+
+    let short = signing("bad_eip712").replace("duration = \"4s\"", "duration = \"2s\"");
+    let o = run_ok("bad-eip712", &short).await;
+    assert_eq!(status(&o, "rejected"), Status::Fail, "{:#?}", o.verdict);
+    assert_eq!(status(&o, "lost"), Status::Pass, "{:#?}", o.verdict);
+    assert!(!o.verdict.pass);
+    let counts = &o.summary.load.counts;
+    let twin = o.summary.twin.as_ref().expect("embedded twin");
+    let load = twin.load.as_ref().expect("the load's account");
+    let on_twin = &twin.oracle.runs[&load.run_id];
+    assert!(counts.actions > 0, "{counts:?}");
+    assert_eq!(
+        (on_twin.rejected, on_twin.applied, on_twin.lost),
+        (counts.actions, 0, 0),
+        "the twin counted every action of the load rejected"
+    );
+    assert_eq!(counts.rejected, counts.actions);
+}
+
 /// A handler that does not dedupe fails on its effects; the load stays clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_naive_handler_fails_on_its_effects_alone() {
@@ -543,6 +579,16 @@ async fn bad_plans_name_file_line_and_key() {
             "[run]\nduration = \"5s\"\nrate = 100\n\n[client]\nflaw = \"sloppy\"\n",
             Some(6),
             "client.flaw",
+        ),
+        (
+            "[run]\nduration = \"5s\"\nrate = 100\n\n[client]\nflaw = \"bad_eip712\"\n",
+            Some(6),
+            "client.flaw",
+        ),
+        (
+            "[run]\nduration = \"5s\"\nrate = 100\n[client]\neip712 = \"yes\"\n",
+            Some(5),
+            "client.eip712",
         ),
         (
             "[run]\nduration = \"5s\"\nrate = 100\nbatch = { min = 600, max = 700 }\n",

@@ -1,13 +1,15 @@
 //! The reference Dual client: submits a batch and sees it through retries the way
 //! the platform asks (the same `Idempotency-Key` on every retry of a request, only
 //! the failed actions of a partial failure resubmitted, never earlier than
-//! `Retry-After`, jittered backoff, bounded attempts and time). Flawed variants exist
+//! `Retry-After`, jittered backoff, bounded attempts and time), and, when the plan
+//! asks, an EIP-712 signature on every mutation ([`sign`]). Flawed variants exist
 //! to prove that the verdict catches each mistake. The transport is abstract: goose
 //! in a load run, plain reqwest in the smoke test and in tests.
 
 pub mod auth;
 pub mod backoff;
 pub mod batch;
+pub mod sign;
 pub mod transport;
 
 use std::time::Duration;
@@ -15,6 +17,7 @@ use std::time::Duration;
 pub use auth::{Credentials, Jwt};
 pub use backoff::Backoff;
 pub use batch::{Batch, BatchOutcome, submit_batch};
+pub use sign::{Signer, Signing};
 pub use transport::{Reply, Request, Transport, TransportError};
 
 /// The platform's documented cap and base (min(1 s x 2^n, 30 s)).
@@ -44,10 +47,13 @@ pub enum Flaw {
     NoBackoff,
     /// Never resubmits the failed actions of a partly failed batch: they are lost.
     DropsPartialFailures,
+    /// Signs a body other than the one it sends (its EIP-712 `bodyHash` is of the
+    /// body with a trailing newline): every batch is refused with 401, rejected.
+    BadEip712,
 }
 
 impl Flaw {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "none",
         "no_idempotency_key",
         "no_jitter",
@@ -55,6 +61,7 @@ impl Flaw {
         "retries_whole_batch",
         "no_backoff",
         "drops_partial_failures",
+        "bad_eip712",
     ];
 
     pub fn from_name(name: &str) -> Option<Flaw> {
@@ -66,6 +73,7 @@ impl Flaw {
             "retries_whole_batch" => Flaw::RetriesWholeBatch,
             "no_backoff" => Flaw::NoBackoff,
             "drops_partial_failures" => Flaw::DropsPartialFailures,
+            "bad_eip712" => Flaw::BadEip712,
             _ => return None,
         })
     }
@@ -85,6 +93,9 @@ pub struct ClientConfig {
     pub max_elapsed: Duration,
     pub timeout: Duration,
     pub flaw: Flaw,
+    /// Sign every mutation with EIP-712 (the key is the run's, not the plan's):
+    /// for a platform that asks for proof of intent.
+    pub eip712: bool,
 }
 
 impl Default for ClientConfig {
@@ -97,6 +108,7 @@ impl Default for ClientConfig {
             max_elapsed: DEFAULT_MAX_ELAPSED,
             timeout: DEFAULT_TIMEOUT,
             flaw: Flaw::None,
+            eip712: false,
         }
     }
 }

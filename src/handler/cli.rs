@@ -42,6 +42,9 @@ pub async fn run(
             HandlerFlaw::NAMES.join(", ")
         ))
     })?;
+    // A platform that requires EIP-712 signatures gets them on every effect.
+    let signer = crate::client::Signer::from_env(&env)?;
+    let signed = signer.as_ref().map(crate::client::Signer::describe);
     let target =
         crate::target::check_url(&args.target).map_err(|m| UsageError(format!("--target: {m}")))?;
     if !args.listen.ip().is_loopback() {
@@ -59,6 +62,7 @@ pub async fn run(
             secret,
             target: target.clone(),
             api_key,
+            signer,
             flaw,
         },
         listener,
@@ -71,6 +75,9 @@ pub async fn run(
         handle.url(),
         args.flaw
     )?;
+    if let Some(by) = signed {
+        writeln!(out, "effects are signed (EIP-712) by {by}")?;
+    }
     writeln!(
         out,
         "register it: POST {target}/webhooks {{\"url\":\"{}\",\"events\":[\"object.created\",\"object.transferred\"],\"secret\":\"<{SECRET_VAR}>\"}}",

@@ -45,6 +45,7 @@ pub async fn perform(
     http: reqwest::Client,
     target: String,
     key: SecretString,
+    signer: Option<crate::client::Signer>,
     flaw: HandlerFlaw,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -59,9 +60,10 @@ pub async fn perform(
         let Ok(permit) = slots.clone().acquire_owned().await else {
             break;
         };
-        let (http, target, key) = (http.clone(), target.clone(), key.clone());
+        let (http, target, key, signer) =
+            (http.clone(), target.clone(), key.clone(), signer.clone());
         running.spawn(async move {
-            perform_one(&http, &target, &key, flaw, &effect).await;
+            perform_one(&http, &target, &key, signer.as_ref(), flaw, &effect).await;
             drop(permit);
         });
         while running.try_join_next().is_some() {}
@@ -75,6 +77,7 @@ async fn perform_one(
     http: &reqwest::Client,
     target: &str,
     key: &SecretString,
+    signer: Option<&crate::client::Signer>,
     flaw: HandlerFlaw,
     effect: &Effect,
 ) {
@@ -83,7 +86,8 @@ async fn perform_one(
         "action_type": "Update",
         "object_id": effect.object_id,
         "payload": { "properties": { "handled": effect.key }, gauntlet_mock::dual::webhooks::event::EFFECT_FIELD: effect.key },
-    });
+    })
+    .to_string();
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let cfg = crate::client::ClientConfig::default();
     let mut prev = cfg.base;
@@ -91,7 +95,15 @@ async fn perform_one(
         let mut req = http
             .post(format!("{target}/ebus/actions"))
             .header("x-api-key", key.expose())
-            .json(&body);
+            .header("content-type", "application/json")
+            .body(body.clone());
+        // Signed afresh on each attempt: a retry minutes later is still recent.
+        for (name, value) in signer
+            .iter()
+            .flat_map(|s| s.headers("POST", "/ebus/actions", body.as_bytes()))
+        {
+            req = req.header(name, value);
+        }
         // The business key makes the effect idempotent on the platform too; the
         // naive handlers (duplicate, race) send none.
         if !matches!(flaw, HandlerFlaw::Duplicate | HandlerFlaw::Race) {

@@ -90,6 +90,8 @@ pub struct HandlerConfig {
     /// Where effects go (the twin or the deployment), and the key to send them with.
     pub target: String,
     pub api_key: SecretString,
+    /// Signs each effect (EIP-712) for a platform that requires it.
+    pub signer: Option<crate::client::Signer>,
     pub flaw: HandlerFlaw,
 }
 
@@ -173,6 +175,7 @@ pub async fn start(
         http,
         cfg.target.clone(),
         cfg.api_key.clone(),
+        cfg.signer.clone(),
         cfg.flaw,
         stop.clone(),
     ));

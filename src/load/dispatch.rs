@@ -14,7 +14,9 @@ use goose::metrics::{GooseMetric, GooseRawRequest, GooseRequestMetric};
 
 use super::{REQUEST_NAME, Shared, Slot, actions};
 use crate::client::transport::reply_of;
-use crate::client::{Batch, Reply, Request, Transport, TransportError, submit_batch};
+use crate::client::{
+    Batch, Flaw, Reply, Request, Signing, Transport, TransportError, submit_batch,
+};
 use crate::measure::Recorder;
 
 /// Goose's names for the scenario and its one transaction.
@@ -133,8 +135,12 @@ pub async fn dispatch(shared: &Arc<Shared>, user: &mut GooseUser) {
     if !shared.pacer.ready(&shared.stop).await {
         return;
     }
-    let transport = Detached::of(user);
-    tracing::debug!(user = transport.user, "dispatcher begins");
+    let transport = Signing::new(
+        Detached::of(user),
+        shared.signer.clone(),
+        shared.client.flaw == Flaw::BadEip712,
+    );
+    tracing::debug!(user = transport.inner.user, "dispatcher begins");
     while let Some(slot) = next_slot(shared).await {
         tracing::trace!(slot = slot.index, "slot due");
         let Some(permit) = room(shared, &slot).await else {
@@ -148,7 +154,7 @@ pub async fn dispatch(shared: &Arc<Shared>, user: &mut GooseUser) {
             guarded(&recorder, slot.size, carry(&shared2, &mut t, slot)).await;
         });
     }
-    tracing::debug!(user = transport.user, "dispatcher drains");
+    tracing::debug!(user = transport.inner.user, "dispatcher drains");
     drain(shared).await;
 }
 
@@ -196,7 +202,7 @@ async fn room(shared: &Shared, slot: &Slot) -> Option<tokio::sync::OwnedSemaphor
 }
 
 /// One batch through the reference client.
-async fn carry(shared: &Shared, t: &mut Detached, slot: Slot) {
+async fn carry(shared: &Shared, t: &mut Signing<Detached>, slot: Slot) {
     let key_base = format!("{}-b{}", shared.run_id, slot.index);
     let seed = shared.seed ^ slot.index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let batch = Batch {

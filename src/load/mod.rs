@@ -41,6 +41,8 @@ pub struct Shared {
     pub client: ClientConfig,
     /// Who the client is (secrets: `Debug` is redacted).
     pub creds: crate::client::Credentials,
+    /// Signs each batch (EIP-712), when the plan asks.
+    pub signer: Option<crate::client::Signer>,
     pub recorder: Arc<Recorder>,
     /// Makes this run's actions and keys unique; every action carries it as
     /// `payload.run`, so the twin can account the load's own actions.

@@ -491,7 +491,14 @@ fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, Strin
         max_elapsed: c.max_elapsed.unwrap_or(d.max_elapsed),
         timeout: c.timeout.unwrap_or(d.timeout),
         flaw,
+        eip712: c.eip712.unwrap_or(d.eip712),
     };
+    if cfg.flaw == Flaw::BadEip712 && !cfg.eip712 {
+        return Err((
+            "flaw",
+            "bad_eip712 spoils a signature: it needs client.eip712 = true".into(),
+        ));
+    }
     if cfg.base.is_zero() || cfg.cap < cfg.base {
         return Err(("base", "needs 0 < base <= cap".into()));
     }

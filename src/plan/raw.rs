@@ -110,6 +110,8 @@ pub struct ClientFile {
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
     pub flaw: Option<String>,
+    /// Sign every mutation with EIP-712 (the embedded twin then requires it).
+    pub eip712: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

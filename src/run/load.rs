@@ -81,6 +81,7 @@ pub(super) async fn load(
         pacer: Pacer::unbegun(plan.run.duration, plan.run.batch, plan.run.seed, rates),
         client: plan.client.clone(),
         creds: crate::client::Credentials::ApiKey(r.key.clone()),
+        signer: r.signer.clone(),
         recorder: recorder.clone(),
         run_id: run_id(plan, link),
         seed: plan.run.seed,

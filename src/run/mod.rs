@@ -58,6 +58,9 @@ pub struct Resolved {
     url: Option<String>,
     link_kind: LinkKind,
     pub key: SecretString,
+    /// Signs every mutation (setup, load, the handler's effects) when the plan
+    /// asks for EIP-712 (`client.eip712`).
+    pub signer: Option<crate::client::Signer>,
     faults: Vec<Rule>,
     description: String,
 }
@@ -112,9 +115,12 @@ pub async fn run_with(
         None => None,
     };
     let (plan, resolved) = resolve(plan, &args, &env, out)?;
+    if let Some(s) = &resolved.signer {
+        writeln!(out, "eip712: every mutation is signed by {}", s.describe())?;
+    }
     let dir = run_dir(&args, &plan)?;
     let link = match &resolved.link_kind {
-        LinkKind::Embedded => TwinLink::embedded(twin_config(&plan, &resolved.key)).await?,
+        LinkKind::Embedded => TwinLink::embedded(twin_config(&plan, &resolved)).await?,
         LinkKind::Remote(token) => {
             TwinLink::remote(resolved.url.as_deref().unwrap_or_default(), token.clone())?
         }
@@ -145,6 +151,10 @@ fn resolve(
             .filter(|v| !v.trim().is_empty())
             .map(SecretString::new)
     };
+    let signer = match plan.client.eip712 {
+        true => Some(crate::client::Signer::from_env_or_generate(env)?),
+        false => None,
+    };
     let url: Option<String> = match (&args.target, &plan.target) {
         (Some(t), _) => {
             Some(crate::target::check_url(t).map_err(|m| UsageError(format!("--target: {m}")))?)
@@ -169,6 +179,7 @@ fn resolve(
                 url: None,
                 link_kind: LinkKind::Embedded,
                 key,
+                signer,
                 faults,
                 description: "the embedded twin".into(),
             },
@@ -190,6 +201,7 @@ fn resolve(
                 url: Some(url),
                 link_kind: LinkKind::Remote(token),
                 key,
+                signer,
                 faults,
                 description,
             },
@@ -217,6 +229,7 @@ fn resolve(
             url: Some(url.clone()),
             link_kind: LinkKind::External,
             key,
+            signer,
             faults: Vec::new(),
             description: url,
         },
@@ -237,13 +250,19 @@ fn run_dir(args: &RunArgs, plan: &Plan) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn twin_config(plan: &Plan, key: &SecretString) -> TwinConfig {
+/// The embedded twin: the sandbox with the run's key, seed and limit; with
+/// EIP-712 on, it requires signatures and binds the key to the run's signer.
+fn twin_config(plan: &Plan, r: &Resolved) -> TwinConfig {
     let mut config = TwinConfig::sandbox(
-        key.expose(),
+        r.key.expose(),
         gauntlet_mock::engine::secret::random_secret("ctl_"),
     );
     config.seed = plan.run.seed;
     config.limits.actions_per_sec = plan.twin_actions_per_sec;
+    if let Some(s) = &r.signer {
+        config.auth.require_eip712 = true;
+        config.auth.keys[0].signer = Some(s.address());
+    }
     config
 }
 

@@ -55,6 +55,9 @@ struct AuthFile {
     refresh_ttl: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     rotation_grace: Option<Duration>,
+    /// Every mutation must carry a valid EIP-712 signature.
+    require_eip712: Option<bool>,
+    eip712_chain_id: Option<u64>,
     #[serde(default)]
     keys: Vec<toml::Spanned<KeyFile>>,
     #[serde(default)]
@@ -68,6 +71,8 @@ struct KeyFile {
     env: String,
     org: String,
     scopes: Option<Vec<String>>,
+    /// The address that must sign this key's mutations (`0x` and 40 hex digits).
+    signer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +249,10 @@ impl AuthFile {
         c.auth.jwt_ttl = self.jwt_ttl.unwrap_or(c.auth.jwt_ttl);
         c.auth.refresh_ttl = self.refresh_ttl.unwrap_or(c.auth.refresh_ttl);
         c.auth.rotation_grace = self.rotation_grace.unwrap_or(c.auth.rotation_grace);
+        c.auth.require_eip712 = self.require_eip712.unwrap_or(c.auth.require_eip712);
+        c.auth.eip712_chain_id = src
+            .positive(self.eip712_chain_id, "auth.eip712_chain_id")?
+            .unwrap_or(c.auth.eip712_chain_id);
         let secret = |var: &str, key: String, span: &Range<usize>| {
             env(var)
                 .filter(|v| !v.is_empty())
@@ -260,11 +269,39 @@ impl AuthFile {
             let span = k.span();
             let k = k.into_inner();
             let key = secret(&k.env, format!("auth.keys[{i}].env"), &span)?;
-            let scopes = scopes(src, k.scopes, &format!("auth.keys[{i}].scopes"), span)?;
+            let scopes = scopes(
+                src,
+                k.scopes,
+                &format!("auth.keys[{i}].scopes"),
+                span.clone(),
+            )?;
+            let signer = match k.signer {
+                None => None,
+                Some(s) => {
+                    let at = format!("auth.keys[{i}].signer");
+                    let a = crate::dual::eip712::parse_address(&s).map_err(|why| {
+                        src.err(
+                            Some(span.clone()),
+                            &at,
+                            format!("`{s}` is not an address: {why}"),
+                        )
+                    })?;
+                    // A signer nobody checks would read as protection that is not there.
+                    if !c.auth.require_eip712 {
+                        return Err(src.err(
+                            Some(span),
+                            &at,
+                            "a key's signer is checked only with auth.require_eip712 = true".into(),
+                        ));
+                    }
+                    Some(a)
+                }
+            };
             c.auth.keys.push(ApiKeyConfig {
                 key,
                 org: k.org,
                 scopes,
+                signer,
             });
         }
         for (i, u) in self.users.into_iter().enumerate() {

@@ -75,6 +75,7 @@ impl TwinConfig {
                     key: api_key.clone(),
                     org: SANDBOX_ORG.into(),
                     scopes: scopes.clone(),
+                    signer: None,
                 }],
                 users: vec![UserConfig {
                     email: SANDBOX_EMAIL.into(),
@@ -85,6 +86,8 @@ impl TwinConfig {
                 jwt_ttl: DEFAULT_JWT_TTL,
                 refresh_ttl: DEFAULT_REFRESH_TTL,
                 rotation_grace: DEFAULT_ROTATION_GRACE,
+                require_eip712: false,
+                eip712_chain_id: crate::dual::eip712::DEFAULT_CHAIN_ID,
             },
             sequencer: SequencerConfig {
                 interval: DEFAULT_CHECKPOINT_INTERVAL,
@@ -252,6 +255,30 @@ mod tests {
         assert_eq!(c.min_backoff, Duration::from_millis(250));
         assert_eq!(c.auth.keys[1].key.expose(), "sk_team_123456");
         assert_eq!(c.faults.len(), 1);
+        assert!(!c.auth.require_eip712 && c.auth.keys[1].signer.is_none());
+    }
+
+    #[test]
+    fn eip712_keys_are_read() {
+        let c = load(
+            "[auth]\nrequire_eip712 = true\neip712_chain_id = 137\n\
+             [[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"org_team\"\nsigner = \"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\"\n",
+        )
+        .expect("valid");
+        assert!(c.auth.require_eip712);
+        assert_eq!(c.auth.eip712_chain_id, 137);
+        assert_eq!(
+            c.auth.keys[1]
+                .signer
+                .map(|a| a.to_checksum(None))
+                .as_deref(),
+            Some("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+        );
+        let err = load(
+            "[auth]\nrequire_eip712 = true\n[[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"o\"\nsigner = \"0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed\"\n",
+        )
+        .expect_err("a wrong checksum");
+        assert!(err.to_string().contains("EIP-55"), "{err}");
     }
 
     #[test]
@@ -276,6 +303,21 @@ mod tests {
             ("[sequencer]\nmode = \"fast\"\n", None, "sequencer.mode"),
             ("seed = \n", Some(1), ""),
             ("min_backoff = \"1h\"\n", None, "min_backoff"),
+            (
+                "[auth]\nrequire_eip712 = true\n[[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"o\"\nsigner = \"0x12\"\n",
+                Some(3),
+                "auth.keys[0].signer",
+            ),
+            (
+                "[[auth.keys]]\nenv = \"TEAM_KEY\"\norg = \"o\"\nsigner = \"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed\"\n",
+                Some(1),
+                "auth.keys[0].signer",
+            ),
+            (
+                "[auth]\neip712_chain_id = 0\n",
+                None,
+                "auth.eip712_chain_id",
+            ),
         ];
         for (text, line, key) in cases {
             let err = load(text).expect_err(text);

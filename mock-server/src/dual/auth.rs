@@ -1,5 +1,6 @@
 //! Who is calling: API keys (`x-api-key` or `Authorization: Bearer`), JWTs from
-//! `/wallets/login` with refresh, key rotation with a grace period, scopes.
+//! `/wallets/login` with refresh, key rotation with a grace period, scopes, and
+//! (when the twin requires it) the EIP-712 signature that proves a mutation's intent.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::config::AuthConfig;
+use super::eip712::{self, Address};
 use crate::engine::error::ApiError;
 use crate::engine::secret::{SecretString, random_secret, redact};
 
@@ -26,6 +28,8 @@ pub struct Principal {
     /// A stable, non-secret name of the credential (`key:…1a2b`, `user:EMAIL`):
     /// the oracle's "same client" when a retry carries no idempotency key.
     pub client: String,
+    /// The address that must sign this caller's mutations (its key's `signer`).
+    pub signer: Option<Address>,
 }
 
 impl Principal {
@@ -47,6 +51,7 @@ struct KeyEntry {
     tail: String,
     /// Set when the key was rotated: it works until then.
     expires_at: Option<Duration>,
+    signer: Option<Address>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +109,7 @@ impl Auth {
                 scopes: k.scopes.clone(),
                 tail: redact(k.key.expose()),
                 expires_at: None,
+                signer: k.signer,
             })
             .collect();
         let signing = random_secret("");
@@ -159,6 +165,7 @@ impl Auth {
             org: k.org.clone(),
             scopes: k.scopes.clone(),
             client: format!("key:{}", k.tail),
+            signer: k.signer,
         })
     }
 
@@ -178,7 +185,31 @@ impl Auth {
             org: data.claims.org,
             scopes: data.claims.scopes,
             client: format!("user:{}", data.claims.sub),
+            signer: None,
         })
+    }
+
+    /// A mutation's proof of intent: with `require_eip712`, its EIP-712 signature
+    /// headers must be valid for this request (and signed by the caller's bound
+    /// signer, if its key has one); otherwise nothing is asked.
+    pub fn intent(
+        &self,
+        headers: &HeaderMap,
+        caller: &Principal,
+        request: eip712::Signed<'_>,
+        unix_now: f64,
+    ) -> Result<(), ApiError> {
+        if !self.cfg.require_eip712 {
+            return Ok(());
+        }
+        eip712::verify(
+            headers,
+            request,
+            self.cfg.eip712_chain_id,
+            unix_now,
+            caller.signer,
+        )
+        .map(|_| ())
     }
 
     /// `POST /wallets/login`.
@@ -255,8 +286,8 @@ impl Auth {
         }
     }
 
-    /// Rotate `old` (or the first key): a new key with the same org and scopes; the
-    /// old one keeps working for the grace period. Returns the new key.
+    /// Rotate `old` (or the first key): a new key with the same org, scopes and
+    /// signer; the old one keeps working for the grace period. Returns the new key.
     pub fn rotate(&self, old: Option<&str>, now: Duration) -> Result<String, ApiError> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let index = match old {
@@ -278,6 +309,7 @@ impl Auth {
             scopes: keys[index].scopes.clone(),
             tail: redact(&new),
             expires_at: None,
+            signer: keys[index].signer,
         };
         keys.push(entry);
         Ok(new)

@@ -61,6 +61,11 @@ pub struct AuthConfig {
     pub jwt_ttl: Duration,
     pub refresh_ttl: Duration,
     pub rotation_grace: Duration,
+    /// Every mutation must carry a valid EIP-712 signature (`dual::eip712`), so a
+    /// client's signing path is exercised; off by default, as Dual's sandbox.
+    pub require_eip712: bool,
+    /// The `chainId` of the signatures' domain.
+    pub eip712_chain_id: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +73,9 @@ pub struct ApiKeyConfig {
     pub key: SecretString,
     pub org: String,
     pub scopes: Vec<String>,
+    /// When set, this key's mutations must be signed by this address: a leaked
+    /// API key alone cannot write.
+    pub signer: Option<super::eip712::Address>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,14 +1,15 @@
 //! Dual, the first platform on the engine: its REST API ([`api`]), callers
-//! ([`auth`]), rate limits ([`limits`]), event bus ([`ebus`]), sequencer
-//! ([`sequencer`]) and webhooks ([`webhooks`]), and the [`Dual`] struct that holds
-//! their state next to an `Arc<Engine>`. It implements `engine::platform::Platform`
-//! for reset, metrics, its control route (`keys/rotate`) and its webhook delivery
-//! loop.
+//! ([`auth`]) and the EIP-712 signatures on their mutations ([`eip712`]), rate
+//! limits ([`limits`]), event bus ([`ebus`]), sequencer ([`sequencer`]) and
+//! webhooks ([`webhooks`]), and the [`Dual`] struct that holds their state next to
+//! an `Arc<Engine>`. It implements `engine::platform::Platform` for reset, metrics,
+//! its control route (`keys/rotate`) and its webhook delivery loop.
 
 pub mod api;
 pub mod auth;
 pub mod config;
 pub mod ebus;
+pub mod eip712;
 pub mod limits;
 pub mod sequencer;
 pub mod webhooks;

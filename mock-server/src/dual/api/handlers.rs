@@ -61,7 +61,8 @@ impl Submission {
     }
 }
 
-/// Route a request to its handler: caller, scope and rate limit first.
+/// Route a request to its handler: caller, scope, a mutation's signature and the
+/// rate limit first.
 pub fn dispatch(
     dual: &Dual,
     cx: &mut Ctx,
@@ -79,6 +80,14 @@ pub fn dispatch(
     }
     let p = cx.principal.clone()?;
     p.require(route.scope(&cx.method))?;
+    if let Err(e) = &cx.intent {
+        // Refused like a bad credential (401). The caller is known and may write,
+        // so the actions it sent arrived and were due: they are refused for good.
+        return Err(match &submission {
+            Some(Ok(sub)) => super::submit::reject(dual, sub, e.clone()),
+            _ => e.clone(),
+        });
+    }
     let submission = submission.transpose()?;
     if let Some(group) = route.group(&cx.method) {
         let cost = submission.as_ref().map_or(1, |s| s.actions.len() as u32);

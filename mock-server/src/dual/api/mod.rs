@@ -39,6 +39,9 @@ pub struct Ctx {
     pub query: String,
     pub headers: HeaderMap,
     pub principal: Result<Principal, ApiError>,
+    /// A mutation's EIP-712 proof of intent, checked on arrival; a failure is a
+    /// 401 the handler gives once the caller and its scope are known.
+    pub intent: Result<(), ApiError>,
     /// The bucket after this request's charge, for the rate-limit headers.
     pub quota: Option<Quota>,
     /// The flat-error fault is on for this request.
@@ -155,6 +158,7 @@ pub async fn handle(
         query: parts.uri.query().unwrap_or("").to_string(),
         headers: parts.headers,
         principal: Err(ApiError::unauthorized("missing credentials")),
+        intent: Ok(()),
         quota: None,
         flat: false,
         body_digest: [0; 8],
@@ -192,6 +196,16 @@ fn arrive(
     cx.body_digest.copy_from_slice(&digest[..8]);
     if !route.public() {
         cx.principal = dual.auth.authenticate(&cx.headers, cx.now, cx.unix);
+    }
+    if route.mutates(&cx.method)
+        && let Ok(p) = &cx.principal
+    {
+        let request = super::eip712::Signed {
+            method: cx.method.as_str(),
+            path: &cx.path,
+            body,
+        };
+        cx.intent = dual.auth.intent(&cx.headers, p, request, cx.unix);
     }
     let org = cx.principal.as_ref().map_or("", |p| p.org.as_str());
     let submission = route

@@ -100,6 +100,17 @@ impl Route {
         matches!(self, Route::Health | Route::Login | Route::Refresh)
     }
 
+    /// A mutation: a write (POST, PUT, PATCH, DELETE) to Dual's state by a caller,
+    /// which must prove its intent when the twin requires EIP-712 signatures.
+    /// Logging in and refreshing a token change no state of the platform's.
+    pub fn mutates(&self, method: &Method) -> bool {
+        !self.public()
+            && matches!(
+                *method,
+                Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+            )
+    }
+
     /// The scope a caller needs.
     pub fn scope(&self, method: &Method) -> &'static str {
         match self {

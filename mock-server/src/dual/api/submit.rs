@@ -127,7 +127,7 @@ fn account(
 }
 
 /// A final refusal of the whole request: none of its actions is due any more.
-fn reject(dual: &Dual, sub: &Submission, e: ApiError) -> ApiError {
+pub(super) fn reject(dual: &Dual, sub: &Submission, e: ApiError) -> ApiError {
     let outcomes: Vec<_> = sub.fingerprints.iter().map(|fp| (*fp, Err(true))).collect();
     dual.engine
         .oracle
