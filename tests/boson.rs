@@ -133,13 +133,13 @@ async fn alloy_walks_the_known_offer_and_reads_the_logs_back() {
     assert_eq!(oracle["funds"]["conserved"], true);
 }
 
-fn js_dir() -> &'static Path {
+pub fn js_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js"))
 }
 
 /// `npm ci` in tests/js if its packages are missing (`.ci/run` installs them
 /// first); once per process, since tests run in parallel.
-fn npm_ready() {
+pub fn npm_ready() {
     static READY: std::sync::Once = std::sync::Once::new();
     READY.call_once(|| {
         if js_dir().join("node_modules/ethers").exists() {

@@ -28,4 +28,5 @@ mod run;
 mod runs;
 mod seeds;
 mod signals;
+mod subgraph;
 mod webhooks;

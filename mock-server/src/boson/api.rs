@@ -27,7 +27,7 @@ pub const RPC_PATH: &str = "/rpc";
 
 /// Whether a path is Boson's on the shared port.
 pub fn owns(path: &str) -> bool {
-    path == RPC_PATH
+    path == RPC_PATH || path == super::subgraph::PATH
 }
 
 fn is_upgrade(req: &Request<Incoming>) -> bool {
@@ -83,6 +83,10 @@ pub async fn handle(
         faulted
     } else {
         let reply = match body {
+            Ok(body) if path == super::subgraph::PATH => {
+                let subgraph = p.subgraph.clone();
+                Reply::json(StatusCode::OK, &p.subgraph_answer(&subgraph, &body).await)
+            }
             Ok(body) => Reply::json(StatusCode::OK, &rpc::handle(p.env(), &body).0),
             Err(e) => Reply::json(
                 StatusCode::OK,
@@ -93,7 +97,11 @@ pub async fn handle(
     };
     let answered = Answered {
         method: &Method::POST,
-        template: RPC_PATH,
+        template: if path == super::subgraph::PATH {
+            super::subgraph::PATH
+        } else {
+            RPC_PATH
+        },
         request_id: &request_id,
         quota: None,
         op,

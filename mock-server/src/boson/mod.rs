@@ -22,6 +22,7 @@ pub mod oracle;
 pub mod platform;
 pub mod protocol;
 pub mod rpc;
+pub mod subgraph;
 #[cfg(test)]
 pub mod testkit;
 pub mod ws;

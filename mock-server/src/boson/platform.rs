@@ -98,6 +98,9 @@ pub struct BosonPlatform {
     pub boson: Boson,
     faults: EngineFaults,
     gauges: ChainGauges,
+    /// The subgraph's schema (built once) and the last entities it served.
+    pub subgraph: Arc<super::subgraph::Subgraph>,
+    pub(crate) store_cache: super::subgraph::serve::StoreCache,
 }
 
 impl Deref for BosonPlatform {
@@ -117,6 +120,12 @@ impl BosonPlatform {
             engine,
             boson,
             gauges,
+            // The schema ships with the twin: failing to build it is a bug, caught by
+            // every test that starts a twin.
+            subgraph: Arc::new(
+                super::subgraph::Subgraph::new().expect("the bundled subgraph schema builds"),
+            ),
+            store_cache: Default::default(),
         }
     }
 

@@ -1,0 +1,245 @@
+//! The subgraph's entities as the Boson subgraph's mappings would have written
+//! them, built from the protocol's state at the indexed block: Offer, Exchange,
+//! Dispute, Seller, Buyer, DisputeResolver, DisputeResolutionTermsEntity,
+//! ExchangeToken, FundsEntity. Values follow graph-node's wire forms: BigInt as a
+//! decimal string, Bytes as lowercase hex, references as the other entity's id.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use serde_json::{Map, Value, json};
+
+use crate::boson::protocol::{DisputeState, Exchange, ExchangeState, NATIVE, Offer, Protocol};
+
+/// One entity: its type and its fields.
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub ty: Cow<'static, str>,
+    pub fields: Arc<Map<String, Value>>,
+}
+
+impl Entity {
+    pub fn id(&self) -> &str {
+        self.fields
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// The block an index stands at (`_meta.block`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedBlock {
+    pub number: u64,
+    pub hash: String,
+    pub parent_hash: String,
+    pub timestamp: u64,
+}
+
+/// Every entity at one block, by type and id.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub block: Option<IndexedBlock>,
+    by_type: HashMap<&'static str, BTreeMap<String, Entity>>,
+}
+
+fn big(v: U256) -> Value {
+    Value::String(v.to_string())
+}
+
+fn n(v: u64) -> Value {
+    Value::String(v.to_string())
+}
+
+fn opt_date(v: u64) -> Value {
+    if v == 0 { Value::Null } else { n(v) }
+}
+
+fn bytes(a: Address) -> Value {
+    Value::String(format!("{a:#x}"))
+}
+
+const ZERO: &str = "0x0000000000000000000000000000000000000000";
+
+impl Store {
+    /// The entities of `p` as of `block`.
+    pub fn build(p: &Protocol, block: IndexedBlock) -> Self {
+        let mut s = Self {
+            block: Some(block),
+            by_type: HashMap::new(),
+        };
+        s.insert("ExchangeToken", token());
+        for (id, seller) in &p.sellers {
+            let a = bytes(seller.assistant);
+            s.insert(
+                "Seller",
+                json!({"id": id.to_string(), "sellerId": n(*id), "assistant": a, "admin": a,
+                    "clerk": ZERO, "treasury": bytes(seller.treasury), "active": true,
+                    "authTokenId": "0", "authTokenType": 0, "voucherCloneAddress": ZERO,
+                    "metadataUri": "", "collections": [], "royaltyRecipients": []}),
+            );
+        }
+        for (id, b) in &p.buyers {
+            s.insert(
+                "Buyer",
+                json!({"id": id.to_string(), "wallet": bytes(b.wallet), "active": true}),
+            );
+        }
+        for (id, r) in &p.resolvers {
+            let a = bytes(r.assistant);
+            s.insert(
+                "DisputeResolver",
+                json!({"id": id.to_string(), "escalationResponsePeriod": n(r.escalation_response_period),
+                    "admin": a, "clerk": ZERO, "treasury": a, "assistant": a, "metadataUri": "",
+                    "active": true, "sellerAllowList": [], "fees": []}),
+            );
+        }
+        for o in p.offers.values() {
+            s.offer(p, o);
+        }
+        for x in p.exchanges.values() {
+            s.exchange(p, x);
+        }
+        for ((entity, token), amount) in &p.funds {
+            let id = format!("{entity}-{token:#x}");
+            s.insert(
+                "FundsEntity",
+                json!({"id": id, "availableAmount": big(*amount), "tokenAddress": bytes(*token),
+                    "token": format!("{token:#x}"), "accountId": n(*entity), "account": entity.to_string()}),
+            );
+        }
+        s
+    }
+
+    /// Add an entity (its fields as a JSON object with an `id`).
+    pub fn insert_value(&mut self, ty: &'static str, v: Value) {
+        self.insert(ty, v);
+    }
+
+    fn insert(&mut self, ty: &'static str, v: Value) {
+        let Value::Object(fields) = v else { return };
+        let e = Entity {
+            ty: Cow::Borrowed(ty),
+            fields: Arc::new(fields),
+        };
+        self.by_type
+            .entry(ty)
+            .or_default()
+            .insert(e.id().to_string(), e);
+    }
+
+    fn offer(&mut self, p: &Protocol, o: &Offer) {
+        let id = o.id.to_string();
+        let commits = p.exchanges.values().filter(|x| x.offer_id == o.id).count() as u64;
+        let redeemed = p
+            .exchanges
+            .values()
+            .filter(|x| x.offer_id == o.id && x.redeemed > 0)
+            .count() as u64;
+        let terms = format!("{}-{}-terms", o.resolver_id, o.id);
+        self.insert(
+            "Offer",
+            json!({"id": id, "createdAt": n(o.valid_from), "price": big(o.price),
+                "sellerDeposit": big(o.seller_deposit), "protocolFee": big(o.protocol_fee),
+                "agentFee": "0", "agentId": "0", "buyerCancelPenalty": big(o.buyer_cancel_penalty),
+                "quantityAvailable": big(o.quantity_available), "quantityInitial": big(o.quantity_initial),
+                "validFromDate": n(o.valid_from), "validUntilDate": n(o.valid_until),
+                "voucherRedeemableFromDate": n(o.redeemable_from),
+                "voucherRedeemableUntilDate": n(o.redeemable_until),
+                "disputePeriodDuration": n(o.dispute_period), "voucherValidDuration": n(o.voucher_valid),
+                "resolutionPeriodDuration": n(o.resolution_period), "metadataUri": o.metadata_uri,
+                "metadataHash": o.metadata_hash, "voided": o.voided, "voidedAt": Value::Null,
+                "collectionIndex": "0", "disputeResolverId": n(o.resolver_id),
+                "disputeResolver": o.resolver_id.to_string(), "disputeResolutionTerms": terms,
+                "sellerId": n(o.seller_id), "seller": o.seller_id.to_string(), "buyerId": "0",
+                "creator": 0, "priceType": 0, "exchangeToken": format!("{:#x}", o.token),
+                "numberOfCommits": n(commits), "numberOfRedemptions": n(redeemed), "royaltyInfos": []}),
+        );
+        let deposit = o.escalation_deposit(p.rules.escalation_deposit_bps);
+        self.insert(
+            "DisputeResolutionTermsEntity",
+            json!({"id": terms, "disputeResolverId": n(o.resolver_id),
+                "disputeResolver": o.resolver_id.to_string(),
+                "escalationResponsePeriod": n(o.escalation_response_period), "feeAmount": big(o.dr_fee),
+                "buyerEscalationDeposit": big(deposit), "mutualizerAddress": ZERO, "offer": o.id.to_string()}),
+        );
+    }
+
+    fn exchange(&mut self, p: &Protocol, x: &Exchange) {
+        let id = x.id.to_string();
+        let resolver = p.offers.get(&x.offer_id).map_or(0, |o| o.resolver_id);
+        let state = match x.state {
+            ExchangeState::Committed => "COMMITTED",
+            ExchangeState::Revoked => "REVOKED",
+            ExchangeState::Canceled => "CANCELLED",
+            ExchangeState::Redeemed => "REDEEMED",
+            ExchangeState::Completed => "COMPLETED",
+            ExchangeState::Disputed => "DISPUTED",
+        };
+        let at = |s: ExchangeState| {
+            if x.state == s {
+                opt_date(x.finalized)
+            } else {
+                Value::Null
+            }
+        };
+        let d = x.dispute.as_ref();
+        self.insert(
+            "Exchange",
+            json!({"id": id, "offer": x.offer_id.to_string(), "buyer": x.buyer_id.to_string(),
+                "seller": x.seller_id.to_string(), "disputeResolver": resolver.to_string(),
+                "disputed": d.is_some(), "state": state, "committedDate": n(x.committed),
+                "finalizedDate": opt_date(x.finalized), "validUntilDate": n(x.valid_until),
+                "redeemedDate": opt_date(x.redeemed), "revokedDate": at(ExchangeState::Revoked),
+                "cancelledDate": at(ExchangeState::Canceled), "completedDate": at(ExchangeState::Completed),
+                "disputedDate": d.map_or(Value::Null, |d| n(d.disputed)), "expired": x.expired,
+                "mutualizerAddress": ZERO, "dispute": d.map(|_| id.clone()),
+                "protocolFeeCollected": Value::Null}),
+        );
+        if let Some(d) = d {
+            let state = match d.state {
+                DisputeState::Resolving => "RESOLVING",
+                DisputeState::Retracted => "RETRACTED",
+                DisputeState::Resolved => "RESOLVED",
+                DisputeState::Escalated => "ESCALATED",
+                DisputeState::Decided => "DECIDED",
+                DisputeState::Refused => "REFUSED",
+            };
+            let end = |s: DisputeState| {
+                if d.state == s {
+                    opt_date(d.finalized)
+                } else {
+                    Value::Null
+                }
+            };
+            self.insert(
+                "Dispute",
+                json!({"id": id, "exchangeId": n(x.id), "exchange": id, "buyer": x.buyer_id.to_string(),
+                    "seller": x.seller_id.to_string(), "disputeResolver": resolver.to_string(),
+                    "state": state, "buyerPercent": n(d.buyer_percent), "disputedDate": n(d.disputed),
+                    "escalatedDate": opt_date(d.escalated), "finalizedDate": opt_date(d.finalized),
+                    "retractedDate": end(DisputeState::Retracted), "resolvedDate": end(DisputeState::Resolved),
+                    "decidedDate": end(DisputeState::Decided), "refusedDate": end(DisputeState::Refused),
+                    "timeout": n(d.timeout)}),
+            );
+        }
+    }
+
+    /// An entity by type and id.
+    pub fn get(&self, ty: &str, id: &str) -> Option<&Entity> {
+        self.by_type.get(ty)?.get(id)
+    }
+
+    /// Every entity of a type, ordered by id.
+    pub fn all(&self, ty: &str) -> impl Iterator<Item = &Entity> {
+        self.by_type.get(ty).into_iter().flat_map(|m| m.values())
+    }
+}
+
+/// The native currency as the subgraph's ExchangeToken.
+fn token() -> Value {
+    json!({"id": format!("{NATIVE:#x}"), "address": bytes(NATIVE), "decimals": "18",
+        "symbol": "ETH", "name": "Native currency"})
+}
