@@ -133,7 +133,8 @@ pub struct MockArgs {
     #[arg(long, env = "GAUNTLET_KNOWN_OFFER")]
     pub known_offer: Option<u64>,
     /// Also serve Boson's JSON-RPC on 127.0.0.1:8545, at `/`, where core-sdk's
-    /// `local-31337-0` configuration (and ethers, viem) expect a node.
+    /// `local-31337-0` configuration (and ethers, viem) expect a node, and the
+    /// meta-transaction relayer on 127.0.0.1:8888, where it expects Biconomy.
     #[arg(long, env = "GAUNTLET_BOSON_PORTS")]
     pub boson_ports: bool,
 }

@@ -15,6 +15,9 @@ pub const API_KEY_VAR: &str = "GAUNTLET_API_KEY";
 pub const CONTROL_TOKEN_VAR: &str = "GAUNTLET_CONTROL_TOKEN";
 /// Where `--boson-ports` serves JSON-RPC: core-sdk's local RPC URL.
 pub const BOSON_RPC_ADDR: &str = "127.0.0.1:8545";
+/// Where `--boson-ports` serves the meta-transaction relayer: core-sdk's local
+/// relayer URL (Boson's meta-tx-gateway port).
+pub const BOSON_RELAYER_ADDR: &str = "127.0.0.1:8888";
 
 /// The configuration `args` ask for, with the secrets it uses.
 pub fn config(
@@ -67,6 +70,9 @@ fn boson_keys(config: &mut TwinConfig, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(k) = env(BUYER_KEYS_ENV) {
         config.boson.buyer_keys = Some(SecretString::new(k));
+    }
+    if let Some(k) = env(gauntlet_mock::boson::config::RELAYER_API_KEY_ENV) {
+        config.boson.relayer_api_key = Some(SecretString::new(k));
     }
     config
         .boson
@@ -152,6 +158,10 @@ pub async fn run(
             .await
             .with_context(|| format!("--boson-ports: cannot listen on {BOSON_RPC_ADDR}"))?;
         handle.serve_rpc(l);
+        let l = tokio::net::TcpListener::bind(BOSON_RELAYER_ADDR)
+            .await
+            .with_context(|| format!("--boson-ports: cannot listen on {BOSON_RELAYER_ADDR}"))?;
+        handle.serve_relayer(l);
         Some(BOSON_RPC_ADDR)
     } else {
         None
@@ -164,6 +174,13 @@ pub async fn run(
         "seed {seed}, time scale {scale}, {rules} fault rule(s); Ctrl-C to stop"
     )?;
     write_boson(out, &handle, rpc)?;
+    writeln!(
+        out,
+        "relayer:       {}/relayer{}",
+        handle.url(),
+        rpc.map(|_| format!(", and http://{BOSON_RELAYER_ADDR}"))
+            .unwrap_or_default()
+    )?;
     out.flush()?;
     tracing::info!(addr = %handle.addr(), seed, "twin serving");
     let view = handle.wait().await;

@@ -20,6 +20,7 @@ mod ebus;
 mod faults;
 mod handler;
 mod oracle;
+mod relayer;
 mod replay;
 mod report;
 mod resources;

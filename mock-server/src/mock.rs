@@ -79,6 +79,15 @@ impl MockHandle {
         ))
     }
 
+    /// Also serve the meta-transaction relayer on `listener`, its paths at the root
+    /// (where core-sdk's local config expects Biconomy: `http://127.0.0.1:8888`). A
+    /// `refuse` rule closes this listener for its window and binds the same address
+    /// again after; it stops with the twin.
+    pub fn serve_relayer(&self, listener: TcpListener) -> JoinHandle<()> {
+        let boson = self.twin.boson.clone();
+        tokio::spawn(crate::boson::relayer::listen::serve(boson, listener))
+    }
+
     /// Stop now (as if the shutdown future had resolved) and drain.
     pub async fn stop(self) -> OracleView {
         self.twin.engine.shutdown.cancel();

@@ -111,6 +111,11 @@ impl Twin {
             return Ok(self.metrics().into_response());
         }
         // Each platform's paths, then Dual, which takes every path nobody else claims.
+        if crate::boson::relayer::http::owns(path) {
+            let served = crate::boson::relayer::http::Served::Shared;
+            return crate::boson::relayer::http::handle(self.boson.clone(), served, reset, req)
+                .await;
+        }
         if crate::boson::api::owns(path) {
             return crate::boson::api::handle(self.boson.clone(), reset, req).await;
         }

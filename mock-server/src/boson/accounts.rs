@@ -1,5 +1,5 @@
 //! The development accounts the twin seeds: a seller, a dispute resolver, the
-//! diamond's owner and funded buyers. Keys come from the environment when set,
+//! diamond's owner, the meta-transaction relayer and funded buyers. Keys come from the environment when set,
 //! else they are derived from the twin's seed, so a seeded twin always has the
 //! same accounts (as anvil's come from one mnemonic).
 
@@ -61,6 +61,8 @@ pub struct Accounts {
     pub seller: DevAccount,
     pub resolver: DevAccount,
     pub owner: DevAccount,
+    /// The relayer's own account: it signs and pays for the meta-transactions it relays.
+    pub relayer: DevAccount,
     pub buyers: Vec<DevAccount>,
 }
 
@@ -127,13 +129,14 @@ impl Accounts {
             seller,
             resolver: made("resolver", 0),
             owner: made("owner", 0),
+            relayer: made("relayer", 0),
             buyers,
         })
     }
 
     /// Every account, seller first.
     pub fn all(&self) -> impl Iterator<Item = &DevAccount> {
-        [&self.seller, &self.resolver, &self.owner]
+        [&self.seller, &self.resolver, &self.owner, &self.relayer]
             .into_iter()
             .chain(self.buyers.iter())
     }

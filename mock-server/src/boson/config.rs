@@ -13,6 +13,9 @@ use crate::engine::secret::SecretString;
 pub const CHAIN_ID: u64 = 31337;
 /// The protocol diamond's address in core-sdk's `local-31337-0` configuration.
 pub const DIAMOND: Address = address!("a513E6E4b8f2a923D98304ec87F64353C4D5C853");
+/// The relayer's API key (`x-api-key`), when the user sets one; without it the
+/// relayer takes any non-empty key.
+pub const RELAYER_API_KEY_ENV: &str = "GAUNTLET_BOSON_RELAYER_API_KEY";
 /// One ether in wei.
 pub const ETHER: u128 = 1_000_000_000_000_000_000;
 /// One gwei in wei.
@@ -47,6 +50,9 @@ pub struct BosonConfig {
     pub seller_key: Option<SecretString>,
     /// Buyers' private keys, comma-separated, when the user brings them.
     pub buyer_keys: Option<SecretString>,
+    /// The key the relayer wants in `x-api-key` ([`RELAYER_API_KEY_ENV`]); `None`
+    /// takes any non-empty key, as a local Biconomy stand-in does.
+    pub relayer_api_key: Option<SecretString>,
 }
 
 impl BosonConfig {
@@ -78,6 +84,7 @@ impl Default for BosonConfig {
             account_balance: U256::from(10_000 * ETHER),
             seller_key: None,
             buyer_keys: None,
+            relayer_api_key: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod config;
 pub mod oracle;
 pub mod platform;
 pub mod protocol;
+pub mod relayer;
 pub mod rpc;
 pub mod subgraph;
 #[cfg(test)]
@@ -231,6 +232,7 @@ impl Boson {
             "seller": {"address": self.accounts.seller.address(), "seller_id": 1},
             "dispute_resolver": {"address": self.accounts.resolver.address(), "id": 2},
             "owner": self.accounts.owner.address(),
+            "relayer": self.accounts.relayer.address(),
             "buyers": buyers,
         })
     }

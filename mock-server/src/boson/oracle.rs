@@ -55,6 +55,8 @@ pub struct BosonView {
     pub paused: Vec<&'static str>,
     /// `DiamondCut` events on the canonical chain.
     pub upgrades: u64,
+    /// The relayer: what it sent and what became of it, and double submissions.
+    pub relayer: super::relayer::oracle::RelayerView,
 }
 
 /// Build the view from the canonical chain as it stands.
@@ -127,6 +129,7 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
             .map(|b| protocol::REGIONS[b])
             .collect(),
         upgrades,
+        relayer: super::relayer::oracle::from_chain(chain),
     }
 }
 

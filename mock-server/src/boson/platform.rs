@@ -96,6 +96,8 @@ impl ChainGauges {
 pub struct BosonPlatform {
     pub engine: Arc<Engine>,
     pub boson: Boson,
+    /// The meta-transaction relayer (Biconomy's shape): what it sent, its counts.
+    pub relayer: super::relayer::Relayer,
     faults: EngineFaults,
     gauges: ChainGauges,
     /// The subgraph's schema (built once) and the last entities it served.
@@ -119,6 +121,7 @@ impl BosonPlatform {
             },
             engine,
             boson,
+            relayer: Default::default(),
             gauges,
             // The schema ships with the twin: failing to build it is a bug, caught by
             // every test that starts a twin.
@@ -206,12 +209,14 @@ impl Platform for BosonPlatform {
     fn reset(&self) {
         let clock = &self.engine.clock;
         self.boson.reset(clock.unix_at(Duration::ZERO), clock.now());
+        self.relayer.reset();
     }
 
     fn oracle(&self) -> Option<serde_json::Value> {
-        let view = self
+        let mut view = self
             .boson
             .oracle_view(self.engine.clock.now(), &self.faults);
+        self.relayer.fill(&mut view.relayer, &self.boson.chain());
         serde_json::to_value(view).ok()
     }
 

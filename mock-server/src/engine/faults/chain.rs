@@ -170,7 +170,7 @@ impl FaultEngine {
 /// Claim what a rule decides now: the block itself for an `Always` rule, else the
 /// window open at `since`. True for the first claim of each, false after (and when
 /// no window is open): the slot keeps the highest claimed, plus one.
-fn claim(slot: &AtomicU64, when: &When, block: u64, since: Duration) -> bool {
+pub(super) fn claim(slot: &AtomicU64, when: &When, block: u64, since: Duration) -> bool {
     let key = match when {
         When::Always => block,
         _ => match when.window_index(since) {

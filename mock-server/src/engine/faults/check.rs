@@ -3,6 +3,7 @@
 
 use super::chain;
 use super::latency::Latency;
+use super::relayer::{self, RelayerMode};
 use super::route::RoutePattern;
 use super::spec::{
     DEFAULT_HANG, FORBIDDEN_HEADERS, FaultKind, MAX_DELAY, MAX_WINDOW, Rule, RuleSpec, SpecError,
@@ -67,15 +68,19 @@ impl RuleSpec {
         })
     }
 
-    /// What a kind demands of when and how often: a stall and a pause need a window
-    /// (a stall's at most [`MAX_DELAY`], it holds requests for all of it); a pause is
-    /// not drawn, so it takes no `probability` nor `limit`.
+    /// What a kind demands of when and how often: a stall, a pause and a relayer's
+    /// `refuse` need a window (a stall's at most [`MAX_DELAY`], it holds requests for
+    /// all of it); a pause and a refusal are not drawn, so they take no
+    /// `probability` nor `limit`.
     fn check_kind_timing(&self, kind: &FaultKind, when: When, at: &str) -> Result<(), SpecError> {
         let err = |key: &str, reason: String| SpecError {
             key: format!("{at}.{key}"),
             reason,
         };
-        if !matches!(kind, FaultKind::Stall | FaultKind::Pause { .. }) {
+        if !matches!(
+            kind,
+            FaultKind::Stall | FaultKind::Pause { .. } | FaultKind::Relayer(RelayerMode::Refuse)
+        ) {
             return Ok(());
         }
         let name = kind.name();
@@ -254,6 +259,16 @@ impl RuleSpec {
                 }
                 FaultKind::Webhook(WebhookFault::from_spec(self).map_err(|(k, r)| err(k, r))?)
             }
+            "relayer" => {
+                if self.route.is_some() {
+                    return Err(err(
+                        "route",
+                        "relayer faults apply to the relayer wherever it is served, not to routes"
+                            .into(),
+                    ));
+                }
+                relayer::kind_from_spec(self).map_err(|(k, r)| err(k, r))?
+            }
             k if FaultKind::CHAIN_NAMES.contains(&k) => {
                 if self.route.is_some() {
                     return Err(err(
@@ -267,7 +282,7 @@ impl RuleSpec {
                 return Err(err(
                     "kind",
                     format!(
-                        "unknown kind `{other}`; expected one of {}, {}, {}",
+                        "unknown kind `{other}`; expected one of {}, {}, {}, relayer",
                         FaultKind::NAMES.join(", "),
                         WebhookFault::NAMES.join(", "),
                         FaultKind::CHAIN_NAMES.join(", ")
@@ -279,7 +294,7 @@ impl RuleSpec {
 
     /// Fields that belong to another kind are mistakes: say so rather than ignore them.
     fn reject_foreign_fields(&self, at: &str) -> Result<(), SpecError> {
-        let given: [(&str, bool); 23] = [
+        let given: [(&str, bool); 24] = [
             ("status", self.status.is_some()),
             ("retry_after", self.retry_after.is_some()),
             ("headers", self.headers.is_some()),
@@ -303,6 +318,7 @@ impl RuleSpec {
             ("depth", self.depth.is_some()),
             ("fate", self.fate.is_some()),
             ("regions", self.regions.is_some()),
+            ("quota", self.quota.is_some()),
         ];
         let allowed: &[&str] = match self.kind.as_str() {
             "status" => &["status", "retry_after", "headers", "body"],
@@ -315,6 +331,7 @@ impl RuleSpec {
             "partial_batch" => &["fraction", "codes"],
             kind if WebhookFault::NAMES.contains(&kind) => WebhookFault::fields(kind),
             kind if FaultKind::CHAIN_NAMES.contains(&kind) => chain::fields(kind),
+            "relayer" => relayer::FIELDS,
             kind if FaultKind::NAMES.contains(&kind) => &[],
             // An unknown kind is reported by `kind()`.
             _ => return Ok(()),

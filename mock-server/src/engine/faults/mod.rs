@@ -8,12 +8,13 @@
 //! Rules are written as [`spec::RuleSpec`] and checked into [`spec::Rule`]s; a rule
 //! is live per [`when`], matches per [`route`], and delays per [`latency`]; the
 //! webhook kinds are in [`webhook`]; the chain kinds (reorg, pause, upgrade), decided
-//! per mined block rather than per request, are in [`chain`]; every injection goes
-//! on the [`tape`].
+//! per mined block rather than per request, are in [`chain`]; the relayer's modes
+//! are in [`relayer`]; every injection goes on the [`tape`].
 
 pub mod chain;
 mod check;
 pub mod latency;
+pub mod relayer;
 pub mod route;
 pub mod spec;
 pub mod tape;
@@ -29,6 +30,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use chain::{ChainFault, FiredChainFault, ReorgFate};
 pub use latency::Latency;
+pub use relayer::{Quota, RelayerEndpoint, RelayerFault, RelayerMode};
 pub use spec::{FaultKind, Rule, RuleSpec, SpecError, When};
 pub use tape::{MAX_TAPE_PATH, Tape, TapeEntry, TapeView, tape_url};
 
@@ -146,8 +148,9 @@ impl FaultEngine {
         let since = req.now.saturating_sub(set.epoch);
         let mut d = Decision::default();
         for (rule, injected) in set.rules.iter().zip(&set.injected) {
-            // Webhook and chain kinds never match a request.
-            let elsewhere = matches!(rule.kind, FaultKind::Webhook(_)) || rule.kind.is_chain();
+            // Webhook, chain and relayer kinds never match a request.
+            let elsewhere = matches!(rule.kind, FaultKind::Webhook(_) | FaultKind::Relayer(_))
+                || rule.kind.is_chain();
             if elsewhere || !rule.when.live(since) || !rule.route.matches(req.method, req.path) {
                 continue;
             }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::faults::Latency;
 use crate::engine::faults::chain::ReorgFate;
+use crate::engine::faults::relayer::RelayerMode;
 use crate::engine::faults::route::RoutePattern;
 use crate::engine::faults::webhook::WebhookFault;
 pub use crate::engine::faults::when::When;
@@ -29,7 +30,8 @@ pub struct RuleSpec {
     pub name: Option<String>,
     /// Request kinds: status, latency, reset, hang, stall, lost_reply, truncated,
     /// malformed, flat_error, partial_batch, health_degraded; a `webhook_*` kind for
-    /// deliveries; or a chain kind, decided per mined block: reorg, pause, upgrade.
+    /// deliveries; a chain kind, decided per mined block: reorg, pause, upgrade; or
+    /// `relayer` (with `mode`) for the meta-transaction relayer's requests.
     pub kind: String,
     /// `[METHOD ]PATH` where PATH segments may be `*` (one segment) and a trailing
     /// `*` matches the rest: `POST /ebus/actions/batch`, `/ebus/*`, `*`. METHOD is
@@ -70,7 +72,8 @@ pub struct RuleSpec {
     /// status, lost_reply: the HTTP status sent, an error status (4xx or 5xx).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// status: `Retry-After` seconds (429 and 503 default to 1).
+    /// status: `Retry-After` seconds (429 and 503 default to 1); relayer
+    /// rate_limited (default 1) and unavailable (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// status: extra response headers; not the framing and hop-by-hop ones
@@ -136,7 +139,8 @@ pub struct RuleSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<f64>,
 
-    /// hang: how long the request hangs before the connection is dropped (default 30 s).
+    /// hang: how long the request hangs before the connection is dropped (default
+    /// 30 s); relayer hang: the bound when the window lasts longer.
     #[serde(
         default,
         rename = "hang_for",
@@ -157,9 +161,16 @@ pub struct RuleSpec {
     /// webhook_*: the event types the rule applies to (`*`, `object.*`, an exact type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
-    /// webhook_duplicate: sequential, concurrent or after_ack.
+    /// webhook_duplicate: sequential, concurrent or after_ack. relayer: refuse,
+    /// unavailable, hang, never_mines, resubmit, nonce_error, rate_limited,
+    /// limit_reached or gas_estimation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    /// relayer limit_reached: which of Biconomy's limits was reached (dapp, user,
+    /// api, gas: codes 150..=153); dapp by default. Not `limit`, which caps a rule's
+    /// injections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
 
     /// reorg: how many blocks are dropped, 1..=[`MAX_REORG_DEPTH`](super::chain::MAX_REORG_DEPTH).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +224,8 @@ pub enum FaultKind {
     Pause { regions: Vec<String> },
     /// Chain: the contract is upgraded (a DiamondCut event).
     Upgrade,
+    /// What the meta-transaction relayer does to a request (or to its listener).
+    Relayer(RelayerMode),
 }
 
 impl FaultKind {
@@ -234,6 +247,7 @@ impl FaultKind {
             Self::Reorg { .. } => "reorg",
             Self::Pause { .. } => "pause",
             Self::Upgrade => "upgrade",
+            Self::Relayer(_) => "relayer",
         }
     }
 
