@@ -108,6 +108,13 @@ fn write_boson(
     )?;
     writeln!(
         out,
+        "relayer:       {}/relayer{}",
+        handle.url(),
+        rpc.map(|_| format!(", and http://{BOSON_RELAYER_ADDR}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(
+        out,
         "known offer:   {} (price {} ETH, seller deposit {} ETH)",
         c.known_offer,
         eth(c.offer_price),
@@ -174,13 +181,6 @@ pub async fn run(
         "seed {seed}, time scale {scale}, {rules} fault rule(s); Ctrl-C to stop"
     )?;
     write_boson(out, &handle, rpc)?;
-    writeln!(
-        out,
-        "relayer:       {}/relayer{}",
-        handle.url(),
-        rpc.map(|_| format!(", and http://{BOSON_RELAYER_ADDR}"))
-            .unwrap_or_default()
-    )?;
     out.flush()?;
     tracing::info!(addr = %handle.addr(), seed, "twin serving");
     let view = handle.wait().await;

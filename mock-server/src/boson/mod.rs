@@ -8,6 +8,7 @@
 //!   transactions: a call in, events or a named revert out.
 //! - [`chain`]: blocks on the twin clock, the pool, receipts, logs, reorgs.
 //! - [`rpc`]: Ethereum JSON-RPC over HTTP (single and batch), log filters.
+//! - [`relayer`]: the meta-transaction relayer in Biconomy's shape, and its outages.
 //! - [`accounts`]: the seeded development accounts. [`config`]: `[boson]`.
 //!
 //! It uses the engine's clock and fault decisions through [`ChainFaults`], and

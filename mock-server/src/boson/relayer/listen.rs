@@ -51,6 +51,7 @@ pub async fn serve(p: Arc<BosonPlatform>, listener: TcpListener) {
         // The accept loop ends and drops the socket; open connections drain on
         // their own task.
         stop.cancel();
+        p.engine.metrics.fault("relayer");
         p.relayer.count_mode("refuse");
         tracing::info!(%addr, "relayer refusing connections (a refuse rule's window)");
         if !wait(&p, &shutdown, false).await {
