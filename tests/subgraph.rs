@@ -205,3 +205,71 @@ async fn protocol_events_are_event_logs_keyed_by_tx_hash_log_index_and_account()
     assert!(kinds.contains(&json!({"type": "BUYER_COMMITTED"})), "{v}");
     assert!(kinds.contains(&json!({"type": "FUNDS_ENCUMBERED"})), "{v}");
 }
+
+#[tokio::test]
+async fn an_indexer_lag_rule_makes_a_read_after_write_stale_until_the_index_catches_up() {
+    use alloy::sol_types::SolCall;
+    use gauntlet_mock::boson::abi::IBosonProtocol as P;
+    let mut c = util::config();
+    c.boson.block_time = Duration::ZERO;
+    let mut lag = util::rule("indexer_lag");
+    lag.dist = Some("fixed".into());
+    lag.delay = Some(Duration::from_secs(10));
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(&[lag], "faults").expect("rule");
+    let twin = Twin::start(c).await;
+    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
+    let key = &boson.accounts.buyers[0].signer;
+    let input = P::commitToOfferCall {
+        _buyer: key.address(),
+        _offerId: alloy::primitives::U256::from(1u64),
+    }
+    .abi_encode();
+    let config = boson.chain().config.clone();
+    let raw = gauntlet_mock::boson::chain::sign::eip1559_value(
+        key,
+        &config,
+        0,
+        config.diamond,
+        input,
+        boson.config.offer_price,
+    );
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]});
+    let sent = twin.req("POST", "/rpc").json(&body).send().await.json();
+    assert!(sent["result"].is_string(), "{sent}");
+    // The write is mined (block 1) but the subgraph has not indexed it: a stale read.
+    let q = "{ _meta { block { number } } exchange(id: \"1\") { state } }";
+    let v = query(&twin, q, json!(null)).await;
+    assert_eq!(v["data"]["_meta"]["block"]["number"], 0, "{v}");
+    assert_eq!(v["data"]["exchange"], Value::Null);
+    let v = query(
+        &twin,
+        "{ exchange(id: \"1\", block: {number: 1}) { state } }",
+        json!(null),
+    )
+    .await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has only indexed up to block number 0 and data for block number 1"),
+        "{v}"
+    );
+    twin.advance("11s").await;
+    let v = query(&twin, q, json!(null)).await;
+    assert_eq!(v["data"]["_meta"]["block"]["number"], 1, "{v}");
+    assert_eq!(v["data"]["exchange"]["state"], "COMMITTED");
+    let oracle = twin.control("GET", "/_gauntlet/oracle").send().await.ok();
+    let lag = &oracle["boson"]["subgraph"]["consistency_lag_ms"];
+    assert!(
+        lag["max"]
+            .as_u64()
+            .is_some_and(|m| (10_000..=10_010).contains(&m)),
+        "{lag}"
+    );
+    let tape = twin.control("GET", "/_gauntlet/tape").send().await.ok();
+    assert!(
+        tape.to_string().contains("\"kind\":\"indexer_lag\""),
+        "{tape}"
+    );
+}

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod indexer;
 pub mod oracle;
 pub mod platform;
 pub mod protocol;
@@ -48,6 +49,8 @@ pub struct BlockFaults {
     /// Upgrades (`DiamondCut`) to announce: each becomes a transaction from the
     /// diamond's owner in the next block.
     pub upgrades: u32,
+    /// How long after this block the subgraph shows it (`indexer_lag` rules).
+    pub index_lag: Duration,
 }
 
 /// What the fault engine decides for the chain: reorgs and upgrades after a
@@ -85,6 +88,8 @@ pub struct Boson {
     paused: Mutex<u32>,
     /// Every reorg so far, for the oracle (the most recent kept).
     reorgs: Mutex<Vec<ReorgReport>>,
+    /// How far the subgraph has indexed.
+    indexer: Mutex<indexer::Indexer>,
 }
 
 /// Reorg reports kept for the oracle.
@@ -108,6 +113,7 @@ impl Boson {
             filters: Mutex::new(rpc::filters::Filters::default()),
             paused: Mutex::new(0),
             reorgs: Mutex::new(Vec::new()),
+            indexer: Mutex::new(indexer::Indexer::default()),
         }
     }
 
@@ -157,9 +163,20 @@ impl Boson {
         let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
         chain.paused = self.paused_now(now, faults);
         let mut upgrades = 0;
+        let mut ix = self.indexer.lock().unwrap_or_else(|e| e.into_inner());
         let mut hook = |c: &Chain, at: Duration| {
-            let f = faults.after_block(c.head_number(), at);
+            let n = c.head_number();
+            let f = faults.after_block(n, at);
             upgrades += f.upgrades;
+            ix.mined(n, at, f.index_lag);
+            if let Some(order) = f.reorg {
+                // The index falls back to the fork and indexes the new blocks again.
+                let fork = n - order.depth.min(n);
+                ix.rollback(fork);
+                for k in fork + 1..=n {
+                    ix.mined(k, at, f.index_lag);
+                }
+            }
             f.reorg
         };
         let reports = chain.catch_up(now, &mut hook);
@@ -215,12 +232,32 @@ impl Boson {
         *p
     }
 
+    /// The block the subgraph has indexed at twin time `now`.
+    pub fn indexed_head(&self, now: Duration) -> u64 {
+        self.indexer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .head_at(now)
+    }
+
+    /// The subgraph indexer's figures at twin time `now`.
+    pub fn indexer_view(&self, now: Duration, chain_head: u64) -> indexer::IndexerView {
+        self.indexer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .view(now, chain_head)
+    }
+
     /// The Boson section of the oracle at twin time `now`.
     pub fn oracle_view(&self, now: Duration, faults: &dyn ChainFaults) -> oracle::BosonView {
         let reorgs = self.reorgs();
         let paused = self.paused_now(now, faults);
         let chain = self.chain_at(now, faults);
-        oracle::view(&chain, paused, &reorgs)
+        let mut view = oracle::view(&chain, paused, &reorgs);
+        let head = chain.head_number();
+        drop(chain);
+        view.subgraph = Some(self.indexer_view(now, head));
+        view
     }
 
     /// The seeded accounts and entities, without keys (`GET /_gauntlet/boson/accounts`).

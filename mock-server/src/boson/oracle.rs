@@ -57,6 +57,8 @@ pub struct BosonView {
     pub upgrades: u64,
     /// The relayer: what it sent and what became of it, and double submissions.
     pub relayer: super::relayer::oracle::RelayerView,
+    /// The subgraph's indexing: its head, how far behind, the consistency lag.
+    pub subgraph: Option<super::indexer::IndexerView>,
 }
 
 /// Build the view from the canonical chain as it stands.
@@ -130,6 +132,7 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
             .collect(),
         upgrades,
         relayer: super::relayer::oracle::from_chain(chain),
+        subgraph: None,
     }
 }
 

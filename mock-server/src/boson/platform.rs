@@ -30,7 +30,10 @@ pub struct EngineFaults {
 
 impl ChainFaults for EngineFaults {
     fn after_block(&self, number: u64, at: Duration) -> BlockFaults {
-        let mut out = BlockFaults::default();
+        let mut out = BlockFaults {
+            index_lag: self.engine.faults.index_lag(number, at),
+            ..BlockFaults::default()
+        };
         for fired in self.engine.faults.after_block(number, at) {
             self.engine.metrics.fault(fired.fault.name());
             match fired.fault {

@@ -37,6 +37,8 @@ pub fn twin(block_time: Duration) -> Boson {
 pub struct Scripted {
     pub reorg_at: Option<(u64, ReorgOrder)>,
     pub paused: u32,
+    /// The subgraph's lag behind every block.
+    pub lag: Duration,
 }
 
 impl ChainFaults for Scripted {
@@ -44,6 +46,7 @@ impl ChainFaults for Scripted {
         super::BlockFaults {
             reorg: self.reorg_at.filter(|(n, _)| *n == number).map(|(_, o)| o),
             upgrades: 0,
+            index_lag: self.lag,
         }
     }
 

@@ -189,6 +189,7 @@ fn reorged(fate: Fate, seed: u64) -> (Boson, Vec<Value>, Scripted) {
             },
         )),
         paused: 0,
+        ..Scripted::default()
     };
     let id = rpc_at(
         &b,
@@ -302,6 +303,7 @@ fn reorder_moves_transactions_and_state_follows() {
                 },
             )),
             paused: 0,
+            lag: Duration::ZERO,
         };
         let a = send(&b, secs(0), commit(&b, 0, 0)).expect("commit");
         let r = send(&b, secs(0), revoke(&b, 0, 1)).expect("revoke");

@@ -16,9 +16,9 @@ use crate::boson::platform::BosonPlatform;
 pub struct StoreCache(Mutex<Option<(B256, Arc<Store>)>>);
 
 impl BosonPlatform {
-    /// The block the subgraph has indexed at twin time `now`.
-    pub fn indexed_head(&self, chain: &Chain, _now: Duration) -> u64 {
-        chain.head_number()
+    /// The block the subgraph has indexed at twin time `now` (never past the chain).
+    pub fn indexed_head(&self, chain: &Chain, now: Duration) -> u64 {
+        self.boson.indexed_head(now).min(chain.head_number())
     }
 
     /// The entities a query pinned to `pin` reads, at twin time `now`.

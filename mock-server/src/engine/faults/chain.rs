@@ -126,6 +126,35 @@ impl FaultEngine {
         fired
     }
 
+    /// How long after `block` (mined at twin time `at`) the indexer shows it: the
+    /// sum of every live `indexer_lag` rule's draw (seeded by the block and the
+    /// rule, so a seeded twin lags the same every run). Each draw goes on the tape.
+    pub fn index_lag(&self, block: u64, at: Duration) -> Duration {
+        let set = self.rules();
+        let since = at.saturating_sub(set.epoch);
+        let mut lag = Duration::ZERO;
+        for (index, rule) in set.rules.iter().enumerate() {
+            let FaultKind::IndexerLag(dist) = &rule.kind else {
+                continue;
+            };
+            if !rule.when.live(since) {
+                continue;
+            }
+            let mut rng = self.rng_for(block_stream(block, index));
+            if rng.random::<f64>() >= rule.probability {
+                continue;
+            }
+            if let Some(limit) = rule.limit
+                && set.injected[index].fetch_add(1, Ordering::Relaxed) >= limit
+            {
+                continue;
+            }
+            lag += dist.sample(&mut rng);
+            self.tape_chain(block, at, "INDEX", format!("/chain/{block}/index"), rule);
+        }
+        lag
+    }
+
     /// The regions paused at twin time `at`: every live pause rule's, each once, in
     /// the order first seen. A pause goes on the tape once per window, when first
     /// observed here (sequence 0: it belongs to no block or request).
@@ -198,6 +227,9 @@ pub(super) fn fields(kind: &str) -> &'static [&'static str] {
     match kind {
         "reorg" => &["depth", "fate"],
         "pause" => &["regions"],
+        "indexer_lag" => &[
+            "dist", "delay", "min", "max", "mean", "stddev", "median", "sigma", "scale", "shape",
+        ],
         _ => &[],
     }
 }
@@ -206,6 +238,9 @@ pub(super) fn fields(kind: &str) -> &'static [&'static str] {
 pub(super) fn kind_from_spec(spec: &RuleSpec) -> Result<FaultKind, (String, String)> {
     let err = |key: &str, reason: String| Err((key.to_string(), reason));
     match spec.kind.as_str() {
+        "indexer_lag" => super::Latency::from_spec(spec)
+            .map(FaultKind::IndexerLag)
+            .map_err(|(k, r)| (k.to_string(), r)),
         "reorg" => {
             let Some(depth) = spec.depth else {
                 return err("depth", "kind reorg needs depth".into());

@@ -224,6 +224,9 @@ pub enum FaultKind {
     Pause { regions: Vec<String> },
     /// Chain: the contract is upgraded (a DiamondCut event).
     Upgrade,
+    /// Chain: the indexer (the subgraph) shows each block mined in the window only
+    /// after a delay drawn from this distribution.
+    IndexerLag(Latency),
     /// What the meta-transaction relayer does to a request (or to its listener).
     Relayer(RelayerMode),
 }
@@ -247,6 +250,7 @@ impl FaultKind {
             Self::Reorg { .. } => "reorg",
             Self::Pause { .. } => "pause",
             Self::Upgrade => "upgrade",
+            Self::IndexerLag(_) => "indexer_lag",
             Self::Relayer(_) => "relayer",
         }
     }
@@ -255,12 +259,12 @@ impl FaultKind {
     pub fn is_chain(&self) -> bool {
         matches!(
             self,
-            Self::Reorg { .. } | Self::Pause { .. } | Self::Upgrade
+            Self::Reorg { .. } | Self::Pause { .. } | Self::Upgrade | Self::IndexerLag(_)
         )
     }
 
     /// The chain kinds' names (apart from the request kinds' [`FaultKind::NAMES`]).
-    pub const CHAIN_NAMES: [&'static str; 3] = ["reorg", "pause", "upgrade"];
+    pub const CHAIN_NAMES: [&'static str; 4] = ["reorg", "pause", "upgrade", "indexer_lag"];
 
     /// Every request kind name, for error messages and test tables.
     pub const NAMES: [&'static str; 11] = [
