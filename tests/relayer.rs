@@ -50,9 +50,13 @@ struct Setup {
 impl Setup {
     async fn start(rules: Vec<RuleSpec>) -> Setup {
         let mut c = util::config();
-        c.boson.block_time = Duration::ZERO;
         c.faults = gauntlet_mock::engine::faults::spec::validate_all(&rules, "faults")
             .expect("valid rules");
+        Setup::with(c).await
+    }
+
+    async fn with(mut c: gauntlet_mock::TwinConfig) -> Setup {
+        c.boson.block_time = Duration::ZERO;
         let twin = Twin::start(c).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -635,4 +639,24 @@ async fn a_client_that_relays_then_sends_directly_is_counted_by_the_oracle() {
     assert_eq!(rl["double_submissions"], 1, "{rl}");
     assert_eq!(rl["duplicate_refusals"], 1, "{rl}");
     assert_eq!(o["transitions"]["Committed"], 2);
+}
+
+#[tokio::test]
+async fn a_configured_api_key_is_the_only_one_taken() {
+    let mut c = util::config();
+    c.boson.relayer_api_key = Some(gauntlet_mock::SecretString::new("relayer-key"));
+    let s = Setup::with(c).await;
+    s.free_offer().await;
+    let body = commit_body(&s.buyer(), NONCE);
+    let wrong = s
+        .relayer
+        .req("POST", RELAY)
+        .header("x-api-key", "other")
+        .json(&body);
+    let wrong = wrong.send().await;
+    assert_eq!(
+        (wrong.status(), wrong.json()["code"].as_u64()),
+        (401, Some(401))
+    );
+    assert_eq!(s.relay(&body).await.status(), 200, "the configured key");
 }
