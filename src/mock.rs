@@ -18,6 +18,9 @@ pub const BOSON_RPC_ADDR: &str = "127.0.0.1:8545";
 /// Where `--boson-ports` serves the meta-transaction relayer: core-sdk's local
 /// relayer URL (Boson's meta-tx-gateway port).
 pub const BOSON_RELAYER_ADDR: &str = "127.0.0.1:8888";
+/// Where `--boson-ports` serves the subgraph: core-sdk's local graph-node
+/// (`http://127.0.0.1:8000/subgraphs/name/boson/corecomponents`).
+pub const BOSON_SUBGRAPH_ADDR: &str = "127.0.0.1:8000";
 
 /// The configuration `args` ask for, with the secrets it uses.
 pub fn config(
@@ -113,6 +116,14 @@ fn write_boson(
         rpc.map(|_| format!(", and http://{BOSON_RELAYER_ADDR}"))
             .unwrap_or_default()
     )?;
+    let path = gauntlet_mock::boson::subgraph::PATH;
+    writeln!(
+        out,
+        "subgraph:      {}{path}{}",
+        handle.url(),
+        rpc.map(|_| format!(", and http://{BOSON_SUBGRAPH_ADDR}{path}"))
+            .unwrap_or_default()
+    )?;
     writeln!(
         out,
         "known offer:   {} (price {} ETH, seller deposit {} ETH)",
@@ -169,6 +180,11 @@ pub async fn run(
             .await
             .with_context(|| format!("--boson-ports: cannot listen on {BOSON_RELAYER_ADDR}"))?;
         handle.serve_relayer(l);
+        // The Boson listener answers the subgraph at its path, as graph-node does.
+        let l = tokio::net::TcpListener::bind(BOSON_SUBGRAPH_ADDR)
+            .await
+            .with_context(|| format!("--boson-ports: cannot listen on {BOSON_SUBGRAPH_ADDR}"))?;
+        handle.serve_rpc(l);
         Some(BOSON_RPC_ADDR)
     } else {
         None
