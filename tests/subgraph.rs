@@ -273,3 +273,18 @@ async fn an_indexer_lag_rule_makes_a_read_after_write_stale_until_the_index_catc
         "{tape}"
     );
 }
+
+#[tokio::test]
+async fn http_fault_rules_take_the_subgraph_down_like_any_path() {
+    let mut down = util::rule("status");
+    down.status = Some(503);
+    down.route = Some("POST /subgraphs/*".into());
+    down.limit = Some(1);
+    let twin = Twin::with_rules(vec![down]).await;
+    let body = json!({"query": "{ _meta { block { number } } }"});
+    let first = twin.req("POST", PATH).json(&body).send().await;
+    assert_eq!(first.status(), 503);
+    let second = twin.req("POST", PATH).json(&body).send().await;
+    assert_eq!(second.status(), 200);
+    assert!(second.json()["data"]["_meta"]["block"]["number"].is_u64());
+}
