@@ -154,19 +154,12 @@ pub fn npm_ready() {
     });
 }
 
-#[tokio::test]
-async fn ethers_commits_waits_for_the_receipt_and_decodes_buyer_committed() {
-    npm_ready();
-    let mut c = util::config();
-    // 2 s blocks on a clock 10x faster than real time: a block every 200 ms.
-    c.time_scale = 10.0;
-    let twin = Twin::start(c).await;
-    let key = buyer(&twin, 1);
+/// Run a script of `tests/js` with `args` and the buyer's key in `BUYER_KEY`,
+/// within the test bound; it must succeed and print one JSON line, returned.
+pub async fn run_node(script: &str, args: &[String], key: &PrivateKeySigner) -> Value {
     let out = tokio::process::Command::new("node")
-        .arg(js_dir().join("ethers-walk.js"))
-        .arg(rpc_url(&twin))
-        .arg(format!("{:#x}", gauntlet_mock::boson::config::DIAMOND))
-        .arg("1")
+        .arg(js_dir().join(script))
+        .args(args)
         .env(
             "BUYER_KEY",
             format!("0x{}", alloy::hex::encode(key.to_bytes())),
@@ -180,10 +173,30 @@ async fn ethers_commits_waits_for_the_receipt_and_decodes_buyer_committed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
+        "{script}: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let walk: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
+#[tokio::test]
+async fn ethers_commits_waits_for_the_receipt_and_decodes_buyer_committed() {
+    npm_ready();
+    let mut c = util::config();
+    // 2 s blocks on a clock 10x faster than real time: a block every 200 ms.
+    c.time_scale = 10.0;
+    let twin = Twin::start(c).await;
+    let key = buyer(&twin, 1);
+    let walk = run_node(
+        "ethers-walk.js",
+        &[
+            rpc_url(&twin),
+            format!("{:#x}", gauntlet_mock::boson::config::DIAMOND),
+            "1".into(),
+        ],
+        &key,
+    )
+    .await;
     assert_eq!(walk["exchangeId"], "1");
     assert_eq!(walk["statuses"], json!([1, 1, 1]));
     assert_eq!(walk["state"], 4);

@@ -285,3 +285,22 @@ async fn a_reset_starts_the_chain_again_from_genesis() {
     let r = rpc(&twin, "eth_sendRawTransaction", json!([commit(&twin, 0)])).await;
     assert!(r["result"].is_string(), "{r}");
 }
+
+#[tokio::test]
+async fn the_accounts_route_names_the_seeded_entities_without_keys() {
+    let twin = automine(Vec::new()).await;
+    let v = twin
+        .control("GET", "/_gauntlet/boson/accounts")
+        .send()
+        .await
+        .ok();
+    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
+    assert_eq!(v["seller"]["seller_id"], 1);
+    assert_eq!(v["dispute_resolver"]["id"], 2);
+    assert_eq!(
+        v["seller"]["address"],
+        json!(boson.accounts.seller.address())
+    );
+    let key = alloy::hex::encode(boson.accounts.seller.signer.to_bytes());
+    assert!(!v.to_string().contains(&key), "no key in {v}");
+}

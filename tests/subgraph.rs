@@ -17,6 +17,33 @@ async fn automine() -> Twin {
     Twin::start(c).await
 }
 
+/// Buyer 0 commits to the known offer through the twin's JSON-RPC; the tx hash.
+async fn commit_known_offer(twin: &Twin) -> Value {
+    use alloy::sol_types::SolCall;
+    use gauntlet_mock::boson::abi::IBosonProtocol as P;
+    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
+    let key = &boson.accounts.buyers[0].signer;
+    let input = P::commitToOfferCall {
+        _buyer: key.address(),
+        _offerId: alloy::primitives::U256::from(1u64),
+    }
+    .abi_encode();
+    let config = boson.chain().config.clone();
+    let raw = gauntlet_mock::boson::chain::sign::eip1559_value(
+        key,
+        &config,
+        0,
+        config.diamond,
+        input,
+        boson.config.offer_price,
+    );
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]});
+    let sent = twin.req("POST", "/rpc").json(&body).send().await.json();
+    assert!(sent["result"].is_string(), "{sent}");
+    sent["result"].clone()
+}
+
 async fn query(twin: &Twin, q: &str, vars: Value) -> Value {
     let body = json!({"query": q, "variables": vars});
     let r = twin.req("POST", PATH).json(&body).send().await;
@@ -30,28 +57,16 @@ async fn core_sdk_reads_and_writes_through_the_twin_unmodified() {
     let twin = automine().await;
     let boson = &twin.handle.as_ref().expect("owned").twin().boson;
     let key = boson.accounts.buyers[0].signer.clone();
-    let out = tokio::process::Command::new("node")
-        .arg(crate::boson::js_dir().join("core-sdk-walk.js"))
-        .arg(format!("http://{}", twin.addr))
-        .arg(format!("{:#x}", gauntlet_mock::boson::config::DIAMOND))
-        .arg("1")
-        .env(
-            "BUYER_KEY",
-            format!("0x{}", alloy::hex::encode(key.to_bytes())),
-        )
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(util::BOUND, out)
-        .await
-        .expect("bounded")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let walk: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let walk = crate::boson::run_node(
+        "core-sdk-walk.js",
+        &[
+            format!("http://{}", twin.addr),
+            format!("{:#x}", gauntlet_mock::boson::config::DIAMOND),
+            "1".into(),
+        ],
+        &key,
+    )
+    .await;
     assert_eq!(walk["offer"]["id"], "1");
     assert_eq!(walk["offer"]["price"], boson.config.offer_price.to_string());
     assert_eq!(walk["committedState"], "COMMITTED");
@@ -153,28 +168,8 @@ async fn where_order_and_paging_follow_graph_node() {
 
 #[tokio::test]
 async fn protocol_events_are_event_logs_keyed_by_tx_hash_log_index_and_account() {
-    use alloy::sol_types::SolCall;
-    use gauntlet_mock::boson::abi::IBosonProtocol as P;
     let twin = automine().await;
-    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
-    let key = &boson.accounts.buyers[0].signer;
-    let input = P::commitToOfferCall {
-        _buyer: key.address(),
-        _offerId: alloy::primitives::U256::from(1u64),
-    }
-    .abi_encode();
-    let config = boson.chain().config.clone();
-    let raw = gauntlet_mock::boson::chain::sign::eip1559_value(
-        key,
-        &config,
-        0,
-        config.diamond,
-        input,
-        boson.config.offer_price,
-    );
-    let body =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]});
-    let hash = twin.req("POST", "/rpc").json(&body).send().await.json()["result"].clone();
+    let hash = commit_known_offer(&twin).await;
     let q = "{ eventLogs(where: {type: BUYER_COMMITTED}) { id hash type account { id } \
                ... on ExchangeEventLog { exchange { id state } } } \
                buyers { logs { type } } }";
@@ -208,8 +203,6 @@ async fn protocol_events_are_event_logs_keyed_by_tx_hash_log_index_and_account()
 
 #[tokio::test]
 async fn an_indexer_lag_rule_makes_a_read_after_write_stale_until_the_index_catches_up() {
-    use alloy::sol_types::SolCall;
-    use gauntlet_mock::boson::abi::IBosonProtocol as P;
     let mut c = util::config();
     c.boson.block_time = Duration::ZERO;
     let mut lag = util::rule("indexer_lag");
@@ -217,26 +210,7 @@ async fn an_indexer_lag_rule_makes_a_read_after_write_stale_until_the_index_catc
     lag.delay = Some(Duration::from_secs(10));
     c.faults = gauntlet_mock::engine::faults::spec::validate_all(&[lag], "faults").expect("rule");
     let twin = Twin::start(c).await;
-    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
-    let key = &boson.accounts.buyers[0].signer;
-    let input = P::commitToOfferCall {
-        _buyer: key.address(),
-        _offerId: alloy::primitives::U256::from(1u64),
-    }
-    .abi_encode();
-    let config = boson.chain().config.clone();
-    let raw = gauntlet_mock::boson::chain::sign::eip1559_value(
-        key,
-        &config,
-        0,
-        config.diamond,
-        input,
-        boson.config.offer_price,
-    );
-    let body =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw]});
-    let sent = twin.req("POST", "/rpc").json(&body).send().await.json();
-    assert!(sent["result"].is_string(), "{sent}");
+    commit_known_offer(&twin).await;
     // The write is mined (block 1) but the subgraph has not indexed it: a stale read.
     let q = "{ _meta { block { number } } exchange(id: \"1\") { state } }";
     let v = query(&twin, q, json!(null)).await;

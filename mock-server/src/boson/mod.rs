@@ -262,13 +262,27 @@ impl Boson {
 
     /// The seeded accounts and entities, without keys (`GET /_gauntlet/boson/accounts`).
     pub fn accounts_json(&self) -> serde_json::Value {
+        let (seller, resolver) = (
+            self.accounts.seller.address(),
+            self.accounts.resolver.address(),
+        );
+        let (seller_id, resolver_id) = {
+            let chain = self.chain();
+            let p = &chain.state().protocol;
+            let rid = p
+                .resolvers
+                .values()
+                .find(|r| r.assistant == resolver)
+                .map(|r| r.id);
+            (p.seller_of(seller), rid)
+        };
         let buyers: Vec<_> = self.accounts.buyers.iter().map(|b| b.address()).collect();
         serde_json::json!({
             "chain_id": self.config.chain_id,
             "diamond": self.config.diamond,
             "known_offer": self.config.known_offer,
-            "seller": {"address": self.accounts.seller.address(), "seller_id": 1},
-            "dispute_resolver": {"address": self.accounts.resolver.address(), "id": 2},
+            "seller": {"address": seller, "seller_id": seller_id},
+            "dispute_resolver": {"address": resolver, "id": resolver_id},
             "owner": self.accounts.owner.address(),
             "relayer": self.accounts.relayer.address(),
             "buyers": buyers,

@@ -96,8 +96,16 @@ impl Store {
                     "active": true, "sellerAllowList": [], "fees": []}),
             );
         }
+        // Commits and redemptions per offer, in one pass over the exchanges.
+        let mut tally: HashMap<u64, (u64, u64)> = HashMap::new();
+        for x in p.exchanges.values() {
+            let t = tally.entry(x.offer_id).or_default();
+            t.0 += 1;
+            t.1 += u64::from(x.redeemed > 0);
+        }
         for o in p.offers.values() {
-            s.offer(p, o);
+            let (commits, redeemed) = tally.get(&o.id).copied().unwrap_or_default();
+            s.offer(p, o, commits, redeemed);
         }
         for x in p.exchanges.values() {
             s.exchange(p, x);
@@ -130,14 +138,8 @@ impl Store {
             .insert(e.id().to_string(), e);
     }
 
-    fn offer(&mut self, p: &Protocol, o: &Offer) {
+    fn offer(&mut self, p: &Protocol, o: &Offer, commits: u64, redeemed: u64) {
         let id = o.id.to_string();
-        let commits = p.exchanges.values().filter(|x| x.offer_id == o.id).count() as u64;
-        let redeemed = p
-            .exchanges
-            .values()
-            .filter(|x| x.offer_id == o.id && x.redeemed > 0)
-            .count() as u64;
         let terms = format!("{}-{}-terms", o.resolver_id, o.id);
         self.insert(
             "Offer",
