@@ -14,7 +14,6 @@ pub mod limits;
 pub mod sequencer;
 pub mod webhooks;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,14 +27,15 @@ use ebus::Store;
 use limits::RateLimiter;
 use sequencer::Sequencer;
 use webhooks::Registry;
-use webhooks::dispatch::{Delivery, Dispatcher};
 use webhooks::event::Event;
 
 use crate::engine::Engine;
 use crate::engine::error::{ApiError, parse_json};
 use crate::engine::metrics::Metrics;
+use crate::engine::oracle::effects::Effects;
 use crate::engine::platform::Platform;
 use crate::engine::reply::Reply;
+use crate::engine::webhooks::{Host, Hub};
 
 /// Everything Dual's twin knows, beside the engine it runs on.
 #[derive(Debug)]
@@ -46,11 +46,8 @@ pub struct Dual {
     pub auth: Auth,
     pub limiter: RateLimiter,
     pub store: Mutex<Store>,
-    pub webhooks: Mutex<Registry>,
-    /// Webhook deliveries waiting or in flight.
-    pub dispatcher: Dispatcher,
-    next_event: AtomicU64,
-    next_delivery: AtomicU64,
+    /// Webhooks, and their deliveries waiting or in flight.
+    pub hub: Hub,
 }
 
 impl Dual {
@@ -60,10 +57,7 @@ impl Dual {
             auth: Auth::new(config.auth.clone()),
             limiter: RateLimiter::new(config.limits.clone()),
             store: Mutex::new(Self::fresh_store(&config)),
-            webhooks: Mutex::new(Registry::default()),
-            dispatcher: Dispatcher::new(),
-            next_event: AtomicU64::new(1),
-            next_delivery: AtomicU64::new(0),
+            hub: Hub::new(&webhooks::EVENT_TYPES, webhooks::HEADERS, "evt_"),
             config,
         }
     }
@@ -75,12 +69,8 @@ impl Dual {
         )
     }
 
-    pub fn next_delivery_seq(&self) -> u64 {
-        self.next_delivery.fetch_add(1, Ordering::Relaxed)
-    }
-
     pub fn next_event_id(&self) -> String {
-        format!("evt_{}", self.next_event.fetch_add(1, Ordering::Relaxed))
+        self.hub.next_event_id()
     }
 
     /// Queue each event for every active webhook that listens for it; an event that
@@ -88,25 +78,11 @@ impl Dual {
     pub fn raise(&self, events: Vec<Event>) {
         let now = self.engine.clock.now();
         for event in events {
-            let targets = self.webhooks().targets(&event.org, &event.event_type);
-            if targets.is_empty() {
-                continue;
-            }
-            if let Some(key) = &event.effect_key {
-                self.engine.oracle.effects.expect(key);
-            }
-            let event = Arc::new(event);
-            for (id, _) in targets {
-                self.dispatcher.schedule(
-                    Delivery {
-                        event: event.clone(),
-                        webhook: id,
-                        attempt: 0,
-                        created: now,
-                        duplicate: false,
-                    },
-                    now,
-                );
+            let key = event.effect_key.clone();
+            if self.hub.send(event, now, now)
+                && let Some(key) = key
+            {
+                self.engine.oracle.effects.expect(&key);
             }
         }
     }
@@ -116,7 +92,45 @@ impl Dual {
     }
 
     pub fn webhooks(&self) -> MutexGuard<'_, Registry> {
-        self.webhooks.lock().unwrap_or_else(|e| e.into_inner())
+        self.hub.registry()
+    }
+}
+
+impl Host for Dual {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    fn effects(&self) -> &Effects {
+        &self.engine.oracle.effects
+    }
+
+    /// Five failures in a row: the webhook is off until PATCHed, and
+    /// `webhook.failed` goes to whoever listens for it.
+    fn deactivated(&self, webhook: &str, last: &Event) {
+        let org = self
+            .webhooks()
+            .by_id(webhook)
+            .map(|h| h.org.clone())
+            .unwrap_or_default();
+        let event = Event {
+            id: self.next_event_id(),
+            event_type: "webhook.failed".into(),
+            org,
+            object_id: None,
+            timestamp: crate::engine::clock::rfc3339(self.engine.clock.unix()),
+            payload: json!({
+                "webhook_id": webhook,
+                "consecutive_failures": webhooks::dispatch::DEACTIVATE_AFTER,
+                "last_event_id": last.id,
+            }),
+            effect_key: None,
+        };
+        self.raise(vec![event]);
     }
 }
 
@@ -141,8 +155,7 @@ impl Platform for Dual {
     /// Objects, actions, webhooks, queued deliveries and buckets; keys and users stay.
     fn reset(&self) {
         *self.store() = Self::fresh_store(&self.config);
-        *self.webhooks() = Registry::default();
-        self.dispatcher.clear();
+        self.hub.reset();
         self.limiter.reset();
     }
 

@@ -13,6 +13,7 @@
 //! - [`metrics`]: `/metrics` in Prometheus text. [`ratelimit`]: token buckets.
 //! - [`idempotency`]: stored replies per key. [`secret`]: redacted strings, new secrets.
 //! - [`platform`]: the `Platform` trait, the seam to the platforms above.
+//! - [`webhooks`]: registry, signed delivery with retries, for every platform.
 
 pub mod clock;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod secret;
 pub mod server;
+pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

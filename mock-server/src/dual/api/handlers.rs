@@ -156,14 +156,14 @@ pub fn dispatch(
         )),
         (Route::Webhook(id), &Method::DELETE) => {
             dual.webhooks().delete(org, id)?;
-            dual.dispatcher.forget(id);
+            dual.hub.dispatcher.forget(id);
             Ok(Reply::bytes(StatusCode::NO_CONTENT, Bytes::new()))
         }
         (Route::WebhookEvents(id), _) => {
             dual.webhooks().get(org, id)?;
             Ok(Reply::json(
                 StatusCode::OK,
-                &json!({ "deliveries": dual.dispatcher.log(id) }),
+                &json!({ "deliveries": dual.hub.dispatcher.log(id) }),
             ))
         }
         (Route::WebhookTest(id), _) => {
@@ -184,7 +184,7 @@ pub fn dispatch(
                 created: cx.now,
                 duplicate: false,
             };
-            dual.dispatcher.schedule(d, cx.now);
+            dual.hub.dispatcher.schedule(d, cx.now);
             Ok(Reply::json(
                 StatusCode::ACCEPTED,
                 &json!({ "queued": true, "event_id": event.id }),

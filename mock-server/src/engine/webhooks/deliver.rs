@@ -4,13 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-
+use super::Host;
 use super::dispatch::{
     ANSWER_DEADLINE, Answer, DEACTIVATE_AFTER, Delivery, LogEntry, RETRY_SCHEDULE, post,
 };
-use super::event::{Event, sign, sign_body_only};
-use crate::dual::Dual;
+use super::event::{sign, sign_body_only};
 use crate::engine::faults::DeliveryFacts;
 use crate::engine::faults::webhook::{DuplicateMode, SignatureFault, TIMESTAMP_SKEW};
 use crate::engine::oracle::effects::Forgery;
@@ -21,31 +19,33 @@ pub const MAX_NAP: Duration = Duration::from_millis(250);
 pub const AFTER_ACK_GAP: Duration = Duration::from_secs(1);
 
 /// Run until the twin shuts down.
-pub async fn run(dual: Arc<Dual>) {
+pub async fn run<H: Host>(host: Arc<H>) {
     loop {
-        let now = dual.engine.clock.now();
-        let (due, next) = dual.dispatcher.due(now);
+        let engine = host.engine();
+        let now = engine.clock.now();
+        let (due, next) = host.hub().dispatcher.due(now);
         for d in due {
-            let dual = dual.clone();
-            tokio::spawn(async move { attempt(&dual, d).await });
+            let host = host.clone();
+            tokio::spawn(async move { attempt(&*host, d).await });
         }
         let nap = next.map_or(MAX_NAP, |n| {
-            dual.engine.clock.real(n.saturating_sub(now)).min(MAX_NAP)
+            engine.clock.real(n.saturating_sub(now)).min(MAX_NAP)
         });
         tokio::select! {
             _ = tokio::time::sleep(nap) => {}
-            _ = dual.dispatcher.wake.notified() => {}
-            _ = dual.engine.shutdown.cancelled() => return,
+            _ = host.hub().dispatcher.wake.notified() => {}
+            _ = engine.shutdown.cancelled() => return,
         }
     }
 }
 
 /// One delivery attempt.
-async fn attempt(dual: &Dual, d: Delivery) {
-    let Ok(_permit) = dual.dispatcher.slots.acquire().await else {
+async fn attempt<H: Host>(host: &H, d: Delivery) {
+    let (engine, hub) = (host.engine(), host.hub());
+    let Ok(_permit) = hub.dispatcher.slots.acquire().await else {
         return;
     };
-    let Some((url, secret, previous, active)) = dual.webhooks().by_id(&d.webhook).map(|h| {
+    let Some((url, secret, previous, active)) = hub.registry().by_id(&d.webhook).map(|h| {
         (
             h.url.clone(),
             h.secret.clone(),
@@ -58,30 +58,30 @@ async fn attempt(dual: &Dual, d: Delivery) {
     if !active {
         return;
     }
-    let seq = dual.next_delivery_seq();
-    let mut rng = dual.engine.faults.delivery_rng(seq);
+    let seq = hub.next_delivery_seq();
+    let mut rng = engine.faults.delivery_rng(seq);
     let decision = if d.duplicate {
         Default::default()
     } else {
         let facts = DeliveryFacts {
             seq,
-            now: dual.engine.clock.now(),
+            now: engine.clock.now(),
             event_id: &d.event.id,
             event_type: &d.event.event_type,
             url: &url,
         };
-        dual.engine.faults.decide_delivery(&facts, &mut rng)
+        engine.faults.decide_delivery(&facts, &mut rng)
     };
     for kind in &decision.kinds {
-        dual.engine.metrics.fault(kind);
+        engine.metrics.fault(kind);
     }
     if !decision.hold.is_zero() {
         tokio::select! {
-            _ = tokio::time::sleep(dual.engine.clock.real(decision.hold)) => {}
-            _ = dual.engine.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(engine.clock.real(decision.hold)) => {}
+            _ = engine.shutdown.cancelled() => return,
         }
     }
-    let unix = dual.engine.clock.unix();
+    let unix = engine.clock.unix();
     let ts = match decision.signature {
         Some(SignatureFault::Stale) => unix - TIMESTAMP_SKEW.as_secs_f64(),
         Some(SignatureFault::Future) => unix + TIMESTAMP_SKEW.as_secs_f64(),
@@ -112,36 +112,36 @@ async fn attempt(dual: &Dual, d: Delivery) {
         Some(_) => Forgery::Signature,
     };
     let headers = [
-        ("x-dual-timestamp", ts),
-        ("x-dual-signature", signature),
-        ("x-dual-delivery", format!("{}", d.attempt)),
+        (hub.headers.timestamp, ts),
+        (hub.headers.signature, signature),
+        (hub.headers.attempt, format!("{}", d.attempt)),
     ];
-    let send = || post(&dual.dispatcher.http, &url, &headers, body.clone());
+    let send = || post(&hub.dispatcher.http, &url, &headers, body.clone());
     let (answer, took) = match decision.duplicate {
         Some(DuplicateMode::Concurrent) => {
             let (a, b) = tokio::join!(send(), send());
-            grade(dual, &d, &b.0, b.1, forgery);
+            grade(host, &d, &b.0, b.1, forgery);
             a
         }
         _ => send().await,
     };
-    grade(dual, &d, &answer, took, forgery);
+    grade(host, &d, &answer, took, forgery);
     if decision.duplicate == Some(DuplicateMode::Sequential) {
         let (again, took2) = send().await;
-        grade(dual, &d, &again, took2, forgery);
+        grade(host, &d, &again, took2, forgery);
     }
     let mut next_retry = None;
     if !d.duplicate {
-        next_retry = settle(dual, &d, &answer, forgery, decision.duplicate);
+        next_retry = settle(host, &d, &answer, forgery, decision.duplicate);
     }
-    dual.dispatcher.record(
+    hub.dispatcher.record(
         &d.webhook,
         LogEntry {
             event_id: d.event.id.clone(),
             event_type: d.event.event_type.clone(),
             attempt: d.attempt,
             outcome: answer.describe(),
-            at_ms: dual.engine.clock.now().as_millis() as u64,
+            at_ms: engine.clock.now().as_millis() as u64,
             answered_ms: took.as_secs_f64() * 1000.0,
             faults: decision.kinds.clone(),
             next_retry_ms: next_retry.map(|t: Duration| t.as_millis() as u64),
@@ -150,7 +150,7 @@ async fn attempt(dual: &Dual, d: Delivery) {
 }
 
 /// Put one answer in the effects ledger.
-fn grade(dual: &Dual, d: &Delivery, answer: &Answer, took: Duration, forgery: Forgery) {
+fn grade<H: Host>(host: &H, d: &Delivery, answer: &Answer, took: Duration, forgery: Forgery) {
     let ok = match answer {
         Answer::Timeout => None,
         a => Some(a.ok()),
@@ -160,10 +160,8 @@ fn grade(dual: &Dual, d: &Delivery, answer: &Answer, took: Duration, forgery: Fo
     } else {
         took
     };
-    let lag = dual.engine.clock.now().saturating_sub(d.created);
-    dual.engine
-        .oracle
-        .effects
+    let lag = host.engine().clock.now().saturating_sub(d.created);
+    host.effects()
         .answered(d.event.effect_key.as_deref(), ok, took, forgery, lag);
 }
 
@@ -171,18 +169,19 @@ fn grade(dual: &Dual, d: &Delivery, answer: &Answer, took: Duration, forgery: Fo
 /// retried on the schedule, and the fifth in a row deactivates the webhook. A
 /// forged delivery the receiver rightly refused is sent again properly and does
 /// not count against it. Returns when the retry is due.
-fn settle(
-    dual: &Dual,
+fn settle<H: Host>(
+    host: &H,
     d: &Delivery,
     answer: &Answer,
     forgery: Forgery,
     dup: Option<DuplicateMode>,
 ) -> Option<Duration> {
-    let now = dual.engine.clock.now();
+    let hub = host.hub();
+    let now = host.engine().clock.now();
     if answer.ok() {
-        dual.webhooks().succeeded(&d.webhook);
+        hub.registry().succeeded(&d.webhook);
         if dup == Some(DuplicateMode::AfterAck) {
-            dual.dispatcher.schedule(
+            hub.dispatcher.schedule(
                 Delivery {
                     duplicate: true,
                     ..d.clone()
@@ -193,15 +192,18 @@ fn settle(
         return None;
     }
     if forgery != Forgery::None {
-        dual.dispatcher.schedule(d.clone(), now);
+        hub.dispatcher.schedule(d.clone(), now);
         return Some(now);
     }
-    if dual.webhooks().failed(&d.webhook, DEACTIVATE_AFTER) {
-        deactivated(dual, d);
+    let failed = hub.registry().failed(&d.webhook, DEACTIVATE_AFTER);
+    if failed {
+        hub.dispatcher.forget(&d.webhook);
+        host.effects().deactivated();
+        host.deactivated(&d.webhook, &d.event);
         return None;
     }
     let wait = *RETRY_SCHEDULE.get(d.attempt as usize)?;
-    dual.dispatcher.schedule(
+    hub.dispatcher.schedule(
         Delivery {
             attempt: d.attempt + 1,
             ..d.clone()
@@ -209,26 +211,4 @@ fn settle(
         now + wait,
     );
     Some(now + wait)
-}
-
-/// Five failures in a row: the webhook is off until PATCHed, and `webhook.failed`
-/// goes to whoever listens for it.
-fn deactivated(dual: &Dual, d: &Delivery) {
-    dual.dispatcher.forget(&d.webhook);
-    dual.engine.oracle.effects.deactivated();
-    let org = dual
-        .webhooks()
-        .by_id(&d.webhook)
-        .map(|h| h.org.clone())
-        .unwrap_or_default();
-    let event = Event {
-        id: dual.next_event_id(),
-        event_type: "webhook.failed".into(),
-        org,
-        object_id: None,
-        timestamp: crate::engine::clock::rfc3339(dual.engine.clock.unix()),
-        payload: json!({ "webhook_id": d.webhook, "consecutive_failures": DEACTIVATE_AFTER, "last_event_id": d.event.id }),
-        effect_key: None,
-    };
-    dual.raise(vec![event]);
 }
