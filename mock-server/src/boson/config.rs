@@ -53,6 +53,12 @@ pub struct BosonConfig {
     /// The key the relayer wants in `x-api-key` ([`RELAYER_API_KEY_ENV`]); `None`
     /// takes any non-empty key, as a local Biconomy stand-in does.
     pub relayer_api_key: Option<SecretString>,
+    /// Confirmations a chain event needs before its effect is due (and before
+    /// acting on it is not premature).
+    pub confirmations: u64,
+    /// Twin time between a reorg and the webhook deliveries of the events it
+    /// removed (zero: at once, ahead of the new chain's, as geth orders them).
+    pub removal_notice_delay: Duration,
 }
 
 impl BosonConfig {
@@ -85,6 +91,8 @@ impl Default for BosonConfig {
             seller_key: None,
             buyer_keys: None,
             relayer_api_key: None,
+            confirmations: 3,
+            removal_notice_delay: Duration::ZERO,
         }
     }
 }
@@ -111,6 +119,13 @@ pub struct BosonFile {
     pub base_fee_gwei: Option<u64>,
     /// The seeded test offer's id (default 1).
     pub known_offer: Option<u64>,
+    /// Confirmations before a chain event's effect is due (default 3).
+    pub confirmations: Option<u64>,
+    /// How long after a reorg the `removed: true` webhook deliveries go out, e.g.
+    /// "10s" (default 0: at once, before the new chain's events).
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub removal_notice_delay: Option<Duration>,
 }
 
 impl BosonFile {
@@ -151,6 +166,15 @@ impl BosonFile {
                 return Err(("boson.known_offer".into(), "offer ids start at 1".into()));
             }
             c.known_offer = id;
+        }
+        if let Some(n) = self.confirmations {
+            if n > 1_024 {
+                return Err(("boson.confirmations".into(), "must be 0..=1024".into()));
+            }
+            c.confirmations = n;
+        }
+        if let Some(d) = self.removal_notice_delay {
+            c.removal_notice_delay = d;
         }
         Ok(c)
     }

@@ -9,6 +9,8 @@
 //! - [`chain`]: blocks on the twin clock, the pool, receipts, logs, reorgs.
 //! - [`rpc`]: Ethereum JSON-RPC over HTTP (single and batch), log filters.
 //! - [`relayer`]: the meta-transaction relayer in Biconomy's shape, and its outages.
+//! - [`events`]: the protocol's events as signed webhooks, `removed` after a reorg,
+//!   and the effects ledger that grades the receiver.
 //! - [`accounts`]: the seeded development accounts. [`config`]: `[boson]`.
 //!
 //! It uses the engine's clock and fault decisions through [`ChainFaults`], and
@@ -19,6 +21,7 @@ pub mod accounts;
 pub mod api;
 pub mod chain;
 pub mod config;
+pub mod events;
 pub mod indexer;
 pub mod oracle;
 pub mod platform;

@@ -59,6 +59,18 @@ pub struct BosonView {
     pub relayer: super::relayer::oracle::RelayerView,
     /// The subgraph's indexing: its head, how far behind, the consistency lag.
     pub subgraph: Option<super::indexer::IndexerView>,
+    /// Chain-event webhooks: deliveries and the effects the receiver reported.
+    pub webhooks: Option<ChainWebhooks>,
+}
+
+/// The chain-event webhooks' account.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChainWebhooks {
+    /// Confirmations an event needs before its effect is due.
+    pub confirmations: u64,
+    /// Registered webhooks (id, url, events, active).
+    pub registered: Vec<serde_json::Value>,
+    pub effects: crate::engine::oracle::effects::EffectCounts,
 }
 
 /// Build the view from the canonical chain as it stands.
@@ -133,6 +145,7 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
         upgrades,
         relayer: super::relayer::oracle::from_chain(chain),
         subgraph: None,
+        webhooks: None,
     }
 }
 

@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::chain::{Fate, ReorgOrder};
+use super::events::{self, ChainEvents};
+use super::oracle::ChainWebhooks;
 use super::protocol::region_bit;
 use super::{BlockFaults, Boson, ChainFaults};
 use crate::engine::Engine;
@@ -106,6 +108,8 @@ pub struct BosonPlatform {
     /// The subgraph's schema (built once) and the last entities it served.
     pub subgraph: Arc<super::subgraph::Subgraph>,
     pub(crate) store_cache: super::subgraph::serve::StoreCache,
+    /// The protocol's events as webhooks, and the ledger of their effects.
+    pub events: ChainEvents,
 }
 
 impl Deref for BosonPlatform {
@@ -123,6 +127,7 @@ impl BosonPlatform {
                 engine: engine.clone(),
             },
             engine,
+            events: ChainEvents::new(&boson.config),
             boson,
             relayer: Default::default(),
             gauges,
@@ -138,6 +143,15 @@ impl BosonPlatform {
     /// The fault rules as the chain sees them.
     pub fn faults(&self) -> &dyn ChainFaults {
         &self.faults
+    }
+
+    /// Bring the chain up to now and hand what it noticed to the chain-event
+    /// webhooks; the chain's head.
+    pub fn pump(&self) -> u64 {
+        let now = self.engine.clock.now();
+        let chain = self.boson.chain_at(now, &self.faults);
+        self.events.pump(&chain, now, self.engine.clock.unix());
+        chain.head_number()
     }
 
     /// A JSON-RPC environment at the engine's current time.
@@ -189,8 +203,10 @@ impl Platform for BosonPlatform {
         "boson"
     }
 
-    /// Mine on a ticker, so blocks come (and rules fire) while nobody asks.
+    /// Mine on a ticker, so blocks come (and rules fire) while nobody asks, and
+    /// deliver chain events.
     fn start(self: Arc<Self>) {
+        tokio::spawn(crate::engine::webhooks::deliver::run(self.clone()));
         let tick = self
             .engine
             .clock
@@ -202,7 +218,7 @@ impl Platform for BosonPlatform {
                 tokio::select! {
                     () = self.engine.shutdown.cancelled() => break,
                     _ = ticker.tick() => {
-                        drop(self.boson.chain_at(self.engine.clock.now(), &self.faults));
+                        self.pump();
                     }
                 }
             }
@@ -213,6 +229,7 @@ impl Platform for BosonPlatform {
         let clock = &self.engine.clock;
         self.boson.reset(clock.unix_at(Duration::ZERO), clock.now());
         self.relayer.reset();
+        self.events.reset();
     }
 
     fn oracle(&self) -> Option<serde_json::Value> {
@@ -220,6 +237,12 @@ impl Platform for BosonPlatform {
             .boson
             .oracle_view(self.engine.clock.now(), &self.faults);
         self.relayer.fill(&mut view.relayer, &self.boson.chain());
+        let head = self.pump();
+        view.webhooks = Some(ChainWebhooks {
+            confirmations: self.events.confirmations,
+            registered: self.events.hub.registry().list(events::ORG),
+            effects: self.events.counts(head),
+        });
         serde_json::to_value(view).ok()
     }
 
@@ -236,7 +259,9 @@ impl Platform for BosonPlatform {
 
     fn control_methods(&self, path: &str) -> Option<&'static [Method]> {
         match path {
-            "boson/pause" | "boson/upgrade" => Some(&[Method::POST]),
+            "boson/pause" | "boson/upgrade" | "boson/webhooks" | "boson/effects" => {
+                Some(&[Method::POST])
+            }
             "boson/accounts" => Some(&[Method::GET]),
             _ => None,
         }
@@ -279,9 +304,43 @@ impl Platform for BosonPlatform {
                 http::StatusCode::OK,
                 &self.boson.accounts_json(),
             )),
+            "boson/webhooks" => {
+                let created = self.events.hub.registry().create(
+                    events::ORG,
+                    parse_json(body)?,
+                    crate::engine::clock::rfc3339(self.engine.clock.unix()),
+                )?;
+                Ok(Reply::json(http::StatusCode::CREATED, &created))
+            }
+            "boson/effects" => {
+                let r: events::EffectReport = parse_json(body)?;
+                events::check_key(&r.effect_of)?;
+                let head = self.pump();
+                Ok(Reply::json(
+                    http::StatusCode::OK,
+                    &self.events.report(&r, head),
+                ))
+            }
             other => Err(ApiError::not_found(format!(
                 "control route /_gauntlet/{other}"
             ))),
         }
     }
+}
+
+impl crate::engine::webhooks::Host for BosonPlatform {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn hub(&self) -> &crate::engine::webhooks::Hub {
+        &self.events.hub
+    }
+
+    fn effects(&self) -> &crate::engine::oracle::effects::Effects {
+        &self.events.effects
+    }
+
+    /// Nothing to raise: the ledger counts the deactivation, the registry shows it.
+    fn deactivated(&self, _webhook: &str, _last: &crate::engine::webhooks::Event) {}
 }

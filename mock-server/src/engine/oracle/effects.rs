@@ -1,6 +1,13 @@
 //! The effects ledger: for each event that demands a business effect, whether it was
 //! delivered and how many effects the receiver performed; and, per delivery, what a
 //! correct receiver would have refused (bad signature, stale timestamp) but did not.
+//!
+//! For chain events (Boson) an entry also has a height (the block its event is in):
+//! it is due only once that height is confirmed, a reorg can remove it (and bring
+//! it back), and the receiver may reverse an effect (a compensating effect). The
+//! net effect is effects minus reversals: exactly once is a net of 1 on a live
+//! event and never more than 1 at any time; a net above 0 on a removed event is an
+//! orphan.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,16 +29,30 @@ pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 struct Entry {
     delivered: bool,
     effects: u32,
-    /// Set when a reorg removed the event (Boson); an effect then is an orphan
-    /// unless reversed.
+    /// Compensating effects.
+    reversals: u32,
+    /// The highest net effect ever reached (above 1 is a duplicate, even if later
+    /// reversed).
+    peak: u32,
+    /// Set while a reorg has removed the event (Boson); a net effect then is an
+    /// orphan.
     removed: bool,
-    reversed: bool,
+    /// The block the event is in; `None` is due at once.
+    height: Option<u64>,
+}
+
+impl Entry {
+    fn net(&self) -> u32 {
+        self.effects.saturating_sub(self.reversals)
+    }
 }
 
 #[derive(Debug)]
 struct State {
     entries: HashMap<String, Entry>,
     unexpected_effects: u64,
+    premature: u64,
+    reversals: u64,
     deliveries: u64,
     failed_deliveries: u64,
     accepted_bad_signature: u64,
@@ -47,6 +68,8 @@ impl Default for State {
         Self {
             entries: HashMap::new(),
             unexpected_effects: 0,
+            premature: 0,
+            reversals: 0,
             deliveries: 0,
             failed_deliveries: 0,
             accepted_bad_signature: 0,
@@ -75,10 +98,22 @@ pub struct EffectCounts {
     pub exactly_once: u64,
     /// Delivered, acknowledged, and no effect followed.
     pub lost: u64,
-    /// More than one effect for one business key.
+    /// More than one effect for one business key (at any time, for chain events).
     pub duplicated: u64,
     /// An effect for an event a reorg removed, never reversed.
     pub orphan: u64,
+    /// Chain events not yet confirmed and not acted on: not due yet.
+    #[serde(default)]
+    pub pending: u64,
+    /// Chain events a reorg removed, with no effect left standing.
+    #[serde(default)]
+    pub removed: u64,
+    /// Effects performed for a chain event before it had the confirmations asked for.
+    #[serde(default)]
+    pub unconfirmed: u64,
+    /// Compensating effects (reversals) received.
+    #[serde(default)]
+    pub reversed: u64,
     /// Never delivered with a 2xx (the receiver kept failing, or its webhook was off).
     pub undelivered: u64,
     /// Effects naming a business key no event demanded.
@@ -155,9 +190,63 @@ impl Effects {
     pub fn effect(&self, key: &str) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match s.entries.get_mut(key) {
-            Some(e) => e.effects += 1,
+            Some(e) => {
+                e.effects += 1;
+                e.peak = e.peak.max(e.net());
+            }
             None => s.unexpected_effects += 1,
         }
+    }
+
+    /// A chain event demanding the effect `key` is (again) on the canonical chain,
+    /// in block `height`.
+    pub fn expect_at(&self, key: &str, height: u64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let e = s.entries.entry(key.to_string()).or_default();
+        e.removed = false;
+        e.height = Some(height);
+    }
+
+    /// A reorg removed the event of `key`.
+    pub fn removed(&self, key: &str) {
+        if let Some(e) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .get_mut(key)
+        {
+            e.removed = true;
+        }
+    }
+
+    /// The receiver reversed an effect of `key` (a compensating effect).
+    pub fn reverse(&self, key: &str) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.reversals += 1;
+        match s.entries.get_mut(key) {
+            Some(e) if e.net() > 0 => e.reversals += 1,
+            // Reversing what was never done is an effect nobody asked for.
+            _ => s.unexpected_effects += 1,
+        }
+    }
+
+    /// The block the event of `key` is in, if it is a chain event.
+    pub fn height(&self, key: &str) -> Option<u64> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .get(key)
+            .and_then(|e| e.height)
+    }
+
+    /// An effect came before its event had the confirmations asked for.
+    pub fn premature(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .premature += 1;
     }
 
     pub fn deactivated(&self) {
@@ -167,11 +256,19 @@ impl Effects {
             .deactivations += 1;
     }
 
+    /// The account, every event due.
     pub fn counts(&self) -> EffectCounts {
+        self.counts_at(u64::MAX)
+    }
+
+    /// The account with chain events above height `confirmed` not due yet.
+    pub fn counts_at(&self, confirmed: u64) -> EffectCounts {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut c = EffectCounts {
             expected: s.entries.len() as u64,
             unexpected: s.unexpected_effects,
+            unconfirmed: s.premature,
+            reversed: s.reversals,
             deliveries: s.deliveries,
             failed_deliveries: s.failed_deliveries,
             accepted_bad_signature: s.accepted_bad_signature,
@@ -187,8 +284,12 @@ impl Effects {
             if e.delivered {
                 c.delivered += 1;
             }
-            match (e.effects, e.delivered) {
-                (_, _) if e.removed && e.effects > 0 && !e.reversed => c.orphan += 1,
+            let due = e.height.is_none_or(|h| h <= confirmed);
+            match (e.net(), e.delivered) {
+                (0, _) if e.removed => c.removed += 1,
+                _ if e.removed => c.orphan += 1,
+                _ if e.peak > 1 => c.duplicated += 1,
+                (0, _) if !due => c.pending += 1,
                 (0, true) => c.lost += 1,
                 (0, false) => c.undelivered += 1,
                 (1, _) => c.exactly_once += 1,
