@@ -12,6 +12,7 @@ mod boson;
 mod boson_chain;
 mod browser;
 mod calibrate;
+mod chain_events;
 mod cli;
 mod client;
 mod compare;

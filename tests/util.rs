@@ -325,8 +325,14 @@ impl Receiver {
                                         .unwrap_or_default()
                                         .to_string()
                                 };
-                                let (timestamp, signature) =
-                                    (h("x-dual-timestamp"), h("x-dual-signature"));
+                                // Dual's headers, or Boson's chain events'.
+                                let either = |a: &str, b: &str| {
+                                    Some(h(a)).filter(|v| !v.is_empty()).unwrap_or_else(|| h(b))
+                                };
+                                let (timestamp, signature) = (
+                                    either("x-dual-timestamp", "x-boson-timestamp"),
+                                    either("x-dual-signature", "x-boson-signature"),
+                                );
                                 let body = req
                                     .into_body()
                                     .collect()

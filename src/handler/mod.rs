@@ -9,6 +9,7 @@
 //! `effect_of` (see the effect contract in the twin's `webhooks::event`), sent with
 //! the business key as its `Idempotency-Key`.
 
+pub mod chain;
 pub mod cli;
 pub mod effects;
 
@@ -322,7 +323,7 @@ pub fn verify(secret: &[u8], ts: Option<&str>, sig: Option<&str>, body: &[u8]) -
 }
 
 /// Is the timestamp within the tolerance of now?
-fn fresh(ts: Option<&str>) -> bool {
+pub(crate) fn fresh(ts: Option<&str>) -> bool {
     let Some(ts) = ts.and_then(|t| t.parse::<u64>().ok()) else {
         return false;
     };
