@@ -293,7 +293,7 @@ async fn deduping_on_the_log_is_caught_as_duplicates() {
 /// One seed: reorgs of every fate, some deeper than the confirmations, removal
 /// notices on time or late; buyers commit over a few blocks.
 async fn reference_run(seed: u64) -> Value {
-    let delay = if seed % 2 == 0 {
+    let delay = if seed.is_multiple_of(2) {
         Duration::ZERO
     } else {
         Duration::from_secs(1)
