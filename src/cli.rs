@@ -16,14 +16,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the Dual twin for your own client: faults on a seeded schedule, an
-    /// oracle that counts every applied action, a control API under /_gauntlet/.
+    /// Serve the twin of Dual and Boson for your own client: faults on a seeded
+    /// schedule, an oracle that counts every applied action and every effect, a
+    /// control API under /_gauntlet/.
     Mock(MockArgs),
     /// Run a plan: goose drives batches at the plan's rate through the reference
     /// client, against the embedded twin unless --target, and ends in a verdict.
     Run(RunArgs),
     /// Serve the reference webhook handler: verifies signatures and timestamps,
-    /// dedupes, answers at once, performs each business effect once.
+    /// dedupes, answers at once, performs each business effect once (Dual's
+    /// events, or with --platform boson chain events after their confirmations).
     Handler(HandlerArgs),
     /// Compare a run with a baseline: exit 1 naming each metric that regressed
     /// (latency percentiles, achieved rate, error and retry figures), 0 otherwise.
@@ -75,9 +77,20 @@ pub struct HandlerArgs {
     /// Where the effects go: the twin or the deployment (its API key from DUAL_API_KEY).
     #[arg(long, env = "GAUNTLET_TARGET", default_value = "http://127.0.0.1:8080")]
     pub target: String,
-    /// A deliberate flaw: none, duplicate, no-verify, no-timestamp-check, slow, race.
+    /// A deliberate flaw. Dual: none, duplicate, no-verify, no-timestamp-check, slow,
+    /// race. Boson: none, acts-unconfirmed, dedupes-on-txhash, ignores-removed.
     #[arg(long, env = "GAUNTLET_HANDLER_FLAW", default_value = "none")]
     pub flaw: String,
+    /// Whose webhooks: `dual` (event-bus events) or `boson` (chain events; effects
+    /// go to the twin's ledger with GAUNTLET_CONTROL_TOKEN).
+    #[arg(long, env = "GAUNTLET_HANDLER_PLATFORM", default_value = "dual")]
+    pub platform: String,
+    /// Boson: the JSON-RPC URL the head is read from (default: TARGET/rpc).
+    #[arg(long, env = "GAUNTLET_HANDLER_RPC")]
+    pub rpc: Option<String>,
+    /// Boson: blocks an event needs (its own included) before the handler acts.
+    #[arg(long, env = "GAUNTLET_HANDLER_CONFIRMATIONS", default_value_t = 3)]
+    pub confirmations: u64,
 }
 
 #[derive(Debug, Clone, Default, Args)]

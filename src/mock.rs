@@ -126,6 +126,12 @@ fn write_boson(
     )?;
     writeln!(
         out,
+        "chain events:  POST {}/_gauntlet/boson/webhooks (control token) {{url, events, secret}}; effects to /_gauntlet/boson/effects after {} confirmations",
+        handle.url(),
+        c.confirmations
+    )?;
+    writeln!(
+        out,
         "known offer:   {} (price {} ETH, seller deposit {} ETH)",
         c.known_offer,
         eth(c.offer_price),

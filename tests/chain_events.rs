@@ -157,6 +157,7 @@ async fn a_delivery_carries_the_log_and_a_reorg_sends_it_again_removed() {
     assert_eq!(p["removed"], false);
     assert_eq!(p["effect_of"], "exchange:1:Committed");
     assert_eq!(p["exchangeId"], "1");
+    assert_eq!(p["args"]["offerId"], "1", "{p}");
     for k in ["txHash", "logIndex", "blockNumber", "blockHash"] {
         assert!(!p[k].is_null(), "{k} in {p}");
     }
@@ -361,4 +362,51 @@ async fn the_reference_handler_passes_twenty_seeds_with_reorgs() {
         removed > 0,
         "reorgs removed events the handler had seen: {runs:?}"
     );
+}
+
+async fn handler_cli(flaw: &str, vars: &[(&str, &str)]) -> String {
+    let args = gauntlet::cli::HandlerArgs {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        target: "http://127.0.0.1:9".into(),
+        flaw: flaw.into(),
+        platform: "boson".into(),
+        rpc: None,
+        confirmations: 3,
+    };
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut out = Vec::new();
+    let r = gauntlet::handler::cli::run(args, env, async {}, &mut out).await;
+    match r {
+        Err(e) => format!("error: {e:#}"),
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_boson_handler_command_names_what_is_missing() {
+    let secret = ("GAUNTLET_WEBHOOK_SECRET", SECRET);
+    let token = ("GAUNTLET_CONTROL_TOKEN", TOKEN);
+    let no_token = handler_cli("none", &[secret]).await;
+    assert!(
+        no_token.contains("GAUNTLET_CONTROL_TOKEN is not set"),
+        "{no_token}"
+    );
+    let no_secret = handler_cli("none", &[token]).await;
+    assert!(
+        no_secret.contains("GAUNTLET_WEBHOOK_SECRET is not set"),
+        "{no_secret}"
+    );
+    let bad_flaw = handler_cli("race", &[secret, token]).await;
+    assert!(
+        bad_flaw.contains("expected one of none, acts-unconfirmed"),
+        "{bad_flaw}"
+    );
+    // Given everything, it starts, says where to register, and stops on shutdown.
+    let ok = handler_cli("ignores_removed", &[secret, token]).await;
+    assert!(ok.contains("/_gauntlet/boson/webhooks"), "{ok}");
+    assert!(!ok.contains(SECRET), "the secret is never printed: {ok}");
 }

@@ -24,6 +24,13 @@ pub async fn run(
             .filter(|v| !v.trim().is_empty())
             .map(SecretString::new)
     };
+    match args.platform.as_str() {
+        "dual" => {}
+        "boson" => return run_boson(args, &given, shutdown, out).await,
+        other => {
+            return Err(UsageError(format!("--platform {other}: expected dual or boson")).into());
+        }
+    }
     let secret = given(SECRET_VAR).ok_or_else(|| {
         UsageError(format!(
             "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
@@ -84,6 +91,83 @@ pub async fn run(
         handle.url()
     )?;
     out.flush()?;
+    handle.stop.cancelled().await;
+    handle.stop().await;
+    Ok(())
+}
+
+/// `gauntlet handler --platform boson`: the reference chain-event receiver.
+async fn run_boson(
+    args: HandlerArgs,
+    given: &impl Fn(&str) -> Option<SecretString>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    out: &mut (impl Write + Send),
+) -> anyhow::Result<()> {
+    use super::chain::{ChainFlaw, ChainHandlerConfig};
+    let secret = given(SECRET_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
+        ))
+    })?;
+    let token = given(crate::run::CONTROL_TOKEN_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{} is not set: the handler reports its effects to the twin's ledger with it",
+            crate::run::CONTROL_TOKEN_VAR
+        ))
+    })?;
+    let flaw = ChainFlaw::from_name(&args.flaw).ok_or_else(|| {
+        UsageError(format!(
+            "--flaw {}: expected one of {}",
+            args.flaw,
+            ChainFlaw::NAMES.join(", ")
+        ))
+    })?;
+    let twin =
+        crate::target::check_url(&args.target).map_err(|m| UsageError(format!("--target: {m}")))?;
+    let rpc = match &args.rpc {
+        Some(u) => crate::target::check_url(u).map_err(|m| UsageError(format!("--rpc: {m}")))?,
+        None => format!("{twin}/rpc"),
+    };
+    if !args.listen.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--listen {}: the handler listens on loopback only",
+            args.listen
+        ))
+        .into());
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let handle = super::chain::start(
+        ChainHandlerConfig {
+            secret,
+            twin: twin.clone(),
+            token,
+            rpc: rpc.clone(),
+            confirmations: args.confirmations,
+            flaw,
+        },
+        listener,
+    )
+    .await?;
+    writeln!(
+        out,
+        "chain-event handler listening on {} (head from {rpc}, acts after {} confirmations, flaw {})",
+        handle.url(),
+        args.confirmations,
+        args.flaw
+    )?;
+    writeln!(
+        out,
+        "register it: POST {twin}/_gauntlet/boson/webhooks (x-gauntlet-token) {{\"url\":\"{}\",\"events\":[\"BuyerCommitted\",\"VoucherRedeemed\",...],\"secret\":\"<{SECRET_VAR}>\"}}",
+        handle.url()
+    )?;
+    out.flush()?;
+    let stop = handle.stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
     handle.stop.cancelled().await;
     handle.stop().await;
     Ok(())

@@ -6,7 +6,8 @@
 //! **The body** is the engine's envelope, `{id, event_type, object_id, timestamp,
 //! payload}`, with `event_type` the event's name (`VoucherRedeemed`), `object_id`
 //! the exchange id, and `payload` = `{txHash, logIndex, blockNumber, blockHash,
-//! removed, exchangeId, state, effect_of, topics, data}`. A reorg sends each event
+//! removed, exchangeId, state, effect_of, args, topics, data}` (`args`: the
+//! event's other arguments, decoded). A reorg sends each event
 //! it orphaned again with `removed: true` (after `removal_notice_delay`), then the
 //! new chain's, which may carry the same protocol event under another log.
 //!
@@ -22,7 +23,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::rpc::types::eth::Log;
 use alloy::sol_types::SolEventInterface;
 use serde::Deserialize;
@@ -78,31 +79,113 @@ pub fn effect_key(exchange_id: u64, state: &str) -> String {
     format!("exchange:{exchange_id}:{state}")
 }
 
-/// The transition a protocol log records, if it is one.
-pub fn transition(log: &alloy::primitives::Log) -> Option<Transition> {
+/// The transition a protocol log records, if it is one, and its decoded arguments
+/// (ids as decimal strings, as the subgraph gives them).
+pub fn transition(log: &alloy::primitives::Log) -> Option<(Transition, Value)> {
+    let d = |v: U256| Value::String(v.to_string());
     let e = E::decode_log(log).ok()?.data;
-    let (name, id, state) = match &e {
-        E::BuyerCommitted(c) => ("BuyerCommitted", c.exchangeId, "Committed"),
-        E::VoucherRedeemed(c) => ("VoucherRedeemed", c.exchangeId, "Redeemed"),
-        E::VoucherCanceled(c) => ("VoucherCanceled", c.exchangeId, "Canceled"),
-        E::VoucherRevoked(c) => ("VoucherRevoked", c.exchangeId, "Revoked"),
-        E::VoucherExpired(c) => ("VoucherExpired", c.exchangeId, "Canceled"),
-        E::ExchangeCompleted(c) => ("ExchangeCompleted", c.exchangeId, "Completed"),
-        E::DisputeRaised(c) => ("DisputeRaised", c.exchangeId, "Disputed"),
-        E::DisputeRetracted(c) => ("DisputeRetracted", c.exchangeId, "Retracted"),
-        E::DisputeResolved(c) => ("DisputeResolved", c.exchangeId, "Resolved"),
-        E::DisputeEscalated(c) => ("DisputeEscalated", c.exchangeId, "Escalated"),
-        E::DisputeDecided(c) => ("DisputeDecided", c.exchangeId, "Decided"),
-        E::DisputeExpired(c) => ("DisputeExpired", c.exchangeId, "Retracted"),
-        E::EscalatedDisputeExpired(c) => ("EscalatedDisputeExpired", c.exchangeId, "Refused"),
-        E::EscalatedDisputeRefused(c) => ("EscalatedDisputeRefused", c.exchangeId, "Refused"),
+    let (name, id, state, args) = match &e {
+        E::BuyerCommitted(c) => (
+            "BuyerCommitted",
+            c.exchangeId,
+            "Committed",
+            json!({"offerId": d(c.offerId), "buyerId": d(c.buyerId), "executedBy": c.executedBy}),
+        ),
+        E::VoucherRedeemed(c) => voucher(
+            "VoucherRedeemed",
+            "Redeemed",
+            c.offerId,
+            c.exchangeId,
+            c.executedBy,
+        ),
+        E::VoucherCanceled(c) => voucher(
+            "VoucherCanceled",
+            "Canceled",
+            c.offerId,
+            c.exchangeId,
+            c.executedBy,
+        ),
+        E::VoucherRevoked(c) => voucher(
+            "VoucherRevoked",
+            "Revoked",
+            c.offerId,
+            c.exchangeId,
+            c.executedBy,
+        ),
+        E::VoucherExpired(c) => voucher(
+            "VoucherExpired",
+            "Canceled",
+            c.offerId,
+            c.exchangeId,
+            c.executedBy,
+        ),
+        E::ExchangeCompleted(c) => (
+            "ExchangeCompleted",
+            c.exchangeId,
+            "Completed",
+            json!({"offerId": d(c.offerId), "buyerId": d(c.buyerId), "executedBy": c.executedBy}),
+        ),
+        E::DisputeRaised(c) => (
+            "DisputeRaised",
+            c.exchangeId,
+            "Disputed",
+            json!({"buyerId": d(c.buyerId), "sellerId": d(c.sellerId), "executedBy": c.executedBy}),
+        ),
+        E::DisputeRetracted(c) => by("DisputeRetracted", "Retracted", c.exchangeId, c.executedBy),
+        E::DisputeResolved(c) => (
+            "DisputeResolved",
+            c.exchangeId,
+            "Resolved",
+            json!({"buyerPercent": d(c._buyerPercent), "executedBy": c.executedBy}),
+        ),
+        E::DisputeEscalated(c) => (
+            "DisputeEscalated",
+            c.exchangeId,
+            "Escalated",
+            json!({"disputeResolverId": d(c.disputeResolverId), "executedBy": c.executedBy}),
+        ),
+        E::DisputeDecided(c) => (
+            "DisputeDecided",
+            c.exchangeId,
+            "Decided",
+            json!({"buyerPercent": d(c._buyerPercent), "executedBy": c.executedBy}),
+        ),
+        E::DisputeExpired(c) => by("DisputeExpired", "Retracted", c.exchangeId, c.executedBy),
+        E::EscalatedDisputeExpired(c) => by(
+            "EscalatedDisputeExpired",
+            "Refused",
+            c.exchangeId,
+            c.executedBy,
+        ),
+        E::EscalatedDisputeRefused(c) => by(
+            "EscalatedDisputeRefused",
+            "Refused",
+            c.exchangeId,
+            c.executedBy,
+        ),
         _ => return None,
     };
-    Some(Transition {
+    let t = Transition {
         name,
         exchange_id: u64::try_from(id).unwrap_or(u64::MAX),
         state,
-    })
+    };
+    Some((t, args))
+}
+
+type Decoded = (&'static str, U256, &'static str, Value);
+
+fn voucher(name: &'static str, state: &'static str, offer: U256, id: U256, by: Address) -> Decoded {
+    (
+        name,
+        id,
+        state,
+        json!({"offerId": offer.to_string(), "executedBy": by}),
+    )
+}
+
+fn by(name: &'static str, state: &'static str, id: U256, executed_by: Address) -> Decoded {
+    (name, id, state, json!({"executedBy": executed_by}))
 }
 
 /// The body of `POST /_gauntlet/boson/effects`.
@@ -153,15 +236,15 @@ impl ChainEvents {
             if log.inner.address != diamond {
                 continue;
             }
-            let Some(t) = transition(&log.inner) else {
+            let Some((t, args)) = transition(&log.inner) else {
                 continue;
             };
-            self.notify(log, &t, now, unix);
+            self.notify(log, &t, args, now, unix);
         }
         *cursor = end;
     }
 
-    fn notify(&self, log: &Log, t: &Transition, now: Duration, unix: f64) {
+    fn notify(&self, log: &Log, t: &Transition, args: Value, now: Duration, unix: f64) {
         let key = effect_key(t.exchange_id, t.state);
         let height = log.block_number.unwrap_or(0);
         let event = Event {
@@ -179,6 +262,7 @@ impl ChainEvents {
                 "exchangeId": t.exchange_id.to_string(),
                 "state": t.state,
                 "effect_of": key,
+                "args": args,
                 "topics": log.inner.data.topics(),
                 "data": log.inner.data.data,
             }),
