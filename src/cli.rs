@@ -88,9 +88,10 @@ pub struct HandlerArgs {
     /// Boson: the JSON-RPC URL the head is read from (default: TARGET/rpc).
     #[arg(long, env = "GAUNTLET_HANDLER_RPC")]
     pub rpc: Option<String>,
-    /// Boson: blocks an event needs (its own included) before the handler acts.
-    #[arg(long, env = "GAUNTLET_HANDLER_CONFIRMATIONS", default_value_t = 3)]
-    pub confirmations: u64,
+    /// Boson: blocks an event needs (its own included) before the handler acts
+    /// (default: the twin's own `[boson] confirmations`, read from its oracle).
+    #[arg(long, env = "GAUNTLET_HANDLER_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -20,11 +20,11 @@ const BLOCK: Duration = Duration::from_millis(200);
 /// How long the ledger may take to settle once the load stops (a bound).
 const SETTLE: Duration = Duration::from_secs(30);
 
-fn config(seed: u64, removal_delay: Duration) -> TwinConfig {
+fn config(seed: u64, removal_delay: Duration, confirmations: u64) -> TwinConfig {
     let mut c = util::config();
     c.seed = seed;
     c.boson.block_time = BLOCK;
-    c.boson.confirmations = 3;
+    c.boson.confirmations = confirmations;
     c.boson.removal_notice_delay = removal_delay;
     c
 }
@@ -119,9 +119,10 @@ async fn reorgs(twin: &Twin) -> u64 {
 async fn rig(
     seed: u64,
     removal_delay: Duration,
+    confirmations: u64,
     flaw: ChainFlaw,
 ) -> (Twin, gauntlet::handler::chain::ChainHandle) {
-    let twin = Twin::start(config(seed, removal_delay)).await;
+    let twin = Twin::start(config(seed, removal_delay, confirmations)).await;
     let base = format!("http://{}", twin.addr);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -132,7 +133,7 @@ async fn rig(
             twin: base.clone(),
             token: SecretString::new(TOKEN),
             rpc: format!("{base}/rpc"),
-            confirmations: 3,
+            confirmations,
             flaw,
         },
         listener,
@@ -145,7 +146,7 @@ async fn rig(
 
 #[tokio::test]
 async fn a_delivery_carries_the_log_and_a_reorg_sends_it_again_removed() {
-    let twin = Twin::start(config(1, Duration::ZERO)).await;
+    let twin = Twin::start(config(1, Duration::ZERO, 3)).await;
     let rx = Receiver::start(200).await;
     *rx.verify.lock().expect("lock") = Some(SECRET.into());
     register(&twin, &rx.url).await;
@@ -186,35 +187,55 @@ async fn a_delivery_carries_the_log_and_a_reorg_sends_it_again_removed() {
     assert_eq!((n(&e, "expected"), n(&e, "removed")), (1, 1), "{e}");
 }
 
-/// Four commits, one per buyer, in one block; wait until the handler acted on
-/// them (or, for a handler that acts at once, until they are confirmed).
+/// Four commits by one buyer (a reorder keeps one sender's order, so the
+/// exchange ids stay put); wait until the handler acted on them.
 async fn four_commits_acted(twin: &Twin) {
-    for i in 0..4 {
-        send(twin, commit(twin, i, 0)).await;
+    for nonce in 0..4 {
+        send(twin, commit(twin, 0, nonce)).await;
     }
     let e = settle(twin, |e| n(e, "exactly_once") == 4 && quiet(e)).await;
     assert_eq!(n(&e, "exactly_once"), 4, "the handler acted: {e}");
 }
 
-/// The flawed handler's ledger after `scenario`, and the reference's.
-async fn both(
-    flaw: ChainFlaw,
+/// What a flaw scenario does to the chain once the handler has acted.
+struct Scenario {
     removal_delay: Duration,
-    reorg: Option<Value>,
-    check: &str,
-) -> (Value, Value) {
+    confirmations: u64,
+    /// A reorg rule (`limit = 1`), and the `boson.reorg` figure that must then be
+    /// above zero: the rule is installed again (at most 5 times) until it is.
+    reorg: Option<(Value, &'static str)>,
+}
+
+/// Reorg by `rule` until `figure` of the oracle's reorg stats is above zero.
+async fn reorg_until(twin: &Twin, rule: &Value, figure: &str) {
+    for round in 1..=5u64 {
+        install(twin, json!([rule])).await;
+        let started = Instant::now();
+        while reorgs(twin).await < round && started.elapsed() < SETTLE {
+            tokio::time::sleep(BLOCK).await;
+        }
+        let stats = boson(twin).await["reorg"].clone();
+        assert_eq!(
+            n(&stats, "reorgs"),
+            round,
+            "the rule reorged the chain: {stats}"
+        );
+        if n(&stats, figure) > 0 {
+            return;
+        }
+    }
+    panic!("five reorgs and no {figure}");
+}
+
+/// The flawed handler's ledger after `scenario`, and the reference's.
+async fn both(flaw: ChainFlaw, sc: Scenario, check: &str) -> (Value, Value) {
     let mut out = Vec::new();
+    let removal_delay = sc.removal_delay;
     for f in [ChainFlaw::None, flaw] {
-        let (twin, handler) = rig(5, removal_delay, f).await;
+        let (twin, handler) = rig(5, removal_delay, sc.confirmations, f).await;
         four_commits_acted(&twin).await;
-        if let Some(rule) = &reorg {
-            install(&twin, json!([rule])).await;
-            // The reorg happens at the next block.
-            let started = Instant::now();
-            while reorgs(&twin).await == 0 && started.elapsed() < SETTLE {
-                tokio::time::sleep(BLOCK).await;
-            }
-            assert_eq!(reorgs(&twin).await, 1, "the rule reorged the chain");
+        if let Some((rule, figure)) = &sc.reorg {
+            reorg_until(&twin, rule, figure).await;
         }
         let done = |e: &Value| {
             if f == ChainFlaw::None {
@@ -251,13 +272,14 @@ fn exactly(reference: &Value, flawed: &Value, check: &str) {
 
 #[tokio::test]
 async fn acting_at_zero_confirmations_is_caught_as_unconfirmed() {
-    let (reference, flawed) = both(
-        ChainFlaw::ActsUnconfirmed,
-        Duration::ZERO,
-        None,
-        "unconfirmed",
-    )
-    .await;
+    // Twenty confirmations (4 s of blocks): the flawed handler's report reaches the
+    // twin long before them, however loaded the machine.
+    let sc = Scenario {
+        removal_delay: Duration::ZERO,
+        confirmations: 20,
+        reorg: None,
+    };
+    let (reference, flawed) = both(ChainFlaw::ActsUnconfirmed, sc, "unconfirmed").await;
     exactly(&reference, &flawed, "unconfirmed");
 }
 
@@ -265,13 +287,12 @@ async fn acting_at_zero_confirmations_is_caught_as_unconfirmed() {
 async fn ignoring_removed_events_is_caught_as_orphans() {
     // A reorg deeper than the confirmations drops the commits the handler acted on.
     let drop = json!({"kind": "reorg", "depth": 64, "fate": "drop", "limit": 1});
-    let (reference, flawed) = both(
-        ChainFlaw::IgnoresRemoved,
-        Duration::ZERO,
-        Some(drop),
-        "orphan",
-    )
-    .await;
+    let sc = Scenario {
+        removal_delay: Duration::ZERO,
+        confirmations: 3,
+        reorg: Some((drop, "txs_dropped")),
+    };
+    let (reference, flawed) = both(ChainFlaw::IgnoresRemoved, sc, "orphan").await;
     exactly(&reference, &flawed, "orphan");
     assert_eq!(n(&reference, "reversed"), 4, "{reference}");
 }
@@ -280,14 +301,15 @@ async fn ignoring_removed_events_is_caught_as_orphans() {
 async fn deduping_on_the_log_is_caught_as_duplicates() {
     // The commits come back at new log indexes, and the notices of the old logs
     // arrive late: a handler keyed on (txHash, logIndex) acts on both copies.
+    // The removal notices wait 5 s: the new copies (3 confirmations, 0.6 s of
+    // blocks) are acted on first.
     let reorder = json!({"kind": "reorg", "depth": 64, "fate": "reorder", "limit": 1});
-    let (reference, flawed) = both(
-        ChainFlaw::DedupesOnTxhash,
-        Duration::from_secs(3),
-        Some(reorder),
-        "duplicated",
-    )
-    .await;
+    let sc = Scenario {
+        removal_delay: Duration::from_secs(5),
+        confirmations: 3,
+        reorg: Some((reorder, "log_index_changed")),
+    };
+    let (reference, flawed) = both(ChainFlaw::DedupesOnTxhash, sc, "duplicated").await;
     exactly(&reference, &flawed, "duplicated");
 }
 
@@ -299,7 +321,7 @@ async fn reference_run(seed: u64) -> Value {
     } else {
         Duration::from_secs(1)
     };
-    let (twin, handler) = rig(seed, delay, ChainFlaw::None).await;
+    let (twin, handler) = rig(seed, delay, 3, ChainFlaw::None).await;
     install(
         &twin,
         json!([
@@ -371,7 +393,7 @@ async fn handler_cli(flaw: &str, vars: &[(&str, &str)]) -> String {
         flaw: flaw.into(),
         platform: "boson".into(),
         rpc: None,
-        confirmations: 3,
+        confirmations: Some(3),
     };
     let vars: Vec<(String, String)> = vars
         .iter()

@@ -7,8 +7,9 @@
 //!   `effect_of`), not on the log: the same protocol event can come back under
 //!   another log (a reorg re-mines it at a new index, a relayer resubmits it under
 //!   a new hash);
-//! - keeps, per key, the set of live logs (delivered, not removed); a removal that
-//!   overtakes its log is remembered, so the late log is ignored;
+//! - keeps, per key, the set of live logs (delivered, not removed); every removal
+//!   is remembered (by `txHash`, `logIndex` and `blockHash`), so a copy of the log
+//!   that arrives after it, or a log its removal overtook, is ignored;
 //! - acts once a live log has `confirmations` blocks (its own included), reading
 //!   the head from `eth_blockNumber`;
 //! - on `removed: true`, drops the log; a key left with no live log and an effect
@@ -141,7 +142,7 @@ impl Book {
                 .live
                 .values()
                 .copied()
-                .filter(|h| head + 1 >= h + need)
+                .filter(|h| need == 0 || head.saturating_add(1) >= h.saturating_add(need))
                 .min();
             if let Some(h) = ready {
                 e.done = true;
@@ -202,14 +203,12 @@ impl State {
         {
             let mut book = self.book.lock().unwrap_or_else(|e| e.into_inner());
             if removed {
-                let gone = book
-                    .entries
-                    .get_mut(&key)
-                    .and_then(|e| e.live.remove(&id))
-                    .is_some();
-                if !gone {
-                    book.tombstone(id);
+                if let Some(e) = book.entries.get_mut(&key) {
+                    e.live.remove(&id);
                 }
+                // Remembered either way: a copy of the log delivered later (a
+                // retry, a duplicate, a delayed send) must not bring it back.
+                book.tombstone(id);
             } else if !book.tombstones.contains(&id) {
                 let e = book.entries.entry(key.clone()).or_default();
                 e.effect_of = effect_of.to_string();
@@ -411,5 +410,116 @@ async fn report(
         if !sent {
             tracing::warn!(effect = r.effect_of, "effect report not taken by the twin");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(flaw: ChainFlaw) -> (State, mpsc::UnboundedReceiver<Report>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cfg = ChainHandlerConfig {
+            secret: SecretString::new("whsec_unit_0123456789"),
+            twin: "http://127.0.0.1:9".into(),
+            token: SecretString::new("ctl"),
+            rpc: "http://127.0.0.1:9/rpc".into(),
+            confirmations: 3,
+            flaw,
+        };
+        let s = State {
+            cfg,
+            book: Mutex::new(Book::default()),
+            reports: tx,
+        };
+        (s, rx)
+    }
+
+    fn log(tx: &str, index: u64, block: u64, removed: bool) -> Value {
+        json!({
+            "txHash": tx, "logIndex": index, "blockNumber": block,
+            "blockHash": format!("0xb{block}"), "removed": removed,
+            "effect_of": "exchange:1:Committed",
+        })
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Report>) -> Vec<(bool, Option<u64>)> {
+        let mut out = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            out.push((r.reverse, r.block));
+        }
+        out
+    }
+
+    #[test]
+    fn acts_once_when_a_live_log_has_its_confirmations() {
+        let (s, mut rx) = state(ChainFlaw::None);
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        s.advance(11);
+        assert!(drain(&mut rx).is_empty(), "two confirmations are not three");
+        s.advance(12);
+        assert_eq!(drain(&mut rx), vec![(false, Some(10))]);
+        // The same protocol event under another log: nothing more to do.
+        s.take(&log("0xb", 3, 12, false)).expect("taken");
+        s.advance(20);
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn a_removal_reverses_only_when_no_live_log_is_left() {
+        let (s, mut rx) = state(ChainFlaw::None);
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        s.take(&log("0xb", 1, 11, false)).expect("taken");
+        s.advance(13);
+        assert_eq!(drain(&mut rx), vec![(false, Some(10))]);
+        s.take(&log("0xa", 0, 10, true)).expect("taken");
+        assert!(drain(&mut rx).is_empty(), "0xb still stands");
+        s.take(&log("0xb", 1, 11, true)).expect("taken");
+        assert_eq!(drain(&mut rx), vec![(true, None)]);
+    }
+
+    #[test]
+    fn a_log_after_its_removal_is_ignored() {
+        let (s, mut rx) = state(ChainFlaw::None);
+        // The removal overtakes its log.
+        s.take(&log("0xa", 0, 10, true)).expect("taken");
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        s.advance(20);
+        assert!(drain(&mut rx).is_empty());
+        // A copy delivered after the removal (a retry or duplicate) as well.
+        s.take(&log("0xc", 0, 30, false)).expect("taken");
+        s.take(&log("0xc", 0, 30, true)).expect("taken");
+        s.take(&log("0xc", 0, 30, false)).expect("taken");
+        s.advance(40);
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn each_flaw_breaks_its_rule() {
+        let (s, mut rx) = state(ChainFlaw::ActsUnconfirmed);
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        assert_eq!(drain(&mut rx), vec![(false, Some(10))], "acts at once");
+
+        let (s, mut rx) = state(ChainFlaw::DedupesOnTxhash);
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        s.take(&log("0xa", 2, 11, false)).expect("taken");
+        s.advance(13);
+        assert_eq!(drain(&mut rx).len(), 2, "one protocol event, two effects");
+
+        let (s, mut rx) = state(ChainFlaw::IgnoresRemoved);
+        s.take(&log("0xa", 0, 10, false)).expect("taken");
+        s.advance(12);
+        s.take(&log("0xa", 0, 10, true)).expect("taken");
+        assert_eq!(drain(&mut rx), vec![(false, Some(10))], "never reversed");
+    }
+
+    #[test]
+    fn a_payload_without_the_log_is_refused() {
+        let (s, _rx) = state(ChainFlaw::None);
+        assert_eq!(
+            s.take(&json!({"effect_of": "exchange:1:Committed"})),
+            Err("no txHash")
+        );
+        assert_eq!(s.take(&json!({})), Err("no effect_of"));
     }
 }

@@ -135,6 +135,10 @@ async fn run_boson(
         ))
         .into());
     }
+    let confirmations = match args.confirmations {
+        Some(n) => n,
+        None => twin_confirmations(&twin, &token).await?,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -144,7 +148,7 @@ async fn run_boson(
             twin: twin.clone(),
             token,
             rpc: rpc.clone(),
-            confirmations: args.confirmations,
+            confirmations,
             flaw,
         },
         listener,
@@ -154,7 +158,7 @@ async fn run_boson(
         out,
         "chain-event handler listening on {} (head from {rpc}, acts after {} confirmations, flaw {})",
         handle.url(),
-        args.confirmations,
+        confirmations,
         args.flaw
     )?;
     writeln!(
@@ -171,4 +175,29 @@ async fn run_boson(
     handle.stop.cancelled().await;
     handle.stop().await;
     Ok(())
+}
+
+/// The confirmations the twin grades chain-event effects by, from its oracle.
+async fn twin_confirmations(twin: &str, token: &SecretString) -> anyhow::Result<u64> {
+    let url = format!("{twin}/_gauntlet/oracle");
+    let read = async {
+        let r = reqwest::Client::new()
+            .get(&url)
+            .header(gauntlet_mock::engine::control::TOKEN_HEADER, token.expose())
+            .timeout(std::time::Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+        v["boson"]["webhooks"]["confirmations"]
+            .as_u64()
+            .ok_or_else(|| format!("HTTP {status}, no boson.webhooks.confirmations"))
+    };
+    read.await.map_err(|e| {
+        UsageError(format!(
+            "cannot read the twin's confirmations from {url} ({e}); is `gauntlet mock` running there? Or pass --confirmations"
+        ))
+        .into()
+    })
 }

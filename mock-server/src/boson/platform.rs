@@ -305,11 +305,9 @@ impl Platform for BosonPlatform {
                 &self.boson.accounts_json(),
             )),
             "boson/webhooks" => {
-                let created = self.events.hub.registry().create(
-                    events::ORG,
-                    parse_json(body)?,
-                    crate::engine::clock::rfc3339(self.engine.clock.unix()),
-                )?;
+                let hook = parse_json(body)?;
+                let at = crate::engine::clock::rfc3339(self.engine.clock.unix());
+                let created = self.events.hub.registry().create(events::ORG, hook, at)?;
                 Ok(Reply::json(http::StatusCode::CREATED, &created))
             }
             "boson/effects" => {

@@ -78,12 +78,14 @@ impl Dual {
     pub fn raise(&self, events: Vec<Event>) {
         let now = self.engine.clock.now();
         for event in events {
-            let key = event.effect_key.clone();
-            if self.hub.send(event, now, now)
-                && let Some(key) = key
-            {
-                self.engine.oracle.effects.expect(&key);
+            let targets = self.hub.targets(&event);
+            if targets.is_empty() {
+                continue;
             }
+            if let Some(key) = &event.effect_key {
+                self.engine.oracle.effects.expect(key);
+            }
+            self.hub.schedule(event, targets, now, now);
         }
     }
 

@@ -54,6 +54,9 @@ pub struct Engine {
     pub metrics: Metrics,
     /// Requests numbered in arrival order: the key of each request's random stream.
     seq: AtomicU64,
+    /// Webhook deliveries numbered in order, every platform's: the key of each
+    /// delivery's random stream.
+    delivery_seq: AtomicU64,
     /// Cancelled when the server shuts down: hangs, delays and background tasks end.
     pub shutdown: CancellationToken,
 }
@@ -66,6 +69,7 @@ impl Engine {
             oracle: Oracle::new(),
             metrics: Metrics::new(),
             seq: AtomicU64::new(0),
+            delivery_seq: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
             config,
         }
@@ -74,6 +78,11 @@ impl Engine {
     /// The next request's number.
     pub fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The next webhook delivery attempt's number.
+    pub fn next_delivery_seq(&self) -> u64 {
+        self.delivery_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The oracle's account as of now.

@@ -273,14 +273,19 @@ impl ChainEvents {
         } else {
             now
         };
-        // The ledger follows the chain whether or not the notice goes out now; an
-        // event nobody listens for demands nothing.
+        // The ledger follows the chain before the notice goes out; an event nobody
+        // listens for demands nothing.
         if log.removed {
             self.effects.removed(&key);
-            self.hub.send(event, now, due);
-        } else if self.hub.send(event, now, due) {
+        }
+        let targets = self.hub.targets(&event);
+        if targets.is_empty() {
+            return;
+        }
+        if !log.removed {
             self.effects.expect_at(&key, height);
         }
+        self.hub.schedule(event, targets, now, due);
     }
 
     /// Take one effect report at chain head `head`.

@@ -223,9 +223,11 @@ impl Effects {
     /// The receiver reversed an effect of `key` (a compensating effect).
     pub fn reverse(&self, key: &str) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.reversals += 1;
         match s.entries.get_mut(key) {
-            Some(e) if e.net() > 0 => e.reversals += 1,
+            Some(e) if e.net() > 0 => {
+                e.reversals += 1;
+                s.reversals += 1;
+            }
             // Reversing what was never done is an effect nobody asked for.
             _ => s.unexpected_effects += 1,
         }
@@ -286,9 +288,9 @@ impl Effects {
             }
             let due = e.height.is_none_or(|h| h <= confirmed);
             match (e.net(), e.delivered) {
+                _ if e.peak > 1 => c.duplicated += 1,
                 (0, _) if e.removed => c.removed += 1,
                 _ if e.removed => c.orphan += 1,
-                _ if e.peak > 1 => c.duplicated += 1,
                 (0, _) if !due => c.pending += 1,
                 (0, true) => c.lost += 1,
                 (0, false) => c.undelivered += 1,

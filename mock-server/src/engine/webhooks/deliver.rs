@@ -58,7 +58,9 @@ async fn attempt<H: Host>(host: &H, d: Delivery) {
     if !active {
         return;
     }
-    let seq = hub.next_delivery_seq();
+    // One numbering for every platform's deliveries: each gets its own random
+    // stream, and a rule's `limit` counts them all once.
+    let seq = engine.next_delivery_seq();
     let mut rng = engine.faults.delivery_rng(seq);
     let decision = if d.duplicate {
         Default::default()

@@ -45,7 +45,6 @@ pub struct Hub {
     /// Prefix of event ids (`evt_`, `bev_`).
     id_prefix: &'static str,
     next_event: AtomicU64,
-    next_delivery: AtomicU64,
 }
 
 impl Hub {
@@ -56,17 +55,11 @@ impl Hub {
             headers,
             id_prefix,
             next_event: AtomicU64::new(1),
-            next_delivery: AtomicU64::new(0),
         }
     }
 
     pub fn registry(&self) -> MutexGuard<'_, Registry> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The next delivery attempt's number: the key of its random stream.
-    pub fn next_delivery_seq(&self) -> u64 {
-        self.next_delivery.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn next_event_id(&self) -> String {
@@ -77,14 +70,22 @@ impl Hub {
         )
     }
 
-    /// Queue `event` for every active webhook of its organization subscribed to its
-    /// type, due at twin time `due` (`now` is when it happened). False if nobody
-    /// listens (the event is then not sent at all).
-    pub fn send(&self, event: Event, now: Duration, due: Duration) -> bool {
-        let targets = self.registry().targets(&event.org, &event.event_type);
-        if targets.is_empty() {
-            return false;
-        }
+    /// The active webhooks of its organization subscribed to `event`'s type: the
+    /// targets for [`Hub::schedule`]. Look them up, put the event in the ledger,
+    /// then schedule, so no answer reaches the ledger before the event does.
+    pub fn targets(&self, event: &Event) -> Vec<(String, String)> {
+        self.registry().targets(&event.org, &event.event_type)
+    }
+
+    /// Queue `event` for `targets`, due at twin time `due` (`now` is when it
+    /// happened).
+    pub fn schedule(
+        &self,
+        event: Event,
+        targets: Vec<(String, String)>,
+        now: Duration,
+        due: Duration,
+    ) {
         let event = Arc::new(event);
         for (id, _) in targets {
             self.dispatcher.schedule(
@@ -98,7 +99,6 @@ impl Hub {
                 due,
             );
         }
-        true
     }
 
     /// Forget every webhook and every waiting delivery.
