@@ -30,6 +30,12 @@ pub enum Command {
     /// Compare a run with a baseline: exit 1 naming each metric that regressed
     /// (latency percentiles, achieved rate, error and retry figures), 0 otherwise.
     Compare(CompareArgs),
+    /// Walk a known Boson offer end to end on a real deployment, one step at a time
+    /// (commit, redeem, complete; commit, redeem, dispute, retract; withdraw):
+    /// URLs and the offer from the environment, keys from the environment only, a
+    /// capped rate and value, no faults ever. Exit 0 all passed, 1 a step failed,
+    /// 2 a configuration error.
+    Smoke(SmokeArgs),
     /// Measure the harness's own floor on this machine: Gil Tene's ^Z test (2,000
     /// requests/s, the twin frozen for 1 s: p99 should be ~900 ms), the same
     /// without the freeze, and a pacing sweep; writes calibration.json.
@@ -92,6 +98,23 @@ pub struct HandlerArgs {
     /// (default: the twin's own `[boson] confirmations`, read from its oracle).
     #[arg(long, env = "GAUNTLET_HANDLER_CONFIRMATIONS")]
     pub confirmations: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SmokeArgs {
+    /// The smoke plan (default: `scenarios/smoke.toml`).
+    pub plan: Option<PathBuf>,
+    /// Which deployment: `sandbox`, `production`, or another the plan names (picks
+    /// the plan's expected contracts and the `NAME_<ENV>` variables). Outside
+    /// `production`, a base URL that looks like production is refused.
+    #[arg(long, env = "GAUNTLET_ENV", default_value = "sandbox")]
+    pub env: String,
+    /// A `.env`-style file of base URLs and ids (never secrets).
+    #[arg(long, env = "GAUNTLET_ENV_FILE")]
+    pub env_file: Option<PathBuf>,
+    /// The run folder (default: `reports/smoke-<env>-<UTC time>`).
+    #[arg(long, env = "GAUNTLET_OUT")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -10,6 +10,8 @@
 //! - [`run`]: `gauntlet run` (its load phase in `run::load`), one run as data flows: plan, twin, load, verdict, report.
 //! - [`plan`]: plan files, read raw then checked (errors name file, line, key).
 //! - [`client`]: the reference Dual client (backoff, idempotency, partial retries, flaws).
+//! - [`boson`]: a Boson client (paced JSON-RPC, signed transactions, reverts by name,
+//!   confirmations, the subgraph's head). [`smoke`]: `gauntlet smoke`, the known-offer walk.
 //! - [`load`]: goose users fed by the open-model [`load::pacer`].
 //! - [`measure`]: the client's HDR histograms; [`snapshots`]: interval log and progress.
 //! - [`verdict`]: client measurements joined with the twin's oracle, against thresholds.
@@ -27,6 +29,7 @@
 //! The twin itself is the `gauntlet-mock` crate; later parts (plan, load, measure,
 //! handler, verdict, report, smoke) join as modules here.
 
+pub mod boson;
 pub mod calibrate;
 pub mod cli;
 pub mod client;
@@ -42,6 +45,7 @@ pub mod report;
 pub mod run;
 pub mod secrets;
 pub mod signal;
+pub mod smoke;
 pub mod snapshots;
 pub mod target;
 pub mod twin_link;

@@ -43,6 +43,7 @@ async fn main() -> ExitCode {
                 .map(|_| exit::PASS)
                 .map_err(Into::into)
         }
+        Command::Smoke(args) => gauntlet::smoke::run(args, env, &mut std::io::stdout()).await,
         Command::Calibrate(args) => {
             let interrupts = gauntlet::signal::Interrupts::install();
             match std::env::current_exe() {

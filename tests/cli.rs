@@ -167,12 +167,23 @@ fn the_example_twin_config_is_valid() {
 #[test]
 fn every_committed_plan_is_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    for name in ["nightly", "soak", "smoke"] {
+    for name in ["nightly", "soak"] {
         let path = dir.join(format!("{name}.toml"));
         let plan = gauntlet::plan::Plan::load(&path).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             plan.text.starts_with('#'),
             "{name}.toml opens with a comment saying what it is for"
+        );
+    }
+    let smoke = dir.join("smoke.toml");
+    let plan = gauntlet::smoke::config::SmokePlan::load(&smoke).unwrap_or_else(|e| panic!("{e}"));
+    for env in ["sandbox", "production"] {
+        assert!(
+            plan.environments
+                .get(env)
+                .and_then(|e| e.boson.as_ref())
+                .is_some(),
+            "smoke.toml names the {env} contracts"
         );
     }
 }

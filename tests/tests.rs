@@ -30,5 +30,6 @@ mod run;
 mod runs;
 mod seeds;
 mod signals;
+mod smoke;
 mod subgraph;
 mod webhooks;

@@ -1,0 +1,266 @@
+//! `gauntlet smoke` against the twin acting as production: the known offer walked
+//! end to end (and no secret in any output), then each broken step failing with a
+//! clear message: paused Exchanges, a subgraph that never catches up, a value cap,
+//! and configuration errors before any request.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gauntlet::cli::SmokeArgs;
+use gauntlet_mock::boson::config::DIAMOND;
+use serde_json::{Value, json};
+
+use crate::util::{self, Twin};
+
+const BLOCK: Duration = Duration::from_millis(200);
+
+fn plan(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("smoke.toml");
+    let text = format!(
+        "[smoke]\nconfirmations = 2\nstep_deadline = \"10s\"\nrate = 5\nmax_value_eth = 1\nsubgraph_stale_blocks = 20\n{extra}\n\
+         [environments.production.boson]\nchain_id = 31337\ndiamond = \"{DIAMOND:#x}\"\n\
+         [environments.sandbox.boson]\nchain_id = 80002\ndiamond = \"{DIAMOND:#x}\"\n"
+    );
+    std::fs::write(&path, text).expect("plan");
+    path
+}
+
+async fn twin(rules: Vec<gauntlet_mock::RuleSpec>) -> Twin {
+    let mut c = util::config();
+    c.boson.block_time = BLOCK;
+    c.faults = gauntlet_mock::engine::faults::spec::validate_all(&rules, "faults").expect("rules");
+    Twin::start(c).await
+}
+
+/// The variables pointing at `twin`, with its seeded buyer and seller keys.
+fn vars(twin: &Twin) -> Vec<(String, String)> {
+    let boson = &twin.handle.as_ref().expect("owned").twin().boson;
+    let hex = |k: &alloy::signers::local::PrivateKeySigner| format!("{:#x}", k.to_bytes());
+    let base = format!("http://{}", twin.addr);
+    vec![
+        ("BOSON_RPC_URL".into(), format!("{base}/rpc")),
+        (
+            "BOSON_SUBGRAPH_URL".into(),
+            format!("{base}{}", gauntlet_mock::boson::subgraph::PATH),
+        ),
+        ("GAUNTLET_SMOKE_OFFER_ID".into(), "1".into()),
+        (
+            "GAUNTLET_BOSON_BUYER_KEY".into(),
+            hex(&boson.accounts.buyers[0].signer),
+        ),
+        (
+            "GAUNTLET_BOSON_SELLER_KEY".into(),
+            hex(&boson.accounts.seller.signer),
+        ),
+    ]
+}
+
+/// Run the smoke: its exit code (2 for a configuration error) and its output.
+async fn smoke(
+    plan: &Path,
+    env: &str,
+    vars: Vec<(String, String)>,
+    out_dir: &Path,
+    env_file: Option<PathBuf>,
+) -> (u8, String) {
+    let args = SmokeArgs {
+        plan: Some(plan.to_path_buf()),
+        env: env.into(),
+        env_file,
+        out: Some(out_dir.to_path_buf()),
+    };
+    let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut out = Vec::new();
+    let r = gauntlet::smoke::run(args, lookup, &mut out).await;
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    let code = match r {
+        Ok(code) => code,
+        Err(e) => {
+            text.push_str(&format!("error: {e:#}"));
+            gauntlet::exit::code_of(&e)
+        }
+    };
+    (code, text)
+}
+
+fn summary(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[tokio::test]
+async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
+    let twin = twin(vec![]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = plan(tmp.path(), "");
+    let out = tmp.path().join("run");
+    let vars = vars(&twin);
+    let (code, text) = smoke(&plan, "production", vars.clone(), &out, None).await;
+    assert_eq!(code, 0, "{text}");
+    let s = summary(&out);
+    assert_eq!(s["pass"], true, "{s}");
+    let names: Vec<&str> = s["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for want in [
+        "commit",
+        "redeem",
+        "complete",
+        "raise a dispute",
+        "retract",
+        "withdraws",
+    ] {
+        assert!(
+            names.iter().any(|n| n.contains(want)),
+            "{want} in {names:?}"
+        );
+    }
+    // Each transaction step names its exchange.
+    assert!(
+        text.contains("exchange 1,") && text.contains("exchange 2,"),
+        "{text}"
+    );
+    // The twin saw what the smoke says it did.
+    let oracle = twin.control("GET", "/_gauntlet/oracle").send().await.ok()["boson"].clone();
+    assert_eq!(oracle["transitions"]["Completed"], 1, "{oracle}");
+    assert_eq!(oracle["transitions"]["Retracted"], 1, "{oracle}");
+    assert_eq!(oracle["funds"]["conserved"], true);
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit");
+    assert_eq!(junit.matches("<testcase").count(), names.len(), "{junit}");
+    // No secret in any file or line the run wrote.
+    for (name, value) in vars.iter().filter(|(n, _)| n.ends_with("_KEY")) {
+        let bare = value.trim_start_matches("0x");
+        assert!(!text.contains(bare), "{name} printed");
+        for f in std::fs::read_dir(&out).expect("run folder") {
+            let body = std::fs::read_to_string(f.expect("entry").path()).expect("read");
+            assert!(!body.contains(bare), "{name} written");
+        }
+    }
+}
+
+#[tokio::test]
+async fn paused_exchanges_fail_the_walk_before_any_transaction() {
+    let twin = twin(vec![]).await;
+    let r = twin
+        .control("POST", "/_gauntlet/boson/pause")
+        .json(&json!({"regions": ["Exchanges"]}))
+        .send()
+        .await;
+    assert_eq!(r.status(), 200);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan(tmp.path(), ""), "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("FAIL at `boson: paused regions`: paused: Exchanges"),
+        "{text}"
+    );
+    assert_eq!(summary(&out)["failed"], "boson: paused regions");
+}
+
+#[tokio::test]
+async fn a_subgraph_that_never_catches_up_fails_the_first_transaction_step() {
+    let mut lag = util::rule("indexer_lag");
+    lag.dist = Some("fixed".into());
+    lag.delay = Some(Duration::from_secs(300));
+    let twin = twin(vec![lag]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = plan(tmp.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .replace("step_deadline = \"10s\"", "step_deadline = \"2s\"");
+    std::fs::write(&plan, text).expect("plan");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan, "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "FAIL at `boson: complete walk: commit to offer 1`: the subgraph indexed block 0"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_past_the_value_cap_refuses() {
+    let twin = twin(vec![]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = plan(tmp.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .replace("max_value_eth = 1", "max_value_eth = 0.015");
+    std::fs::write(&plan, text).expect("plan");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan, "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 1, "{text}");
+    // The first commit (0.01 ETH) fits; the second would pass the cap.
+    assert!(
+        text.contains("FAIL at `boson: dispute walk: commit to offer 1`: committing pays"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn configuration_errors_exit_2_before_any_request() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = plan(tmp.path(), "");
+    let out = tmp.path().join("run");
+    // Nothing set: every missing variable named at once.
+    let (code, text) = smoke(&plan, "production", vec![], &out, None).await;
+    assert_eq!(code, 2, "{text}");
+    for v in [
+        "BOSON_RPC_URL",
+        "BOSON_SUBGRAPH_URL",
+        "GAUNTLET_SMOKE_OFFER_ID",
+        "GAUNTLET_BOSON_BUYER_KEY",
+        "GAUNTLET_BOSON_SELLER_KEY",
+    ] {
+        assert!(text.contains(v), "{v} in {text}");
+    }
+    // A production URL with sandbox settings, from an env file.
+    let file = tmp.path().join(".env.sandbox");
+    std::fs::write(
+        &file,
+        "BOSON_RPC_URL=https://polygon-rpc.com\nBOSON_SUBGRAPH_URL=https://api.thegraph.com/x\nGAUNTLET_SMOKE_OFFER_ID=1\n",
+    )
+    .expect("env file");
+    let keys = vec![
+        (
+            "GAUNTLET_BOSON_BUYER_KEY".to_string(),
+            format!("0x{}", "11".repeat(32)),
+        ),
+        (
+            "GAUNTLET_BOSON_SELLER_KEY".to_string(),
+            format!("0x{}", "22".repeat(32)),
+        ),
+    ];
+    let (code, text) = smoke(&plan, "sandbox", keys.clone(), &out, Some(file.clone())).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("looks like a production URL, with --env sandbox"),
+        "{text}"
+    );
+    // A key in the env file is refused: secrets come from the environment only.
+    std::fs::write(
+        &file,
+        format!("GAUNTLET_BOSON_BUYER_KEY=0x{}\n", "11".repeat(32)),
+    )
+    .expect("env file");
+    let (code, text) = smoke(&plan, "sandbox", keys, &out, Some(file)).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("secrets come from the environment only"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&"11".repeat(32)),
+        "the key is not echoed: {text}"
+    );
+    // An environment the plan does not name.
+    let (code, text) = smoke(&plan, "staging", vec![], &out, None).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(!out.join("summary.json").exists(), "nothing ran");
+}
