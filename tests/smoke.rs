@@ -25,8 +25,13 @@ fn plan(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// A production-looking Dual key (a sandbox-looking one is refused with
+/// `--env production`).
+const LIVE_KEY: &str = "sk_live_smoke_0123456789abcdef";
+const WEBHOOK_SECRET: &str = "whsec_smoke_0123456789abcdef";
+
 async fn twin(rules: Vec<gauntlet_mock::RuleSpec>) -> Twin {
-    let mut c = util::config();
+    let mut c = gauntlet_mock::TwinConfig::sandbox(LIVE_KEY, util::TOKEN);
     c.boson.block_time = BLOCK;
     c.faults = gauntlet_mock::engine::faults::spec::validate_all(&rules, "faults").expect("rules");
     Twin::start(c).await
@@ -38,6 +43,9 @@ fn vars(twin: &Twin) -> Vec<(String, String)> {
     let hex = |k: &alloy::signers::local::PrivateKeySigner| format!("{:#x}", k.to_bytes());
     let base = format!("http://{}", twin.addr);
     vec![
+        ("DUAL_BASE_URL".into(), base.clone()),
+        ("DUAL_API_KEY".into(), LIVE_KEY.into()),
+        ("GAUNTLET_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
         ("BOSON_RPC_URL".into(), format!("{base}/rpc")),
         (
             "BOSON_SUBGRAPH_URL".into(),
@@ -106,6 +114,10 @@ async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     for want in [
+        "dual: health",
+        "dual: read the objects back",
+        "dual: webhook test delivery",
+        "dual: the batch's checkpoint",
         "commit",
         "redeem",
         "complete",
@@ -130,8 +142,10 @@ async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
     assert_eq!(oracle["funds"]["conserved"], true);
     let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), names.len(), "{junit}");
+    assert!(text.contains("signature verified"), "{text}");
     // No secret in any file or line the run wrote.
-    for (name, value) in vars.iter().filter(|(n, _)| n.ends_with("_KEY")) {
+    let secret = |n: &str| n.ends_with("_KEY") || n.ends_with("_SECRET");
+    for (name, value) in vars.iter().filter(|(n, _)| secret(n)) {
         let bare = value.trim_start_matches("0x");
         assert!(!text.contains(bare), "{name} printed");
         for f in std::fs::read_dir(&out).expect("run folder") {
@@ -208,11 +222,21 @@ async fn configuration_errors_exit_2_before_any_request() {
     let tmp = tempfile::tempdir().expect("tmp");
     let plan = plan(tmp.path(), "");
     let out = tmp.path().join("run");
-    // Nothing set: every missing variable named at once.
+    // Nothing set: which base URL starts which walk.
     let (code, text) = smoke(&plan, "production", vec![], &out, None).await;
     assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("DUAL_BASE_URL") && text.contains("BOSON_RPC_URL"),
+        "{text}"
+    );
+    // A walk's base URL alone: every other variable it needs named at once.
+    let rpc = vec![(
+        "BOSON_RPC_URL".to_string(),
+        "http://127.0.0.1:9/rpc".to_string(),
+    )];
+    let (code, text) = smoke(&plan, "production", rpc, &out, None).await;
+    assert_eq!(code, 2, "{text}");
     for v in [
-        "BOSON_RPC_URL",
         "BOSON_SUBGRAPH_URL",
         "GAUNTLET_SMOKE_OFFER_ID",
         "GAUNTLET_BOSON_BUYER_KEY",
@@ -259,8 +283,57 @@ async fn configuration_errors_exit_2_before_any_request() {
         !text.contains(&"11".repeat(32)),
         "the key is not echoed: {text}"
     );
+    // A sandbox-looking key with --env production.
+    let dual = vec![
+        (
+            "DUAL_BASE_URL".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        ),
+        (
+            "DUAL_API_KEY".to_string(),
+            "sk_sandbox_0123456789abcdef".to_string(),
+        ),
+        (
+            "GAUNTLET_WEBHOOK_SECRET".to_string(),
+            WEBHOOK_SECRET.to_string(),
+        ),
+    ];
+    let (code, text) = smoke(&plan, "production", dual, &out, None).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("never reuse sandbox keys in production"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("0123456789abcdef"),
+        "the key is not echoed: {text}"
+    );
     // An environment the plan does not name.
     let (code, text) = smoke(&plan, "staging", vec![], &out, None).await;
     assert_eq!(code, 2, "{text}");
     assert!(!out.join("summary.json").exists(), "nothing ran");
+}
+
+#[tokio::test]
+async fn a_dual_outage_fails_the_dual_walk_and_the_boson_walk_still_runs() {
+    let mut down = util::rule("status");
+    down.route = Some("GET /health".into());
+    down.status = Some(503);
+    let twin = twin(vec![down]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan(tmp.path(), ""), "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("FAIL at `dual: health`: GET /health: HTTP 503"),
+        "{text}"
+    );
+    let s = summary(&out);
+    let steps = s["steps"].as_array().expect("steps");
+    assert!(
+        steps
+            .iter()
+            .any(|st| st["name"] == "boson: paused regions" && st["outcome"] == "pass"),
+        "each platform's walk runs: {s}"
+    );
 }

@@ -65,7 +65,8 @@ impl Rpc {
         }
     }
 
-    async fn slot(&self) {
+    /// Wait for the next slot of the pace.
+    pub async fn slot(&self) {
         let mut next = self.next.lock().await;
         let now = Instant::now();
         if *next > now {

@@ -8,11 +8,12 @@
 //! ([`walk`]) records each step ([`record`]); exit 0 when every step passed, 1 when
 //! one failed (it names the step and why).
 //!
-//! Not yet: the Dual walk (health, a small batch read back, a webhook test
-//! delivery, the checkpoint status) and submission through the relayer; the Boson
-//! walk submits directly through JSON-RPC.
+//! A walk runs for each platform whose base URL is set: Dual's ([`dual`]) with
+//! `DUAL_BASE_URL`, Boson's ([`walk`]) with `BOSON_RPC_URL`. Not yet: submission
+//! through the relayer (the Boson walk submits directly through JSON-RPC).
 
 pub mod config;
+pub mod dual;
 pub mod record;
 pub mod walk;
 
@@ -61,25 +62,51 @@ pub async fn run(
         file,
         environment: environment.clone(),
     };
-    let (target, seller) = boson_target(&plan, &vars)?;
+    let dual = dual_target(&vars)?;
+    let boson = match vars.setting("BOSON_RPC_URL") {
+        Some(_) => Some(boson_target(&plan, &vars)?),
+        None => None,
+    };
+    if dual.is_none() && boson.is_none() {
+        return Err(UsageError(
+            "nothing to walk: set DUAL_BASE_URL (the Dual walk) and/or BOSON_RPC_URL (the Boson walk)"
+                .into(),
+        )
+        .into());
+    }
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(['-', ':'], "");
         PathBuf::from("reports").join(format!("smoke-{environment}-{stamp}"))
     });
-    writeln!(
-        out,
-        "smoke ({environment}): Boson at {} (chain {}, diamond {:#x}), offer {}, buyer {:#x}, seller {:#x}",
-        target.rpc,
-        target.expected.chain_id,
-        target.expected.diamond,
-        target.offer,
-        target.buyer.address(),
-        seller.address()
-    )?;
+    if let Some(d) = &dual {
+        writeln!(
+            out,
+            "smoke ({environment}): Dual at {} (key {})",
+            d.base,
+            gauntlet_mock::engine::secret::redact(d.key.expose())
+        )?;
+    }
+    if let Some((target, seller)) = &boson {
+        writeln!(
+            out,
+            "smoke ({environment}): Boson at {} (chain {}, diamond {:#x}), offer {}, buyer {:#x}, seller {:#x}",
+            target.rpc,
+            target.expected.chain_id,
+            target.expected.diamond,
+            target.offer,
+            target.buyer.address(),
+            seller.address()
+        )?;
+    }
     let mut steps = record::Steps::new(out);
-    walk::run(&target, &seller, &plan.smoke, &mut steps).await;
+    if let Some(d) = &dual {
+        dual::run(d, &plan.smoke, &mut steps).await;
+    }
+    if let Some((target, seller)) = &boson {
+        walk::run(target, seller, &plan.smoke, &mut steps).await;
+    }
     let pass = steps.pass();
     let failed = steps
         .list
@@ -114,6 +141,53 @@ pub async fn run(
     }
     writeln!(out, "report: {}", dir.display())?;
     Ok(of_verdict(pass))
+}
+
+/// The Dual target, when `DUAL_BASE_URL` is set; every missing variable named at once.
+fn dual_target(vars: &Vars<'_>) -> anyhow::Result<Option<dual::DualTarget>> {
+    let Some(base) = vars.setting("DUAL_BASE_URL") else {
+        return Ok(None);
+    };
+    let key = vars.secret(crate::run::API_KEY_VAR);
+    let secret = vars.secret(crate::handler::cli::SECRET_VAR);
+    let missing: Vec<&str> = [
+        (crate::run::API_KEY_VAR, key.is_none()),
+        (crate::handler::cli::SECRET_VAR, secret.is_none()),
+    ]
+    .iter()
+    .filter(|(_, m)| *m)
+    .map(|(n, _)| *n)
+    .collect();
+    if !missing.is_empty() {
+        return Err(UsageError(format!(
+            "not set: {} (the Dual walk's secrets, from the environment only)",
+            missing.join(", ")
+        ))
+        .into());
+    }
+    let base =
+        crate::target::check_url(&base).map_err(|m| UsageError(format!("DUAL_BASE_URL: {m}")))?;
+    let key = key.unwrap_or_default();
+    if vars.environment == "production" && config::key_looks_sandbox(&key) {
+        return Err(UsageError(format!(
+            "{} looks like a sandbox key, with --env production: never reuse sandbox keys in production",
+            crate::run::API_KEY_VAR
+        ))
+        .into());
+    }
+    if vars.environment != "production" && !config::looks_sandbox(&base) {
+        return Err(UsageError(format!(
+            "DUAL_BASE_URL looks like a production URL, with --env {}: verify the client points at the right deployment",
+            vars.environment
+        ))
+        .into());
+    }
+    Ok(Some(dual::DualTarget {
+        base,
+        key: gauntlet_mock::SecretString::new(key),
+        secret: gauntlet_mock::SecretString::new(secret.unwrap_or_default()),
+        receiver_url: vars.setting("GAUNTLET_SMOKE_WEBHOOK_URL"),
+    }))
 }
 
 /// The Boson target and the seller's key, every missing variable named at once.
