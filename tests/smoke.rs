@@ -47,6 +47,11 @@ fn vars(twin: &Twin) -> Vec<(String, String)> {
         ("DUAL_API_KEY".into(), LIVE_KEY.into()),
         ("GAUNTLET_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into()),
         ("BOSON_RPC_URL".into(), format!("{base}/rpc")),
+        ("BOSON_RELAYER_URL".into(), format!("{base}/relayer")),
+        (
+            "BOSON_RELAYER_API_KEY".into(),
+            "relayer_key_0123456789".into(),
+        ),
         (
             "BOSON_SUBGRAPH_URL".into(),
             format!("{base}{}", gauntlet_mock::boson::subgraph::PATH),
@@ -143,6 +148,11 @@ async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
     let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), names.len(), "{junit}");
     assert!(text.contains("signature verified"), "{text}");
+    // Calls without value went through the relayer.
+    assert_eq!(text.matches("via the relayer").count(), 6, "{text}");
+    let relayed = &oracle["relayer"];
+    assert_eq!(relayed["submitted"], 6, "{oracle}");
+    assert_eq!(relayed["mined"], 6, "{oracle}");
     // No secret in any file or line the run wrote.
     let secret = |n: &str| n.ends_with("_KEY") || n.ends_with("_SECRET");
     for (name, value) in vars.iter().filter(|(n, _)| secret(n)) {
@@ -335,5 +345,71 @@ async fn a_dual_outage_fails_the_dual_walk_and_the_boson_walk_still_runs() {
             .iter()
             .any(|st| st["name"] == "boson: paused regions" && st["outcome"] == "pass"),
         "each platform's walk runs: {s}"
+    );
+}
+
+fn relayer(mode: &str) -> gauntlet_mock::RuleSpec {
+    let mut r = util::rule("relayer");
+    r.mode = Some(mode.into());
+    r
+}
+
+#[tokio::test]
+async fn a_relayer_outage_falls_back_to_json_rpc_or_fails_without_fallback() {
+    for fallback in [true, false] {
+        let twin = twin(vec![relayer("unavailable")]).await;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let extra = format!("relayer_fallback = {fallback}");
+        let out = tmp.path().join("run");
+        let (code, text) = smoke(
+            &plan(tmp.path(), &extra),
+            "production",
+            vars(&twin),
+            &out,
+            None,
+        )
+        .await;
+        if fallback {
+            assert_eq!(code, 0, "{text}");
+            assert!(text.contains("directly (relayer not ready"), "{text}");
+            let oracle =
+                twin.control("GET", "/_gauntlet/oracle").send().await.ok()["boson"].clone();
+            // Nothing went through the relayer; everything was applied once.
+            assert_eq!(oracle["relayer"]["submitted"], 0, "{oracle}");
+            assert_eq!(oracle["transitions"]["Redeemed"], 2, "{oracle}");
+        } else {
+            assert_eq!(code, 1, "{text}");
+            assert!(
+                text.contains(
+                    "FAIL at `boson: complete walk: redeem`: exchange 1: relayer not ready"
+                ) && text.contains("smoke.relayer_fallback is off"),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_relayer_that_accepts_and_never_mines_fails_without_a_second_submission() {
+    let twin = twin(vec![relayer("never_mines")]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = plan(tmp.path(), "");
+    let text = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .replace("step_deadline = \"10s\"", "step_deadline = \"3s\"");
+    std::fs::write(&plan, text).expect("plan");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan, "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("FAIL at `boson: complete walk: redeem`")
+            && text.contains("not sent again directly"),
+        "{text}"
+    );
+    let oracle = twin.control("GET", "/_gauntlet/oracle").send().await.ok()["boson"].clone();
+    assert_eq!(
+        oracle["transitions"]["Redeemed"],
+        serde_json::Value::Null,
+        "never redeemed: {oracle}"
     );
 }

@@ -5,6 +5,7 @@
 //! Every wait is bounded by a deadline; nothing here retries a transaction (a
 //! second send of the same intent is a double submission).
 
+pub mod relay;
 pub mod rpc;
 
 use std::time::{Duration, Instant};
@@ -125,15 +126,23 @@ impl Client {
             .map_err(|e| StepError::Refused(format!("cannot sign: {e}")))?;
         let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
         let hash = self.rpc.send_raw(&raw).await?;
+        match self.mined(hash).await {
+            Err(StepError::Reverted(plain)) => {
+                // Mined but reverted (the state moved between the check and the
+                // block): replay the call to name the revert.
+                let why = self.rpc.eth_call(from, self.diamond, &replay, value).await;
+                let name = why.err().and_then(|e| e.revert_name());
+                Err(StepError::Reverted(name.unwrap_or(plain)))
+            }
+            other => other,
+        }
+    }
+
+    /// Wait (bounded) for `hash` to be mined and confirmed.
+    pub async fn mined(&self, hash: B256) -> Result<Mined, StepError> {
         let receipt = self.receipt(hash).await?;
         if receipt["status"] != "0x1" {
-            // Mined but reverted (the state moved between the check and the block):
-            // replay the call to name the revert.
-            let why = self.rpc.eth_call(from, self.diamond, &replay, value).await;
-            let name = why.err().and_then(|e| e.revert_name());
-            return Err(StepError::Reverted(
-                name.unwrap_or_else(|| format!("transaction {hash} reverted")),
-            ));
+            return Err(StepError::Reverted(format!("transaction {hash} reverted")));
         }
         let block = rpc::quantity(&receipt["blockNumber"]);
         self.confirmed(block).await?;

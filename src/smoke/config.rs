@@ -39,6 +39,9 @@ pub struct Settings {
     pub max_value_eth: f64,
     /// The subgraph more than this many blocks behind the chain's head is stale.
     pub subgraph_stale_blocks: u64,
+    /// With `BOSON_RELAYER_URL` set: send directly when the relayer is down
+    /// (never after it accepted a transaction).
+    pub relayer_fallback: bool,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             rate: 2.0,
             max_value_eth: 0.1,
             subgraph_stale_blocks: 20,
+            relayer_fallback: true,
         }
     }
 }
@@ -100,6 +104,8 @@ impl SmokePlan {
 pub struct BosonTarget {
     pub rpc: String,
     pub subgraph: Option<String>,
+    /// The relayer (base URL, API key, API id), when `BOSON_RELAYER_URL` is set.
+    pub relayer: Option<(String, gauntlet_mock::SecretString, String)>,
     pub offer: u64,
     pub buyer: PrivateKeySigner,
     pub expected: BosonExpected,

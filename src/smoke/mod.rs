@@ -9,8 +9,9 @@
 //! one failed (it names the step and why).
 //!
 //! A walk runs for each platform whose base URL is set: Dual's ([`dual`]) with
-//! `DUAL_BASE_URL`, Boson's ([`walk`]) with `BOSON_RPC_URL`. Not yet: submission
-//! through the relayer (the Boson walk submits directly through JSON-RPC).
+//! `DUAL_BASE_URL`, Boson's ([`walk`]) with `BOSON_RPC_URL`; with
+//! `BOSON_RELAYER_URL` the Boson walk's calls without value go through the
+//! meta-transaction relayer, falling back to JSON-RPC when it is down.
 
 pub mod config;
 pub mod dual;
@@ -252,10 +253,29 @@ fn boson_target(
     };
     let buyer = key(BUYER_KEY_VAR, &buyer)?;
     let seller = key(SELLER_KEY_VAR, &seller)?;
+    let relayer = match vars.setting("BOSON_RELAYER_URL") {
+        None => None,
+        Some(url) => {
+            if url::Url::parse(&url).is_err() {
+                return Err(UsageError(format!("BOSON_RELAYER_URL: `{url}` is not a URL")).into());
+            }
+            let key = vars.secret("BOSON_RELAYER_API_KEY").ok_or_else(|| {
+                UsageError(
+                    "not set: BOSON_RELAYER_API_KEY (the relayer's x-api-key, from the environment only)"
+                        .into(),
+                )
+            })?;
+            let id = vars
+                .setting("BOSON_RELAYER_API_ID")
+                .unwrap_or_else(|| "gauntlet-smoke".into());
+            Some((url, gauntlet_mock::SecretString::new(key), id))
+        }
+    };
     Ok((
         BosonTarget {
             rpc,
             subgraph: Some(subgraph),
+            relayer,
             offer,
             buyer,
             expected,

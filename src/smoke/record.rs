@@ -10,6 +10,7 @@ use anyhow::Context;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
+use crate::boson::relay::Route;
 use crate::boson::{Mined, StepError};
 
 /// How a step ended.
@@ -105,7 +106,7 @@ impl<'a> Steps<'a> {
     pub fn tx(
         &mut self,
         name: &str,
-        r: Result<(Mined, Option<u64>), StepError>,
+        r: Result<(Mined, Option<u64>, Option<Route>), StepError>,
         exchange_id: Option<u64>,
     ) -> bool {
         let mut step = Step {
@@ -118,12 +119,17 @@ impl<'a> Steps<'a> {
             block: None,
         };
         match r {
-            Ok((m, indexed)) => {
+            Ok((m, indexed, route)) => {
                 step.tx = Some(format!("{:#x}", m.hash));
                 step.block = Some(m.block);
                 let ex = exchange_id.map_or(String::new(), |id| format!("exchange {id}, "));
                 let seen = indexed.map_or("no subgraph".into(), |i| format!("subgraph at {i}"));
-                step.detail = format!("{ex}tx {:#x}, block {}, {seen}", m.hash, m.block);
+                let via = match route {
+                    None => String::new(),
+                    Some(Route::Relayer) => ", via the relayer".into(),
+                    Some(Route::Direct(why)) => format!(", directly ({why})"),
+                };
+                step.detail = format!("{ex}tx {:#x}, block {}, {seen}{via}", m.hash, m.block);
             }
             Err(e) => {
                 step.outcome = Outcome::Fail;

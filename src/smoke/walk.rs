@@ -13,6 +13,7 @@ use gauntlet_mock::boson::abi::IBosonProtocol as P;
 
 use super::config::{BosonTarget, Settings};
 use super::record::Steps;
+use crate::boson::relay::{Intent, Relayer, Route};
 use crate::boson::{Client, Mined, StepError, calls, committed};
 
 /// Regions the walk needs unpaused.
@@ -21,6 +22,7 @@ pub const NEEDED: [&str; 4] = ["Exchanges", "Disputes", "Funds", "MetaTransactio
 /// The walk's state as it goes.
 struct Walk<'a> {
     client: Client,
+    relayer: Option<Relayer>,
     t: &'a BosonTarget,
     seller: &'a PrivateKeySigner,
     /// Value the walk may still move, in wei.
@@ -41,8 +43,13 @@ pub async fn run(t: &BosonTarget, seller: &PrivateKeySigner, s: &Settings, steps
         poll: Duration::from_millis(500),
     };
     let budget = eth_to_wei(s.max_value_eth);
+    let relayer = t
+        .relayer
+        .as_ref()
+        .map(|(url, key, id)| Relayer::new(url, key.clone(), id, s.relayer_fallback));
     let mut w = Walk {
         client,
+        relayer,
         t,
         seller,
         budget,
@@ -58,14 +65,18 @@ pub async fn run(t: &BosonTarget, seller: &PrivateKeySigner, s: &Settings, steps
         }
     }
     let amount = w.price * U256::from(2u64);
+    let (tokens, amounts) = (vec![alloy::primitives::Address::ZERO], vec![amount]);
     let input = P::withdrawFundsCall {
         _entityId: U256::from(w.seller_id),
-        _tokenList: vec![alloy::primitives::Address::ZERO],
-        _tokenAmounts: vec![amount],
+        _tokenList: tokens.clone(),
+        _tokenAmounts: amounts.clone(),
     }
     .abi_encode();
     let name = "boson: the seller withdraws what the walks paid";
-    let r = w.step_tx(w.seller, input, U256::ZERO).await;
+    let intent = Intent::Funds(w.seller_id, tokens, amounts);
+    let r = w
+        .call(w.seller, P::withdrawFundsCall::SIGNATURE, input, intent)
+        .await;
     steps.tx(name, r, None);
 }
 
@@ -209,27 +220,35 @@ async fn exchange(w: &mut Walk<'_>, path: &str, steps: &mut Steps<'_>) -> bool {
     }
     w.budget -= price;
     let Some(id) = id else { return false };
-    let rest: [(&str, Vec<u8>); 2] = match path {
-        "complete" => [
-            ("redeem", calls::redeem(id)),
-            ("complete", calls::complete(id)),
+    let redeem = ("redeem", P::redeemVoucherCall::SIGNATURE, calls::redeem(id));
+    let rest: Vec<(&str, &str, Vec<u8>)> = match path {
+        "complete" => vec![
+            redeem,
+            (
+                "complete",
+                P::completeExchangeCall::SIGNATURE,
+                calls::complete(id),
+            ),
         ],
-        _ => [
-            ("redeem", calls::redeem(id)),
-            ("raise a dispute", calls::raise_dispute(id)),
+        _ => vec![
+            redeem,
+            (
+                "raise a dispute",
+                P::raiseDisputeCall::SIGNATURE,
+                calls::raise_dispute(id),
+            ),
+            (
+                "retract the dispute",
+                P::retractDisputeCall::SIGNATURE,
+                calls::retract_dispute(id),
+            ),
         ],
     };
-    for (what, input) in rest {
-        let r = w.step_tx(buyer, input, U256::ZERO).await;
+    for (what, name, input) in rest {
+        let r = w.call(buyer, name, input, Intent::Exchange(id)).await;
         if !steps.tx(&format!("boson: {path} walk: {what}"), r, Some(id)) {
             return false;
         }
-    }
-    if path == "dispute" {
-        let r = w
-            .step_tx(buyer, calls::retract_dispute(id), U256::ZERO)
-            .await;
-        return steps.tx("boson: dispute walk: retract the dispute", r, Some(id));
     }
     true
 }
@@ -241,10 +260,29 @@ impl Walk<'_> {
         key: &PrivateKeySigner,
         input: Vec<u8>,
         value: U256,
-    ) -> Result<(Mined, Option<u64>), StepError> {
+    ) -> Result<(Mined, Option<u64>, Option<Route>), StepError> {
         let mined = self.client.transact(key, input, value).await?;
         let indexed = self.client.indexed(mined.block).await?;
-        Ok((mined, indexed))
+        Ok((mined, indexed, None))
+    }
+
+    /// A call without value: through the relayer when there is one (with its
+    /// fallback), else directly; then the subgraph caught up with its block.
+    async fn call(
+        &self,
+        key: &PrivateKeySigner,
+        name: &str,
+        input: Vec<u8>,
+        intent: Intent,
+    ) -> Result<(Mined, Option<u64>, Option<Route>), StepError> {
+        let Some(relayer) = &self.relayer else {
+            return self.step_tx(key, input, U256::ZERO).await;
+        };
+        let (mined, route) = relayer
+            .transact(&self.client, key, name, input, intent)
+            .await?;
+        let indexed = self.client.indexed(mined.block).await?;
+        Ok((mined, indexed, Some(route)))
     }
 }
 

@@ -1,0 +1,263 @@
+//! Submission through the meta-transaction relayer (Biconomy's API, as core-sdk
+//! calls it), with the fallback a correct client has: when the relayer is not
+//! ready or refuses before it accepts, the same intent goes directly through
+//! JSON-RPC; once the relayer has accepted it, never (that would apply the intent
+//! twice), and the wait for it is bounded, unlike core-sdk's.
+//!
+//! The EIP-712 structs are declared here from core-sdk's `meta-tx/handler.ts`, not
+//! borrowed from the twin, so a twin that drifted from core-sdk would fail.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::{Eip712Domain, SolStruct};
+use gauntlet_mock::SecretString;
+use serde_json::{Value, json};
+
+use super::{Client, Mined, StepError};
+
+alloy::sol! {
+    struct MetaTxExchangeDetails { uint256 exchangeId; }
+    struct MetaTxExchange {
+        uint256 nonce; address from; address contractAddress; string functionName;
+        MetaTxExchangeDetails exchangeDetails;
+    }
+    struct MetaTxFundDetails { uint256 entityId; address[] tokenList; uint256[] tokenAmounts; }
+    struct MetaTxFund {
+        uint256 nonce; address from; address contractAddress; string functionName;
+        MetaTxFundDetails fundDetails;
+    }
+}
+
+/// What a relayed call is about: the struct core-sdk signs for it.
+#[derive(Debug, Clone)]
+pub enum Intent {
+    /// `redeemVoucher`, `completeExchange`, `raiseDispute`, `retractDispute`, ...
+    Exchange(u64),
+    /// `withdrawFunds(entityId, tokens, amounts)`.
+    Funds(u64, Vec<Address>, Vec<U256>),
+}
+
+/// How a step's transaction went in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Relayer,
+    /// Directly, and why not through the relayer.
+    Direct(String),
+}
+
+/// The relayer.
+#[derive(Debug)]
+pub struct Relayer {
+    pub base: String,
+    pub api_key: SecretString,
+    pub api_id: String,
+    /// Fall back to direct submission when the relayer is down.
+    pub fallback: bool,
+    http: reqwest::Client,
+    nonce: AtomicU64,
+}
+
+impl Relayer {
+    pub fn new(base: &str, api_key: SecretString, api_id: &str, fallback: bool) -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            api_key,
+            api_id: api_id.to_string(),
+            fallback,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            // core-sdk's nonce is `Date.now()` at signing; distinct per call here.
+            nonce: AtomicU64::new(start),
+        }
+    }
+
+    /// `GET /ready`: false on any failure (core-sdk's `check()`).
+    pub async fn ready(&self, c: &Client) -> Result<(), String> {
+        c.rpc.slot().await;
+        let url = format!(
+            "{}/ready?apiKey={}&apiId={}&contract={:#x}",
+            self.base,
+            self.api_key.expose(),
+            self.api_id,
+            c.diamond
+        );
+        match self.http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => match r.json::<Value>().await {
+                Ok(v) if v["ready"] == true => Ok(()),
+                Ok(v) => Err(format!("/ready answered {v}")),
+                Err(e) => Err(format!("/ready: {e}")),
+            },
+            Ok(r) => Err(format!("/ready: HTTP {}", r.status())),
+            // The URL carries the key: say what failed, not where.
+            Err(e) => Err(format!("/ready: {}", without_url(&e))),
+        }
+    }
+
+    /// Send `inner` (function `name`) for `key` through the relayer, or directly
+    /// when it is down and fallback is on; wait until mined and confirmed.
+    pub async fn transact(
+        &self,
+        c: &Client,
+        key: &PrivateKeySigner,
+        name: &str,
+        inner: Vec<u8>,
+        intent: Intent,
+    ) -> Result<(Mined, Route), StepError> {
+        // Checked first, like any step: a revert is named and nothing is sent.
+        c.rpc
+            .eth_call(key.address(), c.diamond, &inner, U256::ZERO)
+            .await?;
+        let down = match self.ready(c).await {
+            Ok(()) => match self.relay(c, key, name, &inner, &intent).await {
+                Ok(hash) => return self.follow(c, hash).await.map(|m| (m, Route::Relayer)),
+                Err(Refusal::Before(why)) => why,
+                Err(Refusal::After(e)) => return Err(e),
+            },
+            Err(why) => format!("relayer not ready: {why}"),
+        };
+        if !self.fallback {
+            return Err(StepError::Refused(format!(
+                "{down}; smoke.relayer_fallback is off"
+            )));
+        }
+        let mined = c.transact(key, inner, U256::ZERO).await?;
+        Ok((mined, Route::Direct(down)))
+    }
+
+    async fn relay(
+        &self,
+        c: &Client,
+        key: &PrivateKeySigner,
+        name: &str,
+        inner: &[u8],
+        intent: &Intent,
+    ) -> Result<B256, Refusal> {
+        let nonce = self.nonce.fetch_add(1, Ordering::Relaxed);
+        let digest = digest(c, key.address(), name, nonce, intent);
+        let sig = key
+            .sign_hash_sync(&digest)
+            .map_err(|e| Refusal::After(StepError::Refused(format!("cannot sign: {e}"))))?;
+        let user = key.address().to_checksum(None);
+        let body = json!({
+            "to": c.diamond.to_checksum(None),
+            "params": [user, name, Bytes::copy_from_slice(inner), nonce, Bytes::from(sig.as_bytes().to_vec())],
+            "from": user,
+            "apiId": self.api_id,
+        });
+        c.rpc.slot().await;
+        let r = self
+            .http
+            .post(format!("{}/api/v2/meta-tx/native", self.base))
+            .header("x-api-key", self.api_key.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Refusal::Before(format!("relayer unreachable: {}", without_url(&e))))?;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        match v["txHash"].as_str().and_then(|h| h.parse().ok()) {
+            Some(hash) if (200..300).contains(&status) => Ok(hash),
+            // 417: its estimate reverted. The intent is wrong, not the relayer.
+            _ if status == 417 => Err(Refusal::After(StepError::Reverted(
+                v["log"]
+                    .as_str()
+                    .unwrap_or("gas estimation failed")
+                    .to_string(),
+            ))),
+            _ => Err(Refusal::Before(format!(
+                "relayer refused: HTTP {status} {v}"
+            ))),
+        }
+    }
+
+    /// Poll the resubmitted status (bounded) and wait for the final hash's receipt.
+    async fn follow(&self, c: &Client, hash: B256) -> Result<Mined, StepError> {
+        let started = Instant::now();
+        let url = format!(
+            "{}/api/v1/meta-tx/resubmitted?networkId={}&transactionHash={hash:#x}",
+            self.base, c.chain_id
+        );
+        let final_hash = loop {
+            c.rpc.slot().await;
+            let v: Value = match self.http.get(&url).send().await {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let data = &v["data"];
+            if data["newStatus"].as_str().is_some_and(|s| s != "PENDING")
+                && let Some(h) = data["newHash"].as_str().and_then(|h| h.parse().ok())
+            {
+                break h;
+            }
+            if started.elapsed() > c.deadline {
+                return Err(StepError::Refused(format!(
+                    "the relayer accepted {hash:#x} and it was not mined within {:?}; not sent again directly (that would apply it twice)",
+                    c.deadline
+                )));
+            }
+            tokio::time::sleep(c.poll).await;
+        };
+        c.mined(final_hash).await
+    }
+}
+
+/// Why a relay did not happen.
+enum Refusal {
+    /// Refused before accepting anything: a fallback is safe.
+    Before(String),
+    /// Not a relayer outage (a revert, a signing failure): no fallback.
+    After(StepError),
+}
+
+/// A reqwest error without its URL (which may carry the API key).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "<relayer>");
+    }
+    s
+}
+
+/// The EIP-712 digest core-sdk signs for `intent`.
+fn digest(c: &Client, from: Address, name: &str, nonce: u64, intent: &Intent) -> B256 {
+    let domain = Eip712Domain::new(
+        Some("Boson Protocol".into()),
+        Some("V2".into()),
+        None,
+        Some(c.diamond),
+        Some(B256::from(U256::from(c.chain_id))),
+    );
+    match intent {
+        Intent::Exchange(id) => MetaTxExchange {
+            nonce: U256::from(nonce),
+            from,
+            contractAddress: c.diamond,
+            functionName: name.to_string(),
+            exchangeDetails: MetaTxExchangeDetails {
+                exchangeId: U256::from(*id),
+            },
+        }
+        .eip712_signing_hash(&domain),
+        Intent::Funds(entity, tokens, amounts) => MetaTxFund {
+            nonce: U256::from(nonce),
+            from,
+            contractAddress: c.diamond,
+            functionName: name.to_string(),
+            fundDetails: MetaTxFundDetails {
+                entityId: U256::from(*entity),
+                tokenList: tokens.clone(),
+                tokenAmounts: amounts.clone(),
+            },
+        }
+        .eip712_signing_hash(&domain),
+    }
+}
