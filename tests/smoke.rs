@@ -145,6 +145,12 @@ async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
     assert_eq!(oracle["transitions"]["Completed"], 1, "{oracle}");
     assert_eq!(oracle["transitions"]["Retracted"], 1, "{oracle}");
     assert_eq!(oracle["funds"]["conserved"], true);
+    assert!(
+        text.contains("boson: wallet balances") && !text.contains("WARNING"),
+        "funded wallets: no warning: {text}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
+    assert!(html.contains("<h1>PASS</h1>"), "{html}");
     let junit = std::fs::read_to_string(out.join("junit.xml")).expect("junit");
     assert_eq!(junit.matches("<testcase").count(), names.len(), "{junit}");
     assert!(text.contains("signature verified"), "{text}");
@@ -411,5 +417,21 @@ async fn a_relayer_that_accepts_and_never_mines_fails_without_a_second_submissio
         oracle["transitions"]["Redeemed"],
         serde_json::Value::Null,
         "never redeemed: {oracle}"
+    );
+}
+
+#[tokio::test]
+async fn a_wallet_below_the_drain_alerts_is_warned_about_not_failed() {
+    let twin = twin(vec![]).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    // The twin's wallets hold 10,000 ETH: against a 60,000 ETH daily burn that is
+    // below the 0.2x alert (12,000), above the 0.1x one (6,000).
+    let plan = plan(tmp.path(), "daily_burn_eth = 60000");
+    let out = tmp.path().join("run");
+    let (code, text) = smoke(&plan, "production", vars(&twin), &out, None).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("WARNING buyer") && text.contains("below 0.2x the daily burn"),
+        "{text}"
     );
 }

@@ -8,7 +8,7 @@ use super::{RunSummary, plots, show as opt};
 use crate::compare::{self, RowStatus};
 use crate::verdict::Status;
 
-const STYLE: &str = r#"
+pub const STYLE: &str = r#"
 body{font-family:sans-serif;margin:0 auto;max-width:1000px;padding:0 16px 40px;color:#222}
 header{padding:14px 18px;border-radius:6px;margin:16px 0}
 header.pass{background:#e3f4e1;border:2px solid #2c7a2c}

@@ -42,6 +42,9 @@ pub struct Settings {
     /// With `BOSON_RELAYER_URL` set: send directly when the relayer is down
     /// (never after it accepted a transaction).
     pub relayer_fallback: bool,
+    /// The wallets' expected daily burn, in ETH: a balance below 0.5x, 0.2x or
+    /// 0.1x of it is warned about (the seed's drain alerts). 0 turns it off.
+    pub daily_burn_eth: f64,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             max_value_eth: 0.1,
             subgraph_stale_blocks: 20,
             relayer_fallback: true,
+            daily_burn_eth: 0.05,
         }
     }
 }

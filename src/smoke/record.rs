@@ -168,7 +168,50 @@ pub fn write(dir: &Path, summary: &Summary<'_>) -> anyhow::Result<()> {
     std::fs::write(dir.join("summary.json"), json)?;
     std::fs::write(dir.join("junit.xml"), junit(summary)?)?;
     std::fs::write(dir.join("summary.md"), markdown(summary))?;
+    std::fs::write(dir.join("report.html"), html(summary))?;
     Ok(())
+}
+
+/// `report.html`: the verdict first, then a row per step (the run's style).
+fn html(s: &Summary<'_>) -> String {
+    use maud::{DOCTYPE, PreEscaped, html};
+    let verdict = if s.pass { "PASS" } else { "FAIL" };
+    let title = format!("gauntlet smoke ({}): {verdict}", s.environment);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(crate::report::html::STYLE)) }
+            }
+            body {
+                header.pass[s.pass].fail[!s.pass] {
+                    h1 { (verdict) }
+                    p {
+                        @match s.failed {
+                            None => { (s.steps.len()) " steps passed in " (format!("{:.1}", s.took_ms as f64 / 1000.0)) " s, " (s.environment) "." }
+                            Some(step) => { "failed at " b { (step) } "." }
+                        }
+                    }
+                }
+                h2 { "Steps" }
+                table {
+                    tr { th { "step" } th { "result" } th { "took" } th { "exchange" } th { "detail" } }
+                    @for st in s.steps {
+                        tr.fail[st.outcome == Outcome::Fail] {
+                            td { (st.name) }
+                            td { @if st.outcome == Outcome::Pass { "ok" } @else { "FAIL" } }
+                            td.num { (format!("{:.1} s", st.took_ms as f64 / 1000.0)) }
+                            td.num { @if let Some(id) = st.exchange_id { (id) } }
+                            td { (st.detail) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
 }
 
 fn junit(s: &Summary<'_>) -> anyhow::Result<String> {

@@ -144,7 +144,44 @@ async fn checks(w: &mut Walk<'_>, s: &Settings, steps: &mut Steps<'_>) -> bool {
         return false;
     }
     let r = offer(w, buyer).await;
-    steps.check("boson: known offer", r)
+    if !steps.check("boson: known offer", r) {
+        return false;
+    }
+    let r = balances(w, s.daily_burn_eth).await;
+    steps.check("boson: wallet balances", r)
+}
+
+/// The drain alert levels, as fractions of the expected daily burn.
+pub const DRAIN_ALERTS: [f64; 3] = [0.5, 0.2, 0.1];
+
+/// The buyer's and seller's balances against the drain alert levels: a warning
+/// in the step's detail, not a failure.
+async fn balances(w: &Walk<'_>, daily_burn_eth: f64) -> Result<String, StepError> {
+    let mut parts = Vec::new();
+    for (who, addr) in [
+        ("buyer", w.t.buyer.address()),
+        ("seller", w.seller.address()),
+    ] {
+        let wei = w.client.rpc.balance(addr).await?;
+        let eth = wei_to_eth(wei);
+        let crossed = DRAIN_ALERTS
+            .iter()
+            .filter(|f| daily_burn_eth > 0.0 && eth < *f * daily_burn_eth)
+            .last();
+        parts.push(match crossed {
+            None => format!("{who} {eth:.4} ETH"),
+            Some(f) => format!(
+                "WARNING {who} {eth:.4} ETH, below {f}x the daily burn ({:.4} ETH)",
+                f * daily_burn_eth
+            ),
+        });
+    }
+    Ok(parts.join("; "))
+}
+
+fn wei_to_eth(wei: U256) -> f64 {
+    let gwei = wei / U256::from(1_000_000_000u64);
+    u128::try_from(gwei).map_or(f64::MAX, |g| g as f64 / 1e9)
 }
 
 async fn offer(w: &mut Walk<'_>, buyer: alloy::primitives::Address) -> Result<String, StepError> {
