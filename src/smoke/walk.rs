@@ -166,8 +166,8 @@ async fn balances(w: &Walk<'_>, daily_burn_eth: f64) -> Result<String, StepError
         let eth = wei_to_eth(wei);
         let crossed = DRAIN_ALERTS
             .iter()
-            .filter(|f| daily_burn_eth > 0.0 && eth < *f * daily_burn_eth)
-            .last();
+            .rev()
+            .find(|f| daily_burn_eth > 0.0 && eth < *f * daily_burn_eth);
         parts.push(match crossed {
             None => format!("{who} {eth:.4} ETH"),
             Some(f) => format!(
