@@ -156,6 +156,36 @@ async fn the_walk_passes_against_the_twin_as_production_and_prints_no_secret() {
     assert!(text.contains("signature verified"), "{text}");
     // Calls without value went through the relayer.
     assert_eq!(text.matches("via the relayer").count(), 6, "{text}");
+    // Each step's requests carried its traceparent: the twin followed them across
+    // JSON-RPC, the relayer and the subgraph.
+    let step = |name: &str| {
+        s["steps"]
+            .as_array()
+            .and_then(|v| v.iter().find(|st| st["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{name} in {s}"))
+    };
+    let redeem = step("boson: complete walk: redeem");
+    let id = redeem["trace_id"].as_str().expect("trace id");
+    let traced = twin
+        .control("GET", &format!("/_gauntlet/traces?trace_id={id}"))
+        .send()
+        .await
+        .ok();
+    let routes: Vec<&str> = traced["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["route"].as_str())
+        .collect();
+    for want in ["/rpc", gauntlet_mock::boson::subgraph::PATH] {
+        assert!(routes.contains(&want), "{want} in {routes:?}");
+    }
+    assert!(
+        routes.iter().any(|r| r.contains("meta-tx")),
+        "the relayer in {routes:?}"
+    );
+    let health = step("dual: health");
+    assert_ne!(health["trace_id"], redeem["trace_id"], "a trace per step");
     let relayed = &oracle["relayer"];
     assert_eq!(relayed["submitted"], 6, "{oracle}");
     assert_eq!(relayed["mined"], 6, "{oracle}");

@@ -90,7 +90,7 @@ impl Relayer {
             self.api_id,
             c.diamond
         );
-        match self.http.get(&url).send().await {
+        match traced(self.http.get(&url), c).send().await {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(v) if v["ready"] == true => Ok(()),
                 Ok(v) => Err(format!("/ready answered {v}")),
@@ -154,9 +154,10 @@ impl Relayer {
             "apiId": self.api_id,
         });
         c.rpc.slot().await;
-        let r = self
+        let post = self
             .http
-            .post(format!("{}/api/v2/meta-tx/native", self.base))
+            .post(format!("{}/api/v2/meta-tx/native", self.base));
+        let r = traced(post, c)
             .header("x-api-key", self.api_key.expose())
             .json(&body)
             .send()
@@ -188,7 +189,7 @@ impl Relayer {
         );
         let final_hash = loop {
             c.rpc.slot().await;
-            let v: Value = match self.http.get(&url).send().await {
+            let v: Value = match traced(self.http.get(&url), c).send().await {
                 Ok(r) => r.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
@@ -207,6 +208,14 @@ impl Relayer {
             tokio::time::sleep(c.poll).await;
         };
         c.mined(final_hash).await
+    }
+}
+
+/// The request with the client's `traceparent`, if it traces.
+fn traced(req: reqwest::RequestBuilder, c: &Client) -> reqwest::RequestBuilder {
+    match c.rpc.traceparent() {
+        Some(tp) => req.header("traceparent", tp),
+        None => req,
     }
 }
 

@@ -41,6 +41,42 @@ impl RpcError {
     }
 }
 
+/// The W3C trace context sent with every request (`traceparent`), one trace per
+/// step: the twin logs each traced request, so a step can be followed across its
+/// RPC, relayer and subgraph calls.
+#[derive(Debug, Default)]
+pub struct Trace {
+    current: std::sync::Mutex<Option<(String, String)>>,
+}
+
+impl Trace {
+    /// Start a new trace; its id.
+    pub fn start(&self) -> String {
+        let id = format!("{:032x}", rand::random::<u128>() | 1);
+        let header = format!("00-{id}-{:016x}-01", rand::random::<u64>() | 1);
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((id.clone(), header));
+        id
+    }
+
+    /// The current trace's id.
+    pub fn id(&self) -> Option<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The `traceparent` header value.
+    pub fn header(&self) -> Option<String> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, h)| h.clone())
+    }
+}
+
 /// A JSON-RPC endpoint and its pacing.
 #[derive(Debug)]
 pub struct Rpc {
@@ -48,6 +84,7 @@ pub struct Rpc {
     http: reqwest::Client,
     gap: Duration,
     next: tokio::sync::Mutex<Instant>,
+    trace: Option<std::sync::Arc<Trace>>,
 }
 
 impl Rpc {
@@ -62,7 +99,19 @@ impl Rpc {
             http,
             gap: Duration::from_secs_f64(1.0 / per_second.max(0.01)),
             next: tokio::sync::Mutex::new(Instant::now()),
+            trace: None,
         }
+    }
+
+    /// Send the `traceparent` of `trace` with every request.
+    pub fn with_trace(mut self, trace: std::sync::Arc<Trace>) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The `traceparent` to send now, if tracing.
+    pub fn traceparent(&self) -> Option<String> {
+        self.trace.as_ref().and_then(|t| t.header())
     }
 
     /// Wait for the next slot of the pace.
@@ -82,13 +131,11 @@ impl Rpc {
             url: url.to_string(),
             reason: e.to_string(),
         };
-        let r = self
-            .http
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
+        let mut req = self.http.post(url).json(body);
+        if let Some(tp) = self.traceparent() {
+            req = req.header("traceparent", tp);
+        }
+        let r = req.send().await.map_err(transport)?;
         let status = r.status().as_u16();
         let text = r.text().await.map_err(transport)?;
         match serde_json::from_str::<Value>(&text) {

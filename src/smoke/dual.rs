@@ -53,6 +53,9 @@ impl Http<'_> {
             _ => self.http.get(&url),
         }
         .header("x-api-key", self.t.key.expose());
+        if let Some(tp) = self.pace.traceparent() {
+            req = req.header("traceparent", tp);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -73,10 +76,15 @@ impl Http<'_> {
 }
 
 /// Run the walk, appending its steps.
-pub async fn run(t: &DualTarget, s: &Settings, steps: &mut Steps<'_>) {
+pub async fn run(
+    t: &DualTarget,
+    s: &Settings,
+    trace: Arc<crate::boson::rpc::Trace>,
+    steps: &mut Steps<'_>,
+) {
     let h = Http {
         t,
-        pace: Rpc::new(&t.base, s.rate, Duration::from_secs(30)),
+        pace: Rpc::new(&t.base, s.rate, Duration::from_secs(30)).with_trace(trace),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

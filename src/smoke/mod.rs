@@ -101,12 +101,13 @@ pub async fn run(
             seller.address()
         )?;
     }
-    let mut steps = record::Steps::new(out);
+    let trace = std::sync::Arc::new(crate::boson::rpc::Trace::default());
+    let mut steps = record::Steps::new(out, trace.clone());
     if let Some(d) = &dual {
-        dual::run(d, &plan.smoke, &mut steps).await;
+        dual::run(d, &plan.smoke, trace.clone(), &mut steps).await;
     }
     if let Some((target, seller)) = &boson {
-        walk::run(target, seller, &plan.smoke, &mut steps).await;
+        walk::run(target, seller, &plan.smoke, trace.clone(), &mut steps).await;
     }
     let pass = steps.pass();
     let failed = steps

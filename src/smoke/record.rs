@@ -35,6 +35,9 @@ pub struct Step {
     pub tx: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block: Option<u64>,
+    /// The W3C trace id every request of the step carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// The steps so far, printed as they end.
@@ -43,6 +46,8 @@ pub struct Steps<'a> {
     started: Instant,
     last: Instant,
     pub list: Vec<Step>,
+    /// One trace per step: started for the first, rotated as each ends.
+    trace: std::sync::Arc<crate::boson::rpc::Trace>,
 }
 
 impl std::fmt::Debug for Steps<'_> {
@@ -52,17 +57,21 @@ impl std::fmt::Debug for Steps<'_> {
 }
 
 impl<'a> Steps<'a> {
-    pub fn new(out: &'a mut dyn Write) -> Self {
+    pub fn new(out: &'a mut dyn Write, trace: std::sync::Arc<crate::boson::rpc::Trace>) -> Self {
         let now = Instant::now();
+        trace.start();
         Self {
             out,
             started: now,
             last: now,
             list: Vec::new(),
+            trace,
         }
     }
 
     fn push(&mut self, mut step: Step) -> bool {
+        step.trace_id = self.trace.id();
+        self.trace.start();
         let now = Instant::now();
         step.took_ms = now.duration_since(self.last).as_millis() as u64;
         self.last = now;
@@ -99,6 +108,7 @@ impl<'a> Steps<'a> {
             exchange_id: None,
             tx: None,
             block: None,
+            trace_id: None,
         })
     }
 
@@ -117,6 +127,7 @@ impl<'a> Steps<'a> {
             exchange_id,
             tx: None,
             block: None,
+            trace_id: None,
         };
         match r {
             Ok((m, indexed, route)) => {

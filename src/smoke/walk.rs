@@ -32,9 +32,15 @@ struct Walk<'a> {
 }
 
 /// Run the walk, appending its steps.
-pub async fn run(t: &BosonTarget, seller: &PrivateKeySigner, s: &Settings, steps: &mut Steps<'_>) {
+pub async fn run(
+    t: &BosonTarget,
+    seller: &PrivateKeySigner,
+    s: &Settings,
+    trace: std::sync::Arc<crate::boson::rpc::Trace>,
+    steps: &mut Steps<'_>,
+) {
     let client = Client {
-        rpc: crate::boson::Rpc::new(&t.rpc, s.rate, Duration::from_secs(30)),
+        rpc: crate::boson::Rpc::new(&t.rpc, s.rate, Duration::from_secs(30)).with_trace(trace),
         subgraph: t.subgraph.clone(),
         diamond: t.expected.diamond,
         chain_id: t.expected.chain_id,

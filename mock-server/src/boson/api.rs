@@ -61,6 +61,7 @@ pub async fn handle(
     let request_id = pipeline::request_id(engine, seq);
     let now = engine.clock.now();
     let path = req.uri().path().to_string();
+    let traceparent = pipeline::traceparent(req.headers());
     let body = pipeline::read_body(req.into_body(), engine.config.max_body_bytes).await;
     // The same call sent again is the same operation: its retries are graded.
     let digest: [u8; 32] = sha2::Sha256::digest(body.as_deref().unwrap_or_default()).into();
@@ -107,6 +108,7 @@ pub async fn handle(
         op,
         attempt,
         transient: &[],
+        traceparent: traceparent.as_deref(),
     };
     pipeline::finish(engine, outcome, &answered, &reset)
 }

@@ -14,6 +14,7 @@
 //! - [`idempotency`]: stored replies per key. [`secret`]: redacted strings, new secrets.
 //! - [`platform`]: the `Platform` trait, the seam to the platforms above.
 //! - [`webhooks`]: registry, signed delivery with retries, for every platform.
+//! - [`traces`]: requests that carried a W3C `traceparent`, followable end to end.
 
 pub mod clock;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod secret;
 pub mod server;
+pub mod traces;
 pub mod webhooks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +54,8 @@ pub struct Engine {
     pub faults: FaultEngine,
     pub oracle: Oracle,
     pub metrics: Metrics,
+    /// Requests that carried a `traceparent`, by trace.
+    pub traces: traces::Traces,
     /// Requests numbered in arrival order: the key of each request's random stream.
     seq: AtomicU64,
     /// Webhook deliveries numbered in order, every platform's: the key of each
@@ -68,6 +72,7 @@ impl Engine {
             faults: FaultEngine::new(config.seed, config.faults.clone(), config.tape_capacity),
             oracle: Oracle::new(),
             metrics: Metrics::new(),
+            traces: traces::Traces::default(),
             seq: AtomicU64::new(0),
             delivery_seq: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
@@ -98,6 +103,7 @@ impl Engine {
     pub fn reset(&self) {
         self.oracle.reset();
         self.faults.tape.clear();
+        self.traces.clear();
         let rules = self.faults.rules().rules.clone();
         self.faults.install(rules, self.clock.now());
         self.seq.store(0, Ordering::Relaxed);

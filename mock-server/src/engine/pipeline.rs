@@ -143,6 +143,31 @@ pub struct Answered<'a> {
     pub attempt: u32,
     /// Fingerprints of the actions that failed transiently in a 2xx reply.
     pub transient: &'a [[u8; 16]],
+    /// The request's `traceparent` header, if any (recorded in the trace log).
+    pub traceparent: Option<&'a str>,
+}
+
+/// The `traceparent` header of a request, if present.
+pub fn traceparent(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn trace(engine: &Engine, a: &Answered<'_>, status: u16) {
+    let Some((trace_id, parent_id)) = a.traceparent.and_then(super::traces::parse) else {
+        return;
+    };
+    engine.traces.record(super::traces::TraceEntry {
+        trace_id,
+        parent_id,
+        at_ms: engine.clock.now().as_millis() as u64,
+        request_id: a.request_id.to_string(),
+        method: a.method.to_string(),
+        route: a.template.to_string(),
+        status,
+    });
 }
 
 /// Send the outcome: a reply gets `x-request-id` and the rate-limit headers, is
@@ -158,6 +183,7 @@ pub fn finish(
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
             engine.metrics.request(a.method, a.template, 0);
+            trace(engine, a, 0);
             let advice = Advice::Unadvised(engine.config.min_backoff);
             engine
                 .oracle
@@ -175,6 +201,7 @@ pub fn finish(
             engine
                 .metrics
                 .request(a.method, a.template, reply.status.as_u16());
+            trace(engine, a, reply.status.as_u16());
             grade_reply(engine, a, &reply);
             Ok(reply.into_response())
         }

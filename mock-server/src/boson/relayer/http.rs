@@ -102,6 +102,7 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let template = format!("{PREFIX}{path}");
+    let traceparent = pipeline::traceparent(req.headers());
     let body = pipeline::read_body(req.into_body(), engine.config.max_body_bytes).await;
     // The same call sent again is the same operation: its retries are graded.
     let mut h = sha2::Sha256::new();
@@ -159,6 +160,7 @@ pub async fn handle(
         op,
         attempt,
         transient: &[],
+        traceparent: traceparent.as_deref(),
     };
     pipeline::finish(engine, outcome, &answered, &reset)
 }

@@ -180,6 +180,7 @@ pub async fn handle(
         op: cx.op,
         attempt: cx.attempt,
         transient: &cx.transient,
+        traceparent: cx.headers.get("traceparent").and_then(|v| v.to_str().ok()),
     };
     pipeline::finish(engine, outcome, &answered, &reset)
 }
