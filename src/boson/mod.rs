@@ -109,13 +109,19 @@ impl Client {
         let replay = input.clone();
         let nonce = self.rpc.nonce(from).await?;
         let gas_price = self.rpc.gas_price().await?;
-        let tip = gas_price / 2;
+        // The node's own suggestion (a chain's minimum tip, e.g. Polygon's, is in it).
+        let tip = self
+            .rpc
+            .max_priority_fee()
+            .await
+            .unwrap_or(gas_price / 2)
+            .max(1);
         let tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce,
             gas_limit: GAS_LIMIT,
-            max_fee_per_gas: gas_price * 2,
-            max_priority_fee_per_gas: tip.max(1),
+            max_fee_per_gas: gas_price * 2 + tip,
+            max_priority_fee_per_gas: tip,
             to: TxKind::Call(self.diamond),
             value,
             input: input.into(),

@@ -94,7 +94,7 @@ impl Relayer {
             Ok(r) if r.status().is_success() => match r.json::<Value>().await {
                 Ok(v) if v["ready"] == true => Ok(()),
                 Ok(v) => Err(format!("/ready answered {v}")),
-                Err(e) => Err(format!("/ready: {e}")),
+                Err(e) => Err(format!("/ready: {}", without_url(&e))),
             },
             Ok(r) => Err(format!("/ready: HTTP {}", r.status())),
             // The URL carries the key: say what failed, not where.
@@ -162,7 +162,15 @@ impl Relayer {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Refusal::Before(format!("relayer unreachable: {}", without_url(&e))))?;
+            .map_err(|e| {
+                let why = without_url(&e);
+                if e.is_connect() {
+                    // Nothing reached it: sending directly applies the intent once.
+                    Refusal::Before(format!("relayer unreachable: {why}"))
+                } else {
+                    Refusal::After(maybe_accepted(&why))
+                }
+            })?;
         let status = r.status().as_u16();
         let v: Value = r.json().await.unwrap_or(Value::Null);
         match v["txHash"].as_str().and_then(|h| h.parse().ok()) {
@@ -174,9 +182,15 @@ impl Relayer {
                     .unwrap_or("gas estimation failed")
                     .to_string(),
             ))),
-            _ => Err(Refusal::Before(format!(
+            // A refusal it answered itself (auth, limits, rate, unavailable):
+            // nothing was sent.
+            _ if (400..500).contains(&status) || status == 503 => Err(Refusal::Before(format!(
                 "relayer refused: HTTP {status} {v}"
             ))),
+            // A 2xx without a hash, a 500, a gateway's 502/504: it may have sent it.
+            _ => Err(Refusal::After(maybe_accepted(&format!(
+                "HTTP {status} {v}"
+            )))),
         }
     }
 
@@ -225,6 +239,13 @@ enum Refusal {
     Before(String),
     /// Not a relayer outage (a revert, a signing failure): no fallback.
     After(StepError),
+}
+
+/// The relayer may have sent the transaction: no fallback, the step fails.
+fn maybe_accepted(why: &str) -> StepError {
+    StepError::Refused(format!(
+        "the relayer may have sent it ({why}); not sent again directly (that could apply it twice)"
+    ))
 }
 
 /// A reqwest error without its URL (which may carry the API key).

@@ -128,8 +128,8 @@ impl Rpc {
     pub async fn post_json(&self, url: &str, body: &Value) -> Result<Value, RpcError> {
         self.slot().await;
         let transport = |e: reqwest::Error| RpcError::Transport {
-            url: url.to_string(),
-            reason: e.to_string(),
+            url: shown(url),
+            reason: e.without_url().to_string(),
         };
         let mut req = self.http.post(url).json(body);
         if let Some(tp) = self.traceparent() {
@@ -141,7 +141,7 @@ impl Rpc {
         match serde_json::from_str::<Value>(&text) {
             Ok(v) if (200..300).contains(&status) => Ok(v),
             _ => Err(RpcError::Http {
-                url: url.to_string(),
+                url: shown(url),
                 status,
                 body: text.chars().take(200).collect(),
             }),
@@ -189,6 +189,11 @@ impl Rpc {
         Ok(u128::from(quantity(&v)))
     }
 
+    pub async fn max_priority_fee(&self) -> Result<u128, RpcError> {
+        let v = self.call("eth_maxPriorityFeePerGas", json!([])).await?;
+        Ok(u128::from(quantity(&v)))
+    }
+
     pub async fn balance(&self, who: Address) -> Result<U256, RpcError> {
         let v = self.call("eth_getBalance", json!([who, "latest"])).await?;
         Ok(v.as_str().and_then(|s| s.parse().ok()).unwrap_or_default())
@@ -218,7 +223,7 @@ impl Rpc {
         v.as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| RpcError::Http {
-                url: self.url.clone(),
+                url: shown(&self.url),
                 status: 200,
                 body: format!("not a transaction hash: {v}"),
             })
@@ -239,4 +244,17 @@ pub fn quantity(v: &Value) -> u64 {
         .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
         .or_else(|| v.as_u64())
         .unwrap_or(0)
+}
+
+/// A URL as it may be shown: scheme, host and port only (providers put API keys
+/// in the path or the query).
+pub fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+            (Some(h), None) => format!("{}://{h}", u.scheme()),
+            _ => "<url>".into(),
+        },
+        Err(_) => "<url>".into(),
+    }
 }

@@ -191,11 +191,14 @@ pub fn read_env_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 
 /// Does this base URL look like a sandbox or test deployment?
 pub fn looks_sandbox(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
     crate::target::is_loopback(url)
-        || ["sandbox", "staging", "test", "amoy", "sepolia"]
-            .iter()
-            .any(|w| lower.contains(w))
+        || host.split(['.', '-']).any(|label| {
+            ["sandbox", "staging", "test", "testnet", "amoy", "sepolia"].contains(&label)
+        })
 }
 
 /// Does this key look like a sandbox key?
@@ -219,5 +222,10 @@ mod tests {
         assert!(looks_sandbox("https://sandbox.api.example"));
         assert!(looks_sandbox("http://127.0.0.1:8080"));
         assert!(!looks_sandbox("https://api.example.com"));
+        assert!(looks_sandbox("https://polygon-amoy.g.alchemy.com/v2/x"));
+        assert!(
+            !looks_sandbox("https://api.example.com/latest/test"),
+            "the host decides, not the path"
+        );
     }
 }

@@ -48,6 +48,8 @@ pub struct Steps<'a> {
     pub list: Vec<Step>,
     /// One trace per step: started for the first, rotated as each ends.
     trace: std::sync::Arc<crate::boson::rpc::Trace>,
+    /// Secret values, replaced in every detail before it is shown or written.
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Steps<'_> {
@@ -66,10 +68,19 @@ impl<'a> Steps<'a> {
             last: now,
             list: Vec::new(),
             trace,
+            secrets: Vec::new(),
         }
     }
 
+    /// Mask these values (ignoring ones too short to be secrets) in every step.
+    pub fn mask(&mut self, secrets: Vec<String>) {
+        self.secrets = secrets.into_iter().filter(|s| s.len() >= 8).collect();
+    }
+
     fn push(&mut self, mut step: Step) -> bool {
+        for secret in &self.secrets {
+            step.detail = step.detail.replace(secret.as_str(), "<redacted>");
+        }
         step.trace_id = self.trace.id();
         self.trace.start();
         let now = Instant::now();
@@ -265,4 +276,31 @@ fn markdown(s: &Summary<'_>) -> String {
         ));
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_echoed_into_a_detail_is_masked_on_the_line_and_in_the_record() {
+        let mut out = Vec::new();
+        let trace = std::sync::Arc::new(crate::boson::rpc::Trace::default());
+        let mut steps = Steps::new(&mut out, trace);
+        steps.mask(vec!["sk_live_0123456789".into(), "short".into()]);
+        let echoed = Err(StepError::Rpc(
+            "GET /ready?apiKey=sk_live_0123456789: HTTP 500 short".into(),
+        ));
+        assert!(!steps.check("relayer", echoed));
+        let detail = steps.list[0].detail.clone();
+        assert!(!detail.contains("sk_live_0123456789"), "{detail}");
+        assert!(
+            detail.contains("<redacted>") && detail.contains("short"),
+            "{detail}"
+        );
+        assert!(steps.list[0].trace_id.is_some(), "each step has its trace");
+        drop(steps);
+        let line = String::from_utf8_lossy(&out);
+        assert!(!line.contains("sk_live_0123456789"), "{line}");
+    }
 }

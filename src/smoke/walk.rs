@@ -29,6 +29,8 @@ struct Walk<'a> {
     budget: U256,
     price: U256,
     seller_id: u64,
+    /// Released to the seller by the walks' exchanges.
+    earned: U256,
 }
 
 /// Run the walk, appending its steps.
@@ -61,6 +63,7 @@ pub async fn run(
         budget,
         price: U256::ZERO,
         seller_id: 0,
+        earned: U256::ZERO,
     };
     if !checks(&mut w, s, steps).await {
         return;
@@ -70,7 +73,9 @@ pub async fn run(
             return;
         }
     }
-    let amount = w.price * U256::from(2u64);
+    // What the finished exchanges released to the seller (price and deposit, less
+    // fees), as the protocol's own FundsReleased events say.
+    let amount = w.earned;
     let (tokens, amounts) = (vec![alloy::primitives::Address::ZERO], vec![amount]);
     let input = P::withdrawFundsCall {
         _entityId: U256::from(w.seller_id),
@@ -78,7 +83,7 @@ pub async fn run(
         _tokenAmounts: amounts.clone(),
     }
     .abi_encode();
-    let name = "boson: the seller withdraws what the walks paid";
+    let name = "boson: the seller withdraws what the walks released to it";
     let intent = Intent::Funds(w.seller_id, tokens, amounts);
     let r = w
         .call(w.seller, P::withdrawFundsCall::SIGNATURE, input, intent)
@@ -258,10 +263,21 @@ async fn exchange(w: &mut Walk<'_>, path: &str, steps: &mut Steps<'_>) -> bool {
         .ok()
         .and_then(|m| committed(&m.0.logs))
         .map(|c| c.0);
+    // Mined, but no BuyerCommitted the walk can read: the deployment's events are
+    // not the ones it knows. A failure, not a silent stop.
+    let r = match (r, id) {
+        (Ok(m), None) => Err(StepError::Refused(format!(
+            "tx {:#x} mined, but its receipt holds no BuyerCommitted event this walk can decode",
+            m.0.hash
+        ))),
+        (r, _) => r,
+    };
+    if r.is_ok() {
+        w.budget -= price;
+    }
     if !steps.tx(&name, r, id) {
         return false;
     }
-    w.budget -= price;
     let Some(id) = id else { return false };
     let redeem = ("redeem", P::redeemVoucherCall::SIGNATURE, calls::redeem(id));
     let rest: Vec<(&str, &str, Vec<u8>)> = match path {
@@ -289,11 +305,24 @@ async fn exchange(w: &mut Walk<'_>, path: &str, steps: &mut Steps<'_>) -> bool {
     };
     for (what, name, input) in rest {
         let r = w.call(buyer, name, input, Intent::Exchange(id)).await;
+        if let Ok((m, _, _)) = &r {
+            w.earned += released(&m.logs, w.seller_id);
+        }
         if !steps.tx(&format!("boson: {path} walk: {what}"), r, Some(id)) {
             return false;
         }
     }
     true
+}
+
+/// What the protocol released to `entity` in `logs` (`FundsReleased`).
+fn released(logs: &[alloy::primitives::Log], entity: u64) -> U256 {
+    use alloy::sol_types::SolEvent;
+    logs.iter()
+        .filter_map(|l| P::FundsReleased::decode_log(l).ok())
+        .filter(|e| e.entityId == U256::from(entity))
+        .map(|e| e.amount)
+        .fold(U256::ZERO, |a, b| a + b)
 }
 
 impl Walk<'_> {
