@@ -20,6 +20,7 @@ mod control;
 mod ebus;
 mod faults;
 mod handler;
+mod lifecycle;
 mod oracle;
 mod relayer;
 mod replay;

@@ -5,6 +5,7 @@
 //! Every wait is bounded by a deadline; nothing here retries a transaction (a
 //! second send of the same intent is a double submission).
 
+pub mod lifecycle;
 pub mod relay;
 pub mod rpc;
 
@@ -70,6 +71,10 @@ pub struct Mined {
     pub logs: Vec<alloy::primitives::Log>,
     /// Wei paid for gas.
     pub fee: U256,
+    /// From when the wait began (right after sending) to the receipt, and to the
+    /// confirmations.
+    pub receipt_after: Duration,
+    pub confirmed_after: Duration,
 }
 
 /// The client.
@@ -146,12 +151,15 @@ impl Client {
 
     /// Wait (bounded) for `hash` to be mined and confirmed.
     pub async fn mined(&self, hash: B256) -> Result<Mined, StepError> {
+        let started = Instant::now();
         let receipt = self.receipt(hash).await?;
+        let receipt_after = started.elapsed();
         if receipt["status"] != "0x1" {
             return Err(StepError::Reverted(format!("transaction {hash} reverted")));
         }
         let block = rpc::quantity(&receipt["blockNumber"]);
         self.confirmed(block).await?;
+        let confirmed_after = started.elapsed();
         let used = U256::from(rpc::quantity(&receipt["gasUsed"]));
         let price = U256::from(rpc::quantity(&receipt["effectiveGasPrice"]));
         Ok(Mined {
@@ -159,6 +167,8 @@ impl Client {
             block,
             logs: logs_of(&receipt),
             fee: used * price,
+            receipt_after,
+            confirmed_after,
         })
     }
 
