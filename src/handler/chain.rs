@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gauntlet_mock::SecretString;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{MAX_BODY, MEMORY, verify};
+use super::{MEMORY, verify};
 
 /// How often the head is read.
 pub const HEAD_POLL: Duration = Duration::from_millis(100);
@@ -290,25 +290,11 @@ pub async fn start(cfg: ChainHandlerConfig, listener: TcpListener) -> std::io::R
     let tasks = vec![
         tokio::spawn(report(rx, http.clone(), state.cfg.clone(), stop.clone())),
         tokio::spawn(watch_head(state.clone(), http, stop.clone())),
-        tokio::spawn(serve(state, listener, stop.clone())),
+        tokio::spawn(super::serve(listener, stop.clone(), move |req| {
+            answer(state.clone(), req)
+        })),
     ];
     Ok(ChainHandle { addr, stop, tasks })
-}
-
-async fn serve(state: Arc<State>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-            _ = stop.cancelled() => break,
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| answer(state.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .await;
-        });
-    }
 }
 
 fn reply(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
@@ -322,18 +308,7 @@ async fn answer(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let header = |n: &str| {
-        req.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (ts, sig) = (header("x-boson-timestamp"), header("x-boson-signature"));
-    let Ok(body) = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-    else {
+    let Some(super::Signed { ts, sig, body }) = super::read_signed(req, "x-boson").await else {
         return Ok(reply(StatusCode::BAD_REQUEST, "unreadable body"));
     };
     let secret = state.cfg.secret.expose().as_bytes();

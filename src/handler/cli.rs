@@ -31,11 +31,7 @@ pub async fn run(
             return Err(UsageError(format!("--platform {other}: expected dual or boson")).into());
         }
     }
-    let secret = given(SECRET_VAR).ok_or_else(|| {
-        UsageError(format!(
-            "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
-        ))
-    })?;
+    let secret = signing_secret(&given)?;
     let api_key = given(crate::run::API_KEY_VAR).ok_or_else(|| {
         UsageError(format!(
             "{} is not set: the handler performs its effects with it",
@@ -54,16 +50,7 @@ pub async fn run(
     let signed = signer.as_ref().map(crate::client::Signer::describe);
     let target =
         crate::target::check_url(&args.target).map_err(|m| UsageError(format!("--target: {m}")))?;
-    if !args.listen.ip().is_loopback() {
-        return Err(UsageError(format!(
-            "--listen {}: the handler listens on loopback only",
-            args.listen
-        ))
-        .into());
-    }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = loopback_listener(args.listen).await?;
     let handle = start(
         HandlerConfig {
             secret,
@@ -104,11 +91,7 @@ async fn run_boson(
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<()> {
     use super::chain::{ChainFlaw, ChainHandlerConfig};
-    let secret = given(SECRET_VAR).ok_or_else(|| {
-        UsageError(format!(
-            "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
-        ))
-    })?;
+    let secret = signing_secret(given)?;
     let token = given(crate::run::CONTROL_TOKEN_VAR).ok_or_else(|| {
         UsageError(format!(
             "{} is not set: the handler reports its effects to the twin's ledger with it",
@@ -128,20 +111,11 @@ async fn run_boson(
         Some(u) => crate::target::check_url(u).map_err(|m| UsageError(format!("--rpc: {m}")))?,
         None => format!("{twin}/rpc"),
     };
-    if !args.listen.ip().is_loopback() {
-        return Err(UsageError(format!(
-            "--listen {}: the handler listens on loopback only",
-            args.listen
-        ))
-        .into());
-    }
+    let listener = loopback_listener(args.listen).await?;
     let confirmations = match args.confirmations {
         Some(n) => n,
         None => twin_confirmations(&twin, &token).await?,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let handle = super::chain::start(
         ChainHandlerConfig {
             secret,
@@ -200,4 +174,27 @@ async fn twin_confirmations(twin: &str, token: &SecretString) -> anyhow::Result<
         ))
         .into()
     })
+}
+
+/// The webhook's signing secret, from the environment.
+fn signing_secret(given: &impl Fn(&str) -> Option<SecretString>) -> anyhow::Result<SecretString> {
+    given(SECRET_VAR).ok_or_else(|| {
+        UsageError(format!(
+            "{SECRET_VAR} is not set: the handler needs the webhook's signing secret"
+        ))
+        .into()
+    })
+}
+
+/// A listener on `addr`, which must be loopback.
+async fn loopback_listener(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    if !addr.ip().is_loopback() {
+        return Err(UsageError(format!(
+            "--listen {addr}: the handler listens on loopback only"
+        ))
+        .into());
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
 }

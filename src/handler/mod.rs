@@ -190,22 +190,9 @@ pub async fn start(
         shutdown.await;
         s.cancel();
     });
-    let s = stop.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let stream = tokio::select! {
-                r = listener.accept() => match r { Ok((st, _)) => st, Err(_) => continue },
-                _ = s.cancelled() => break,
-            };
-            let state = state.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| answer(state.clone(), req));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+    let task = tokio::spawn(serve(listener, stop.clone(), move |req| {
+        answer(state.clone(), req)
+    }));
     Ok(HandlerHandle {
         addr,
         stop,
@@ -228,18 +215,7 @@ async fn answer(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let header = |n: &str| {
-        req.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (ts, sig) = (header("x-dual-timestamp"), header("x-dual-signature"));
-    let Ok(body) = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-    else {
+    let Some(Signed { ts, sig, body }) = read_signed(req, "x-dual").await else {
         return reply(StatusCode::BAD_REQUEST, "unreadable body");
     };
     let flaw = state.cfg.flaw;
@@ -303,6 +279,57 @@ async fn answer(
         tokio::time::sleep(SLOW_ANSWER).await;
     }
     reply(StatusCode::OK, "accepted")
+}
+
+/// Serve HTTP/1.1 on `listener` with `handle` until `stop`: the accept loop every
+/// receiver here shares (Dual's handler, the chain-event handler, the smoke's).
+pub async fn serve<F, Fut>(listener: TcpListener, stop: CancellationToken, handle: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>> + Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r { Ok((st, _)) => st, Err(_) => continue },
+            _ = stop.cancelled() => break,
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(handle);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// A signed delivery as received: its timestamp and signature headers and body.
+#[derive(Debug)]
+pub struct Signed {
+    pub ts: Option<String>,
+    pub sig: Option<String>,
+    pub body: Bytes,
+}
+
+/// Read `<prefix>-timestamp`, `<prefix>-signature` and the body (at most
+/// [`MAX_BODY`]); `None` if the body cannot be read.
+pub async fn read_signed(req: Request<Incoming>, prefix: &str) -> Option<Signed> {
+    let header = |n: String| {
+        req.headers()
+            .get(n.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (ts, sig) = (
+        header(format!("{prefix}-timestamp")),
+        header(format!("{prefix}-signature")),
+    );
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
+    Some(Signed { ts, sig, body })
 }
 
 /// Constant-time check of `x-dual-signature` against `HMAC-SHA256("<ts>.<body>")`.

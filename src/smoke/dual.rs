@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use gauntlet_mock::SecretString;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -252,57 +252,41 @@ async fn receive(
     got: Got,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
-            _ = stop.cancelled() => return,
-        };
-        let (secret, got) = (secret.clone(), got.clone());
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let (secret, got) = (secret.clone(), got.clone());
-                async move {
-                    let header = |n: &str| {
-                        req.headers()
-                            .get(n)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string)
-                    };
-                    let (ts, sig) = (header("x-dual-timestamp"), header("x-dual-signature"));
-                    let body = Limited::new(req.into_body(), 1 << 20)
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    let ok = crate::handler::verify(
+    crate::handler::serve(
+        listener,
+        stop,
+        move |req: Request<hyper::body::Incoming>| {
+            let (secret, got) = (secret.clone(), got.clone());
+            async move {
+                let d = crate::handler::read_signed(req, "x-dual").await;
+                let ok = d.as_ref().is_some_and(|d| {
+                    crate::handler::verify(
                         secret.expose().as_bytes(),
-                        ts.as_deref(),
-                        sig.as_deref(),
-                        &body,
-                    );
-                    let kind = serde_json::from_slice::<Value>(&body)
-                        .ok()
-                        .and_then(|v| v["event_type"].as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    if let Ok(mut g) = got.lock() {
-                        g.push((kind, ok));
-                    }
-                    let status = if ok {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::UNAUTHORIZED
-                    };
-                    Ok::<_, std::convert::Infallible>(
-                        Response::builder()
-                            .status(status)
-                            .body(Full::new(Bytes::new()))
-                            .unwrap_or_default(),
+                        d.ts.as_deref(),
+                        d.sig.as_deref(),
+                        &d.body,
                     )
+                });
+                let kind = d
+                    .and_then(|d| serde_json::from_slice::<Value>(&d.body).ok())
+                    .and_then(|v| v["event_type"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if let Ok(mut g) = got.lock() {
+                    g.push((kind, ok));
                 }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+                let status = if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                Ok::<_, std::convert::Infallible>(
+                    Response::builder()
+                        .status(status)
+                        .body(Full::new(Bytes::new()))
+                        .unwrap_or_default(),
+                )
+            }
+        },
+    )
+    .await;
 }

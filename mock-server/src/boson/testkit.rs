@@ -118,3 +118,15 @@ pub fn rpc_at(
 pub fn rpc(boson: &Boson, now: Duration, method: &str, params: Value) -> Result<Value, Value> {
     rpc_at(boson, now, &NoFaults, method, params)
 }
+
+/// Buyer `buyer`'s commit to the known offer, signed with `nonce`, paying its price.
+pub fn commit(b: &Boson, buyer: usize, nonce: u64) -> Bytes {
+    use alloy::sol_types::SolCall;
+    let key = &b.accounts.buyers[buyer].signer;
+    let input = super::abi::IBosonProtocol::commitToOfferCall {
+        _buyer: key.address(),
+        _offerId: U256::from(b.config.known_offer),
+    }
+    .abi_encode();
+    signed(key, nonce, b.config.diamond, input, b.config.offer_price)
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::boson::abi::IBosonProtocol as P;
 use crate::boson::chain::{Fate, ReorgOrder};
-use crate::boson::testkit::{Scripted, legacy, rpc, rpc_at, signed, twin};
+use crate::boson::testkit::{Scripted, commit, legacy, rpc, rpc_at, signed, twin};
 use crate::boson::{Boson, NoFaults};
 
 const TWO: Duration = Duration::from_secs(2);
@@ -20,17 +20,6 @@ fn secs(s: u64) -> Duration {
 
 fn send(b: &Boson, now: Duration, raw: alloy::primitives::Bytes) -> Result<Value, Value> {
     rpc(b, now, "eth_sendRawTransaction", json!([raw]))
-}
-
-/// A buyer's commit to the known offer, signed with `nonce`.
-fn commit(b: &Boson, buyer: usize, nonce: u64) -> alloy::primitives::Bytes {
-    let key = &b.accounts.buyers[buyer].signer;
-    let input = P::commitToOfferCall {
-        _buyer: key.address(),
-        _offerId: U256::from(b.config.known_offer),
-    }
-    .abi_encode();
-    signed(key, nonce, b.config.diamond, input, b.config.offer_price)
 }
 
 fn revoke(b: &Boson, nonce: u64, exchange: u64) -> alloy::primitives::Bytes {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{ChainEvents, EVENT_TYPES, EffectReport, ORG, effect_key};
 use crate::boson::abi::IBosonProtocol as P;
 use crate::boson::chain::{Fate, ReorgOrder};
-use crate::boson::testkit::{Scripted, rpc, signed, twin};
+use crate::boson::testkit::{Scripted, commit, rpc, signed, twin};
 use crate::boson::{Boson, ChainFaults, NoFaults};
 use crate::engine::webhooks::CreateWebhook;
 
@@ -18,16 +18,6 @@ const TWO: Duration = Duration::from_secs(2);
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn commit(b: &Boson, buyer: usize, nonce: u64) -> Bytes {
-    let key = &b.accounts.buyers[buyer].signer;
-    let input = P::commitToOfferCall {
-        _buyer: key.address(),
-        _offerId: U256::from(b.config.known_offer),
-    }
-    .abi_encode();
-    signed(key, nonce, b.config.diamond, input, b.config.offer_price)
 }
 
 /// Chain events with one webhook listening for everything (nothing answers it:
