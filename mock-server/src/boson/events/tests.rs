@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Bytes, U256};
-use alloy::sol_types::SolCall;
 use serde_json::json;
 
 use super::{ChainEvents, EVENT_TYPES, EffectReport, ORG, effect_key};
-use crate::boson::abi::IBosonProtocol as P;
 use crate::boson::chain::{Fate, ReorgOrder};
-use crate::boson::testkit::{Scripted, commit, rpc, signed, twin};
+use crate::boson::testkit::{Scripted, commit, rpc, twin};
 use crate::boson::{Boson, ChainFaults, NoFaults};
 use crate::engine::webhooks::CreateWebhook;
 
