@@ -134,6 +134,12 @@ impl Verdict {
         self.pass = false;
     }
 
+    /// More checks (another platform's): the verdict passes only if they do too.
+    pub fn add(&mut self, checks: Vec<Check>) {
+        self.pass &= checks.iter().all(|c| c.status != Status::Fail);
+        self.checks.extend(checks);
+    }
+
     /// The run was stopped before its schedule ended: it cannot pass as a whole run.
     pub fn interrupted(&mut self) {
         self.checks.insert(

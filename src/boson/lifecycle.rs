@@ -2,8 +2,8 @@
 //! in three phases from its send (→ receipt, → confirmed, → visible in the
 //! subgraph) into
 //! HDR histograms per transition. The building block of the `boson_lifecycle`
-//! load; not yet driven by `gauntlet run` (issue 12 §1): the pacing, the path mix
-//! from the plan, the relayer and the verdict's Boson checks come next.
+//! load's vocabulary (paths, transitions, phases); `load::boson` drives exchanges
+//! under load with the relayer, confirmations and the subgraph.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,14 +43,14 @@ impl Path {
 }
 
 /// Who acts.
-#[derive(Debug, Clone, Copy)]
-enum Actor {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
     Buyer,
     Seller,
 }
 
 /// The transitions after the commit, by path: (target state, who, call).
-fn after_commit(path: Path, id: u64) -> Vec<(&'static str, Actor, Vec<u8>)> {
+pub fn after_commit(path: Path, id: u64) -> Vec<(&'static str, Actor, Vec<u8>)> {
     use Actor::*;
     match path {
         Path::Complete => vec![
@@ -81,6 +81,20 @@ fn after_commit(path: Path, id: u64) -> Vec<(&'static str, Actor, Vec<u8>)> {
     }
 }
 
+/// The function a transition into `state` calls (the name a meta-transaction
+/// carries).
+pub fn signature(state: &str) -> &'static str {
+    match state {
+        "Redeemed" => P::redeemVoucherCall::SIGNATURE,
+        "Completed" => P::completeExchangeCall::SIGNATURE,
+        "Disputed" => P::raiseDisputeCall::SIGNATURE,
+        "Retracted" => P::retractDisputeCall::SIGNATURE,
+        "Canceled" => P::cancelVoucherCall::SIGNATURE,
+        "Revoked" => P::revokeVoucherCall::SIGNATURE,
+        _ => P::commitToOfferCall::SIGNATURE,
+    }
+}
+
 /// The three phases of one transition, each from the moment it was sent.
 #[derive(Debug)]
 pub struct Phases {
@@ -91,11 +105,13 @@ pub struct Phases {
 
 const MAX_US: u64 = 3_600_000_000;
 
-fn hist() -> Histogram<u64> {
+/// An empty histogram of microseconds, up to an hour.
+pub fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid")
 }
 
-fn us(d: Duration) -> u64 {
+/// `d` in microseconds, within the histograms' bounds.
+pub fn us(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_US)
 }
 

@@ -109,9 +109,50 @@ impl Client {
         input: Vec<u8>,
         value: U256,
     ) -> Result<Mined, StepError> {
+        self.rpc
+            .eth_call(key.address(), self.diamond, &input, value)
+            .await?;
+        let mined = self.send_landed(key, input, value).await?;
+        let started = Instant::now() - mined.receipt_after;
+        self.confirmed(mined.block).await?;
+        Ok(Mined {
+            confirmed_after: started.elapsed(),
+            ..mined
+        })
+    }
+
+    /// Sign and send `input` once (no check first), and wait for its receipt (not
+    /// for confirmations: `confirmed_after` is the receipt's time). A revert is
+    /// named by replaying the call.
+    pub async fn send_landed(
+        &self,
+        key: &PrivateKeySigner,
+        input: Vec<u8>,
+        value: U256,
+    ) -> Result<Mined, StepError> {
         let from = key.address();
-        self.rpc.eth_call(from, self.diamond, &input, value).await?;
         let replay = input.clone();
+        let hash = self.send(key, input, value).await?;
+        match self.landed(hash).await {
+            Err(StepError::Reverted(plain)) => {
+                // Mined but reverted (the state moved between the check and the
+                // block): replay the call to name the revert.
+                let why = self.rpc.eth_call(from, self.diamond, &replay, value).await;
+                let name = why.err().and_then(|e| e.revert_name());
+                Err(StepError::Reverted(name.unwrap_or(plain)))
+            }
+            other => other,
+        }
+    }
+
+    /// Sign `input` for the diamond with `key`'s next nonce and send it: its hash.
+    pub async fn send(
+        &self,
+        key: &PrivateKeySigner,
+        input: Vec<u8>,
+        value: U256,
+    ) -> Result<B256, StepError> {
+        let from = key.address();
         let nonce = self.rpc.nonce(from).await?;
         let gas_price = self.rpc.gas_price().await?;
         // The node's own suggestion (a chain's minimum tip, e.g. Polygon's, is in it).
@@ -136,39 +177,37 @@ impl Client {
             .sign_hash_sync(&tx.signature_hash())
             .map_err(|e| StepError::Refused(format!("cannot sign: {e}")))?;
         let raw: Bytes = TxEnvelope::from(tx.into_signed(sig)).encoded_2718().into();
-        let hash = self.rpc.send_raw(&raw).await?;
-        match self.mined(hash).await {
-            Err(StepError::Reverted(plain)) => {
-                // Mined but reverted (the state moved between the check and the
-                // block): replay the call to name the revert.
-                let why = self.rpc.eth_call(from, self.diamond, &replay, value).await;
-                let name = why.err().and_then(|e| e.revert_name());
-                Err(StepError::Reverted(name.unwrap_or(plain)))
-            }
-            other => other,
-        }
+        Ok(self.rpc.send_raw(&raw).await?)
     }
 
     /// Wait (bounded) for `hash` to be mined and confirmed.
     pub async fn mined(&self, hash: B256) -> Result<Mined, StepError> {
+        let started = Instant::now();
+        let mined = self.landed(hash).await?;
+        self.confirmed(mined.block).await?;
+        Ok(Mined {
+            confirmed_after: started.elapsed(),
+            ..mined
+        })
+    }
+
+    /// Wait (bounded) for `hash`'s receipt; a reverted one is an error.
+    pub async fn landed(&self, hash: B256) -> Result<Mined, StepError> {
         let started = Instant::now();
         let receipt = self.receipt(hash).await?;
         let receipt_after = started.elapsed();
         if receipt["status"] != "0x1" {
             return Err(StepError::Reverted(format!("transaction {hash} reverted")));
         }
-        let block = rpc::quantity(&receipt["blockNumber"]);
-        self.confirmed(block).await?;
-        let confirmed_after = started.elapsed();
         let used = U256::from(rpc::quantity(&receipt["gasUsed"]));
         let price = U256::from(rpc::quantity(&receipt["effectiveGasPrice"]));
         Ok(Mined {
             hash,
-            block,
+            block: rpc::quantity(&receipt["blockNumber"]),
             logs: logs_of(&receipt),
             fee: used * price,
             receipt_after,
-            confirmed_after,
+            confirmed_after: receipt_after,
         })
     }
 

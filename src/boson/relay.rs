@@ -116,13 +116,12 @@ impl Relayer {
         c.rpc
             .eth_call(key.address(), c.diamond, &inner, U256::ZERO)
             .await?;
-        let down = match self.ready(c).await {
-            Ok(()) => match self.relay(c, key, name, &inner, &intent).await {
-                Ok(hash) => return self.follow(c, hash).await.map(|m| (m, Route::Relayer)),
-                Err(Refusal::Before(why)) => why,
-                Err(Refusal::After(e)) => return Err(e),
-            },
-            Err(why) => format!("relayer not ready: {why}"),
+        let down = match self.submit(c, key, name, &inner, &intent).await? {
+            Submitted::Relayed(hash) => {
+                return self.follow(c, hash).await.map(|m| (m, Route::Relayer));
+            }
+            Submitted::Down(why) => why,
+            Submitted::Ambiguous(e) => return Err(e),
         };
         if !self.fallback {
             return Err(StepError::Refused(format!(
@@ -131,6 +130,27 @@ impl Relayer {
         }
         let mined = c.transact(key, inner, U256::ZERO).await?;
         Ok((mined, Route::Direct(down)))
+    }
+
+    /// Hand `inner` to the relayer once (after `/ready`): what became of it. A
+    /// revert or a signing failure is an error.
+    pub async fn submit(
+        &self,
+        c: &Client,
+        key: &PrivateKeySigner,
+        name: &str,
+        inner: &[u8],
+        intent: &Intent,
+    ) -> Result<Submitted, StepError> {
+        if let Err(why) = self.ready(c).await {
+            return Ok(Submitted::Down(format!("relayer not ready: {why}")));
+        }
+        match self.relay(c, key, name, inner, intent).await {
+            Ok(hash) => Ok(Submitted::Relayed(hash)),
+            Err(Refusal::Before(why)) => Ok(Submitted::Down(why)),
+            Err(Refusal::Maybe(e)) => Ok(Submitted::Ambiguous(e)),
+            Err(Refusal::After(e)) => Err(e),
+        }
     }
 
     async fn relay(
@@ -168,7 +188,7 @@ impl Relayer {
                     // Nothing reached it: sending directly applies the intent once.
                     Refusal::Before(format!("relayer unreachable: {why}"))
                 } else {
-                    Refusal::After(maybe_accepted(&why))
+                    Refusal::Maybe(maybe_accepted(&why))
                 }
             })?;
         let status = r.status().as_u16();
@@ -188,14 +208,22 @@ impl Relayer {
                 "relayer refused: HTTP {status} {v}"
             ))),
             // A 2xx without a hash, a 500, a gateway's 502/504: it may have sent it.
-            _ => Err(Refusal::After(maybe_accepted(&format!(
+            _ => Err(Refusal::Maybe(maybe_accepted(&format!(
                 "HTTP {status} {v}"
             )))),
         }
     }
 
-    /// Poll the resubmitted status (bounded) and wait for the final hash's receipt.
-    async fn follow(&self, c: &Client, hash: B256) -> Result<Mined, StepError> {
+    /// Poll the resubmitted status (bounded) and wait for the final hash's receipt
+    /// and confirmations.
+    pub async fn follow(&self, c: &Client, hash: B256) -> Result<Mined, StepError> {
+        let h = self.final_hash(c, hash).await?;
+        c.mined(h).await
+    }
+
+    /// The hash the relayed transaction was finally mined under (the relayer may
+    /// replace it with a higher fee), polled within the client's deadline.
+    pub async fn final_hash(&self, c: &Client, hash: B256) -> Result<B256, StepError> {
         let started = Instant::now();
         let url = format!(
             "{}/api/v1/meta-tx/resubmitted?networkId={}&transactionHash={hash:#x}",
@@ -221,7 +249,7 @@ impl Relayer {
             }
             tokio::time::sleep(c.poll).await;
         };
-        c.mined(final_hash).await
+        Ok(final_hash)
     }
 }
 
@@ -233,12 +261,27 @@ fn traced(req: reqwest::RequestBuilder, c: &Client) -> reqwest::RequestBuilder {
     }
 }
 
+/// What became of a call handed to the relayer.
+#[derive(Debug)]
+pub enum Submitted {
+    /// It took it: the hash to follow.
+    Relayed(B256),
+    /// It refused before taking it, or could not be reached: sending directly
+    /// applies the intent once.
+    Down(String),
+    /// It may have sent it (a timeout, a 5xx after accepting): sending again
+    /// directly could apply it twice.
+    Ambiguous(StepError),
+}
+
 /// Why a relay did not happen.
 enum Refusal {
     /// Refused before accepting anything: a fallback is safe.
     Before(String),
     /// Not a relayer outage (a revert, a signing failure): no fallback.
     After(StepError),
+    /// It may have taken it: no fallback.
+    Maybe(StepError),
 }
 
 /// The relayer may have sent the transaction: no fallback, the step fails.

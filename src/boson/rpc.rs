@@ -103,6 +103,18 @@ impl Rpc {
         }
     }
 
+    /// Another handle on this endpoint: the same connections and pace, tracing
+    /// with `trace` (one per exchange of a load).
+    pub fn traced(&self, trace: std::sync::Arc<Trace>) -> Self {
+        Self {
+            url: self.url.clone(),
+            http: self.http.clone(),
+            gap: self.gap,
+            next: tokio::sync::Mutex::new(Instant::now()),
+            trace: Some(trace),
+        }
+    }
+
     /// Send the `traceparent` of `trace` with every request.
     pub fn with_trace(mut self, trace: std::sync::Arc<Trace>) -> Self {
         self.trace = Some(trace);

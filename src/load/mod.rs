@@ -10,6 +10,7 @@
 //! Every attempt is also reported to goose as a request metric, so goose's own
 //! report lists them; the rate is the pacer's, never goose's throttle.
 
+pub mod boson;
 pub mod dispatch;
 pub mod pacer;
 
@@ -109,6 +110,7 @@ async fn watch_killswitch(stop: CancellationToken) {
 /// `out`. The caller begins the pacer once every user is ready.
 pub async fn attack(
     shared: Arc<Shared>,
+    boson: Option<Arc<boson::Shared>>,
     host: &str,
     users: usize,
     out: &Path,
@@ -126,18 +128,40 @@ pub async fn attack(
     });
     let scenario = Scenario::new(dispatch::SCENARIO)
         .register_transaction(Transaction::new(tx).set_name(dispatch::TRANSACTION));
-    let result = match config(host, users, out) {
-        Ok(config) => match GooseAttack::initialize_with_config(config) {
-            Ok(attack) => attack.register_scenario(scenario).execute().await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
+    // The Boson user: one goose user paces the exchanges; the weights give the
+    // Dual scenario exactly `users` users and this one exactly one.
+    let lifecycle = boson.as_ref().map(|b| {
+        let b = b.clone();
+        let tx: TransactionFunction = Arc::new(move |_user| {
+            let b = b.clone();
+            Box::pin(async move {
+                boson::dispatch(&b).await;
+                Ok(())
+            })
+        });
+        Scenario::new(boson::SCENARIO)
+            .set_weight(1)
+            .map(|s| s.register_transaction(Transaction::new(tx).set_name(boson::TRANSACTION)))
+    });
+    let total = users + usize::from(boson.is_some());
+    let result = async {
+        let mut attack = GooseAttack::initialize_with_config(config(host, total, out)?)?
+            .register_scenario(scenario.set_weight(users)?);
+        if let Some(l) = lifecycle {
+            attack = attack.register_scenario(l?);
+        }
+        attack.execute().await
+    }
+    .await;
     watcher.abort();
     after.goose_ended.cancel();
     // Goose may end before its users did (an error, or a stop): the batches in
     // flight still finish within the drain, and are counted.
     dispatch::drain(&after).await;
+    if let Some(b) = &boson {
+        b.stop.cancel();
+        boson::drain(b).await;
+    }
     // What the schedule still held when goose stopped was never offered.
     after.recorder.unsent(after.pacer.close() as usize);
     result

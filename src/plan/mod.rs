@@ -2,6 +2,7 @@
 //! ([`raw`]) and the checked [`Plan`] the run uses. Every error names the file, the
 //! line and the key.
 
+pub mod boson;
 pub mod raw;
 
 use std::path::{Path, PathBuf};
@@ -138,6 +139,8 @@ pub struct Plan {
     pub faults: Vec<Rule>,
     pub thresholds: Thresholds,
     pub webhooks: Webhooks,
+    /// The `boson_lifecycle` load, when the plan has `[boson]`.
+    pub boson: Option<boson::BosonLoad>,
 }
 
 impl Plan {
@@ -427,6 +430,10 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
 
     let webhooks =
         check_webhooks(raw.webhooks).map_err(|(k, m)| at(&format!("webhooks.{k}"), m))?;
+    let boson = match raw.boson {
+        Some(b) => Some(boson::check(b).map_err(|(k, m)| at(&format!("boson.{k}"), m))?),
+        None => None,
+    };
     let t = raw.thresholds;
     if t.min_rate_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
         return Err(at(
@@ -446,6 +453,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         client,
         faults,
         webhooks,
+        boson,
         thresholds: Thresholds {
             max_lost: Some(t.max_lost.unwrap_or(0)),
             max_duplicated: Some(t.max_duplicated.unwrap_or(0)),

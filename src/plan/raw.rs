@@ -19,6 +19,7 @@ pub struct PlanFile {
     pub thresholds: ThresholdsFile,
     #[serde(default)]
     pub webhooks: WebhooksFile,
+    pub boson: Option<super::boson::BosonFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]

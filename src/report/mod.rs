@@ -85,6 +85,9 @@ pub struct RunSummary {
     /// The comparison with a baseline, when `--baseline` was given.
     pub baseline: Option<Comparison>,
     pub provenance: Provenance,
+    /// The `boson_lifecycle` load, when the plan had `[boson]`.
+    #[serde(default)]
+    pub boson: Option<crate::load::boson::account::BosonFigures>,
 }
 
 impl RunSummary {

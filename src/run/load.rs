@@ -95,6 +95,7 @@ pub(super) async fn load(
         pool: hooks.pool.clone(),
         transfer_share: hooks.transfer_share,
     });
+    let boson = crate::run::boson::shared(plan, link, out)?;
     writeln!(
         out,
         "gauntlet run {}: {:.0} s at {:.0} actions/s against {}, {users} users, up to {} batches in flight, seed {}",
@@ -111,11 +112,20 @@ pub(super) async fn load(
         (interrupts.stop.clone(), interrupts.cut.clone()),
         (shared.stop.clone(), shared.cut.clone()),
     ));
+    let boson_relay = boson.as_ref().map(|b| {
+        tokio::spawn(relay_interrupts(
+            (interrupts.stop.clone(), interrupts.cut.clone()),
+            (b.stop.clone(), b.cut.clone()),
+        ))
+    });
     let goose_dir = dir.join("goose");
-    let attack = crate::load::attack(shared.clone(), host, users, &goose_dir);
-    let schedule = begin_schedule(plan, r, link, &shared, users, dir);
+    let attack = crate::load::attack(shared.clone(), boson.clone(), host, users, &goose_dir);
+    let schedule = begin_schedule(plan, r, link, &shared, boson.as_deref(), users, dir);
     let (attack, schedule) = tokio::join!(attack, schedule);
     relay.abort();
+    if let Some(r) = boson_relay {
+        r.abort();
+    }
     let canceled = goose::is_killswitch_triggered() || shared.stop.is_cancelled();
     let cpu_s = cpu0.elapsed().as_secs_f64();
     let schedule = match (schedule, &attack) {
@@ -152,6 +162,7 @@ pub(super) async fn load(
         started_at,
         cpu_s,
         hooks,
+        boson,
     })
 }
 
@@ -173,11 +184,18 @@ async fn begin_schedule(
     r: &Resolved,
     link: &TwinLink,
     shared: &Shared,
+    boson: Option<&crate::load::boson::Shared>,
     users: usize,
     dir: &Path,
 ) -> anyhow::Result<Schedule> {
+    let all_ready = async {
+        shared.pacer.wait_ready(users).await;
+        if let Some(b) = boson {
+            b.pacer.wait_ready(1).await;
+        }
+    };
     let ready = tokio::select! {
-        _ = shared.pacer.wait_ready(users) => true,
+        _ = all_ready => true,
         _ = tokio::time::sleep(READY_TIMEOUT) => false,
         _ = shared.stop.cancelled() => true,
         _ = shared.goose_ended.cancelled() => false,
@@ -194,6 +212,9 @@ async fn begin_schedule(
     }
     if !ready {
         shared.stop.cancel();
+        if let Some(b) = boson {
+            b.stop.cancel();
+        }
         return Err(UsageError(format!(
             "goose started {} of {users} users in {} s: the load generator could not start",
             shared.pacer.users_ready(),
@@ -206,6 +227,9 @@ async fn begin_schedule(
         Ok(e) => e.map(|e| e + LEAD),
         Err(e) => {
             shared.stop.cancel();
+            if let Some(b) = boson {
+                b.stop.cancel();
+            }
             return Err(e);
         }
     };
@@ -213,6 +237,9 @@ async fn begin_schedule(
     let start_wall = SystemTime::now() + LEAD;
     shared.recorder.set_zero(start);
     shared.pacer.begin(start);
+    if let Some(b) = boson {
+        b.pacer.begin(start);
+    }
     let snaps_stop = CancellationToken::new();
     let snaps = tokio::spawn(snapshots::run(
         shared.recorder.clone(),

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use gauntlet_mock::{Rule, SecretString, TwinConfig};
 
+mod boson;
 mod load;
 
 use crate::cli::RunArgs;
@@ -259,6 +260,7 @@ fn twin_config(plan: &Plan, r: &Resolved) -> TwinConfig {
     );
     config.seed = plan.run.seed;
     config.limits.actions_per_sec = plan.twin_actions_per_sec;
+    boson::configure(plan, &mut config);
     if let Some(s) = &r.signer {
         config.auth.require_eip712 = true;
         config.auth.keys[0].signer = Some(s.address());
@@ -286,6 +288,7 @@ struct Loaded {
     started_at: SystemTime,
     cpu_s: f64,
     hooks: crate::webhook_run::Hooks,
+    boson: Option<Arc<crate::load::boson::Shared>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -349,6 +352,10 @@ async fn load_and_judge(
         l.cpu_s,
         l.hooks.on(),
     );
+    if let Some((figures, checks)) = l.boson.as_ref().and_then(|b| boson::judge(plan, b, link)) {
+        summary.verdict.add(checks);
+        summary.boson = Some(figures);
+    }
     if l.canceled {
         summary.canceled = true;
         summary.verdict.interrupted();
@@ -483,6 +490,7 @@ fn summarize(
         backoff_sample: rec.backoff_sample(),
         baseline: None,
         provenance: Provenance::here(&plan.path, &plan.text, plan.run.seed, &started, &ended),
+        boson: None,
         started_at: started,
         ended_at: ended,
     }

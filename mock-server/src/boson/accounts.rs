@@ -98,6 +98,16 @@ impl Accounts {
     /// The accounts for `seed`, with keys from `env` (a lookup, so tests need not
     /// touch the process environment).
     pub fn new(seed: u64, env: impl Fn(&str) -> Option<String>) -> Result<Self, KeyError> {
+        Self::with_buyers(seed, DEFAULT_BUYERS, env)
+    }
+
+    /// The same, with `buyers` derived buyers when their keys are not given.
+    pub fn with_buyers(
+        seed: u64,
+        buyers: usize,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, KeyError> {
+        let count = buyers;
         let made = |role: &'static str, i| DevAccount {
             role,
             signer: derived(seed, role, i),
@@ -123,7 +133,7 @@ impl Accounts {
                     })
                 })
                 .collect::<Result<Vec<_>, KeyError>>()?,
-            None => (0..DEFAULT_BUYERS).map(|i| made("buyer", i)).collect(),
+            None => (0..count).map(|i| made("buyer", i)).collect(),
         };
         Ok(Self {
             seller,

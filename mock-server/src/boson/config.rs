@@ -20,6 +20,8 @@ pub const RELAYER_API_KEY_ENV: &str = "GAUNTLET_BOSON_RELAYER_API_KEY";
 pub const ETHER: u128 = 1_000_000_000_000_000_000;
 /// One gwei in wei.
 pub const GWEI: u128 = 1_000_000_000;
+/// Buyers a twin seeds at most.
+pub const MAX_BUYERS: usize = 10_000;
 
 /// The Boson twin's settings, checked.
 #[derive(Debug, Clone)]
@@ -59,12 +61,14 @@ pub struct BosonConfig {
     /// Twin time between a reorg and the webhook deliveries of the events it
     /// removed (zero: at once, ahead of the new chain's, as geth orders them).
     pub removal_notice_delay: Duration,
+    /// Buyers seeded when their keys are not given (each funded at genesis).
+    pub buyers: usize,
 }
 
 impl BosonConfig {
     /// The accounts this configuration seeds: keys given, or derived from `seed`.
     pub fn accounts(&self, seed: u64) -> Result<Accounts, KeyError> {
-        Accounts::new(seed, |var| match var {
+        Accounts::with_buyers(seed, self.buyers, |var| match var {
             SELLER_KEY_ENV => self.seller_key.as_ref().map(|k| k.expose().to_string()),
             BUYER_KEYS_ENV => self.buyer_keys.as_ref().map(|k| k.expose().to_string()),
             _ => None,
@@ -93,6 +97,7 @@ impl Default for BosonConfig {
             relayer_api_key: None,
             confirmations: 3,
             removal_notice_delay: Duration::ZERO,
+            buyers: super::accounts::DEFAULT_BUYERS,
         }
     }
 }
@@ -126,6 +131,8 @@ pub struct BosonFile {
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<String>")]
     pub removal_notice_delay: Option<Duration>,
+    /// Buyers seeded when their keys are not given (default 4).
+    pub buyers: Option<usize>,
 }
 
 impl BosonFile {
@@ -166,6 +173,12 @@ impl BosonFile {
                 return Err(("boson.known_offer".into(), "offer ids start at 1".into()));
             }
             c.known_offer = id;
+        }
+        if let Some(n) = self.buyers {
+            if !(1..=MAX_BUYERS).contains(&n) {
+                return Err(("boson.buyers".into(), format!("must be 1..={MAX_BUYERS}")));
+            }
+            c.buyers = n;
         }
         if let Some(n) = self.confirmations {
             if n > 1_024 {

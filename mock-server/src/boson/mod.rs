@@ -137,6 +137,7 @@ impl Boson {
                 block_gas_limit: 30_000_000,
                 max_reorg_depth: config.max_reorg_depth,
                 diamond: config.diamond,
+                confirmations: config.confirmations,
             },
             genesis(
                 config,

@@ -61,6 +61,9 @@ pub struct BosonView {
     pub subgraph: Option<super::indexer::IndexerView>,
     /// Chain-event webhooks: deliveries and the effects the receiver reported.
     pub webhooks: Option<ChainWebhooks>,
+    /// Actions on exchanges, judged as they entered the pool: on an unconfirmed
+    /// transition, or after a stale subgraph read.
+    pub actions: super::chain::actions::ActionCounts,
 }
 
 /// The chain-event webhooks' account.
@@ -146,6 +149,7 @@ pub fn view(chain: &Chain, paused: u32, reorgs: &[ReorgReport]) -> BosonView {
         relayer: super::relayer::oracle::from_chain(chain),
         subgraph: None,
         webhooks: None,
+        actions: chain.actions.counts.clone(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! It knows no clock of its own: the platform passes twin time in, so a test can
 //! stand a call exactly at a window's edge and a soak can compress a week.
 
+pub mod actions;
 pub mod exec;
 pub mod notes;
 pub mod reorg;
@@ -55,6 +56,9 @@ pub struct ChainConfig {
     pub max_reorg_depth: usize,
     /// The protocol diamond: calls to it run the protocol, its logs carry it.
     pub diamond: Address,
+    /// Confirmations an exchange's transition needs before a client acts on it
+    /// ([`actions`] judges every action against it).
+    pub confirmations: u64,
 }
 
 /// One mined transaction in its block.
@@ -118,6 +122,8 @@ pub struct Chain {
     /// The paused regions' bits, set by the platform before it mines.
     pub paused: u32,
     pub stats: ChainStats,
+    /// Actions on exchanges, judged as they enter the pool.
+    pub actions: actions::Actions,
 }
 
 /// Counts the oracle reports.
@@ -141,6 +147,7 @@ impl Chain {
     /// A chain whose genesis holds `world`, mined at twin time `start`;
     /// `unix_at_start` is the Unix time of twin time zero.
     pub fn new(config: ChainConfig, world: World, unix_at_start: f64, start: Duration) -> Self {
+        let actions = actions::Actions::new(config.confirmations);
         let mut chain = Self {
             next_due: start + config.block_time,
             config,
@@ -155,6 +162,7 @@ impl Chain {
             generation: 0,
             paused: 0,
             stats: ChainStats::default(),
+            actions,
         };
         let ts = chain.timestamp_at(start);
         chain.seal(ts, Vec::new(), world);
@@ -295,9 +303,30 @@ impl Chain {
             });
         }
         let hash = tx.hash;
+        if tx.to() == Some(self.config.diamond)
+            && let Some(x) = actions::exchange_of(tx.input())
+        {
+            let (last, head) = (self.last_transition(x), self.head_number());
+            self.actions.judge(x, last, head);
+        }
         self.pooled.insert(hash);
         self.pool.push(tx);
         Ok(hash)
+    }
+
+    /// The block of `exchange`'s last transition on the canonical chain, looked
+    /// for [`actions::LOOKBACK`] blocks back.
+    pub fn last_transition(&self, exchange: u64) -> Option<u64> {
+        self.blocks
+            .iter()
+            .rev()
+            .take(actions::LOOKBACK as usize)
+            .find(|b| {
+                b.txs
+                    .iter()
+                    .any(|m| m.effect.transitions.iter().any(|t| t.0 == exchange))
+            })
+            .map(|b| b.number())
     }
 
     /// Mine every block due by twin time `now`. After each block, `hook` (given the

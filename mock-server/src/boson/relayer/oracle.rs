@@ -57,27 +57,43 @@ fn intent(from: Address, input: &[u8]) -> Option<(Address, Vec<u8>)> {
 
 /// Double submissions and duplicate refusals on the canonical chain; the relayer's
 /// own counts are zero until [`Relayer::fill`] adds them.
+///
+/// A commit is the one intent a buyer may mean twice (two of one item): a second
+/// commit of one buyer to one offer is a double submission only while the
+/// exchange of the first is untouched (still `Committed`), the way a resend
+/// follows the send it repeats.
 pub fn from_chain(chain: &Chain) -> RelayerView {
     let diamond = chain.config.diamond;
-    let mut applied: HashMap<(Address, Vec<u8>), u64> = HashMap::new();
+    // Per intent: times applied, and the exchange its last application committed.
+    let mut applied: HashMap<(Address, Vec<u8>), (u64, Option<u64>)> = HashMap::new();
+    let mut state: HashMap<u64, &'static str> = HashMap::new();
     let (mut doubles, mut refusals) = (0, 0);
     for block in chain.range(0, chain.head_number()) {
         for m in &block.txs {
-            if m.tx.to() != Some(diamond) {
-                continue;
-            }
-            let Some(key) = intent(m.tx.from, m.tx.input()) else {
-                continue;
-            };
-            if m.effect.success {
-                let n = applied.entry(key).or_default();
-                doubles += u64::from(*n > 0);
-                *n += 1;
-            } else if let Some(data) = &m.effect.revert {
-                let nonce_used = Revert(data.clone()).name() == "NonceUsedAlready";
-                if nonce_used || applied.get(&key).is_some_and(|n| *n > 0) {
-                    refusals += 1;
+            let key = (m.tx.to() == Some(diamond))
+                .then(|| intent(m.tx.from, m.tx.input()))
+                .flatten();
+            if let Some(key) = key {
+                let seen = applied.get(&key).copied().unwrap_or_default();
+                let is_commit = seen.1.is_some();
+                let repeats = seen.0 > 0
+                    && (!is_commit || seen.1.and_then(|x| state.get(&x)) == Some(&"Committed"));
+                if m.effect.success {
+                    doubles += u64::from(repeats);
+                    let committed = m
+                        .effect
+                        .transitions
+                        .iter()
+                        .find(|t| t.1 == "Committed")
+                        .map(|t| t.0);
+                    applied.insert(key, (seen.0 + 1, committed));
+                } else if let Some(data) = &m.effect.revert {
+                    let nonce_used = Revert(data.clone()).name() == "NonceUsedAlready";
+                    refusals += u64::from(nonce_used || repeats);
                 }
+            }
+            for t in &m.effect.transitions {
+                state.insert(t.0, t.1);
             }
         }
     }

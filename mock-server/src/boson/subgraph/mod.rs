@@ -101,6 +101,7 @@ impl Subgraph {
         &self,
         body: &[u8],
         store: impl Fn(&Pin) -> Result<Arc<Store>, PinError>,
+        reads: Arc<crate::boson::chain::actions::ReadLog>,
     ) -> Value {
         let body: Body = match serde_json::from_slice(body) {
             Ok(b) => b,
@@ -118,6 +119,7 @@ impl Subgraph {
         };
         let mut req = async_graphql::Request::new(query)
             .data(store)
+            .data(reads)
             .variables(async_graphql::Variables::from_json(vars));
         if let Some(op) = body.operation_name {
             req = req.operation_name(op);

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::entities::{Entity, Store};
 use super::filter::{self, Page};
 use super::schema::{Kind, Shape};
+use crate::boson::chain::actions::ReadLog;
 
 /// Lists that the subgraph derives from the other side's reference
 /// (`@derivedFrom`): (type, field) → (the type that points back, its field).
@@ -40,7 +41,20 @@ pub const DEPLOYMENT: &str = "QmGauntletTwinBosonCoreComponents";
 type Out = async_graphql::Result<Option<FieldValue<'static>>>;
 
 /// An entity as a field's value; under an interface it names its concrete type.
-fn node(e: &Entity, abstract_type: bool) -> FieldValue<'static> {
+/// An exchange shown is noted in the twin's read log (with the indexed block it
+/// came from), so an action that follows a stale read can be told.
+fn node(
+    ctx: &ResolverContext<'_>,
+    store: &Store,
+    e: &Entity,
+    abstract_type: bool,
+) -> FieldValue<'static> {
+    if e.ty == "Exchange"
+        && let (Ok(reads), Some(block)) = (ctx.data::<Arc<ReadLog>>(), &store.block)
+        && let Ok(id) = e.id().parse::<u64>()
+    {
+        reads.saw(id, block.number);
+    }
     let v = FieldValue::owned_any(e.clone());
     if abstract_type {
         v.with_type(e.ty.to_string())
@@ -78,12 +92,16 @@ pub fn field(ctx: &ResolverContext<'_>, shape: &Shape, ty: &str, name: &str) -> 
             let page = page_args(ctx);
             let out = filter::page(&store, shape, items.into_iter(), &page);
             Ok(Some(FieldValue::list(
-                out.into_iter().map(|e| node(e, abs)),
+                out.into_iter().map(|e| node(ctx, &store, e, abs)),
             )))
         }
         Kind::Object | Kind::Interface => Ok(match raw {
-            Value::String(id) => shape.lookup(&store, &ft.base, id).map(|e| node(e, abs)),
+            Value::String(id) => shape
+                .lookup(&store, &ft.base, id)
+                .map(|e| node(ctx, &store, e, abs)),
             Value::Object(fields) => Some(node(
+                ctx,
+                &store,
                 &Entity {
                     ty: Cow::Owned(ft.base.clone()),
                     fields: Arc::new(fields.clone()),
@@ -132,7 +150,7 @@ fn page_args(ctx: &ResolverContext<'_>) -> Page {
 
 fn root(ctx: &ResolverContext<'_>, store: &Store, shape: &Shape, name: &str) -> Out {
     if name == "_meta" {
-        return Ok(Some(node(&meta(store), false)));
+        return Ok(Some(node(ctx, store, &meta(store), false)));
     }
     let Some(ft) = shape.field("Query", name) else {
         return Ok(None);
@@ -140,7 +158,9 @@ fn root(ctx: &ResolverContext<'_>, store: &Store, shape: &Shape, name: &str) -> 
     let abs = shape.kind(&ft.base) == Kind::Interface;
     if !ft.list {
         let id = ctx.args.try_get("id")?.string()?.to_string();
-        return Ok(shape.lookup(store, &ft.base, &id).map(|e| node(e, abs)));
+        return Ok(shape
+            .lookup(store, &ft.base, &id)
+            .map(|e| node(ctx, &store, e, abs)));
     }
     let items: Vec<&Entity> = shape
         .concrete(&ft.base)
@@ -150,7 +170,7 @@ fn root(ctx: &ResolverContext<'_>, store: &Store, shape: &Shape, name: &str) -> 
     let page = page_args(ctx);
     let out = filter::page(store, shape, items.into_iter(), &page);
     Ok(Some(FieldValue::list(
-        out.into_iter().map(|e| node(e, abs)),
+        out.into_iter().map(|e| node(ctx, &store, e, abs)),
     )))
 }
 

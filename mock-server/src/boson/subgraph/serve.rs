@@ -80,8 +80,9 @@ impl BosonPlatform {
     /// Answer a GraphQL request body at twin time `now`.
     pub async fn subgraph_answer(&self, subgraph: &Subgraph, body: &[u8]) -> serde_json::Value {
         let now = self.engine.clock.now();
+        let reads = self.boson.chain().actions.reads.clone();
         subgraph
-            .answer(body, |pin| self.subgraph_store(now, pin))
+            .answer(body, |pin| self.subgraph_store(now, pin), reads)
             .await
     }
 }
