@@ -74,7 +74,11 @@ pub(super) async fn exchange(s: &Shared, n: u64) {
         r = walk(s, &c, &buyer, path, &current) => Some(r),
         _ = s.cut.cancelled() => None,
     };
-    s.checkin(buyer);
+    // A buyer whose walk was abandoned may hold an open exchange: it sits out the
+    // rest of the run rather than commit again beside it.
+    if matches!(r, Some(Ok(()))) {
+        s.checkin(buyer);
+    }
     drop(permit);
     {
         let taken_back = *current.lock().unwrap_or_else(|e| e.into_inner());
@@ -142,26 +146,45 @@ async fn step(
 ) -> Result<Done, Ended> {
     *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
     *s.book().set_out.entry(state).or_default() += 1;
-    let r = match preflight(s, c, key, &input, value).await {
-        Ok(()) => {
-            let sent = Instant::now();
-            let r = match (exchange, &s.relayer) {
-                (Some(id), Some(relayer)) => relayed(s, c, relayer, key, state, input, id).await,
-                _ => direct(s, c, key, input, value).await,
-            };
-            r.map(|(block, hash, logs, fee)| {
-                s.book().gas_wei += fee;
-                Done {
-                    state,
-                    block,
-                    hash,
-                    logs,
-                    sent,
-                    receipt_after: sent.elapsed(),
-                }
-            })
+    let started = Instant::now();
+    let r = loop {
+        if let Err(e) = preflight(s, c, key, &input, value).await {
+            break Err(e);
         }
-        Err(e) => Err(e),
+        let sent = Instant::now();
+        let r = match (exchange, &s.relayer) {
+            (Some(id), Some(relayer)) => {
+                relayed(s, c, relayer, key, state, input.clone(), id).await
+            }
+            _ => direct(s, c, key, input.clone(), value).await,
+        };
+        // Paused between the check and the block: nothing was applied, so the
+        // reference checks and sends again after the backoff.
+        if let Err(StepError::Reverted(name)) = &r
+            && name.starts_with("RegionPaused")
+            && s.plan.flaw != Some(Flaw::IgnoresPaused)
+            && started.elapsed() < c.deadline
+        {
+            *s.book()
+                .transitions
+                .reverts
+                .entry(name.clone())
+                .or_default() += 1;
+            s.book().paused_retries += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        break r.map(|(block, hash, logs, fee)| {
+            s.book().gas_wei += fee;
+            Done {
+                state,
+                block,
+                hash,
+                logs,
+                sent,
+                receipt_after: sent.elapsed(),
+            }
+        });
     };
     if let Err(StepError::Reverted(name)) = &r {
         *s.book()
@@ -252,7 +275,17 @@ async fn relayed(
     {
         Submitted::Relayed(h) => {
             let h = relayer.final_hash(c, h).await?;
-            let m = c.landed(h).await?;
+            let m = match c.landed(h).await {
+                Err(StepError::Reverted(plain)) => {
+                    let why = c
+                        .rpc
+                        .eth_call(key.address(), c.diamond, &input, U256::ZERO)
+                        .await;
+                    let name = why.err().and_then(|e| e.revert_name());
+                    return Err(StepError::Reverted(name.unwrap_or(plain)));
+                }
+                other => other?,
+            };
             // The relayer paid the gas: the client's own bill has none of it.
             Ok((m.block, Some(m.hash), m.logs, U256::ZERO))
         }
@@ -374,6 +407,32 @@ async fn read_back(c: &Client, id: u64, at: Option<u64>) -> Result<(), StepError
     }
 }
 
+/// Whether the seller's available funds fell below `before` within the deadline
+/// (a withdrawal landed), then waited for its confirmations.
+async fn withdrawn(c: &Client, s: &Shared, before: U256) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < c.deadline {
+        if seller_available(s, c).await.is_some_and(|a| a < before) {
+            let head = c.rpc.block_number().await.unwrap_or(0);
+            return c.confirmed(head).await.is_ok();
+        }
+        tokio::time::sleep(c.poll).await;
+    }
+    false
+}
+
+/// The seller's available funds (native), or None when they cannot be read.
+async fn seller_available(s: &Shared, c: &Client) -> Option<U256> {
+    let input = P::getAllAvailableFundsCall {
+        _entityId: U256::from(s.seller_id),
+    }
+    .abi_encode();
+    let out = c.view(s.seller.address(), &input).await.ok()?;
+    P::getAllAvailableFundsCall::abi_decode_returns(&out)
+        .map(|f| f.iter().fold(U256::ZERO, |a, x| a + x.availableAmount))
+        .ok()
+}
+
 /// The seller withdraws when its available funds passed the plan's mark or the
 /// interval has gone by; one withdrawal at a time (a busy one is skipped).
 async fn seller_withdraws(s: &Shared, c: &Client) {
@@ -381,15 +440,8 @@ async fn seller_withdraws(s: &Shared, c: &Client) {
         return;
     };
     let due = last.elapsed() >= s.plan.withdraw_every;
-    let input = P::getAllAvailableFundsCall {
-        _entityId: U256::from(s.seller_id),
-    }
-    .abi_encode();
-    let available = match c.view(s.seller.address(), &input).await {
-        Ok(out) => P::getAllAvailableFundsCall::abi_decode_returns(&out)
-            .map(|f| f.iter().fold(U256::ZERO, |a, x| a + x.availableAmount))
-            .unwrap_or_default(),
-        Err(_) => return,
+    let Some(available) = seller_available(s, c).await else {
+        return;
     };
     let reserve = *s.reserve.get_or_init(|| available);
     let earned = available.saturating_sub(reserve);
@@ -417,8 +469,10 @@ async fn seller_withdraws(s: &Shared, c: &Client) {
         {
             Ok(Submitted::Relayed(h)) => r.follow(c, h).await.is_ok(),
             Ok(Submitted::Down(_)) => direct(s, c, &s.seller, input, U256::ZERO).await.is_ok(),
-            // Maybe sent: the next withdrawal takes whatever is left.
-            Ok(Submitted::Ambiguous(_)) | Err(_) => false,
+            // Maybe sent: wait to see the funds go (and confirmed) before any other
+            // withdrawal, or that one could repeat it.
+            Ok(Submitted::Ambiguous(_)) => withdrawn(c, s, available).await,
+            Err(_) => false,
         },
         None => direct(s, c, &s.seller, input, U256::ZERO).await.is_ok(),
     };

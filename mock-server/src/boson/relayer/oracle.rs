@@ -14,11 +14,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::Address;
-use alloy::sol_types::SolInterface;
+use alloy::sol_types::{SolCall, SolInterface};
 use serde::Serialize;
 
 use super::Relayer;
 use crate::boson::abi::IBosonProtocol::IBosonProtocolCalls as Calls;
+use crate::boson::abi::IBosonProtocol::withdrawFundsCall;
 use crate::boson::chain::Chain;
 use crate::boson::protocol::{Revert, meta};
 use crate::engine::faults::RelayerMode;
@@ -58,14 +59,16 @@ fn intent(from: Address, input: &[u8]) -> Option<(Address, Vec<u8>)> {
 /// Double submissions and duplicate refusals on the canonical chain; the relayer's
 /// own counts are zero until [`Relayer::fill`] adds them.
 ///
-/// A commit is the one intent a buyer may mean twice (two of one item): a second
-/// commit of one buyer to one offer is a double submission only while the
-/// exchange of the first is untouched (still `Committed`), the way a resend
-/// follows the send it repeats.
+/// Two intents a user may mean more than once: a commit (two of one item) is a
+/// double submission only while the exchange of the first is untouched (still
+/// `Committed`), and a withdrawal of the same amount only when it lands before the
+/// first has its confirmations: the way a resend follows the send it repeats.
 pub fn from_chain(chain: &Chain) -> RelayerView {
     let diamond = chain.config.diamond;
-    // Per intent: times applied, and the exchange its last application committed.
-    let mut applied: HashMap<(Address, Vec<u8>), (u64, Option<u64>)> = HashMap::new();
+    // Per intent: times applied, the exchange its last application committed, and
+    // the block of that application.
+    let mut applied: HashMap<(Address, Vec<u8>), (u64, Option<u64>, u64)> = HashMap::new();
+    let confirmations = chain.config.confirmations.max(1);
     let mut state: HashMap<u64, &'static str> = HashMap::new();
     let (mut doubles, mut refusals) = (0, 0);
     for block in chain.range(0, chain.head_number()) {
@@ -75,9 +78,13 @@ pub fn from_chain(chain: &Chain) -> RelayerView {
                 .flatten();
             if let Some(key) = key {
                 let seen = applied.get(&key).copied().unwrap_or_default();
-                let is_commit = seen.1.is_some();
+                let withdrawal = key.1.starts_with(&withdrawFundsCall::SELECTOR);
                 let repeats = seen.0 > 0
-                    && (!is_commit || seen.1.and_then(|x| state.get(&x)) == Some(&"Committed"));
+                    && match seen.1 {
+                        Some(x) => state.get(&x) == Some(&"Committed"),
+                        None if withdrawal => block.number() < seen.2 + confirmations,
+                        None => true,
+                    };
                 if m.effect.success {
                     doubles += u64::from(repeats);
                     let committed = m
@@ -86,7 +93,7 @@ pub fn from_chain(chain: &Chain) -> RelayerView {
                         .iter()
                         .find(|t| t.1 == "Committed")
                         .map(|t| t.0);
-                    applied.insert(key, (seen.0 + 1, committed));
+                    applied.insert(key, (seen.0 + 1, committed, block.number()));
                 } else if let Some(data) = &m.effect.revert {
                     let nonce_used = Revert(data.clone()).name() == "NonceUsedAlready";
                     refusals += u64::from(nonce_used || repeats);
