@@ -8,6 +8,7 @@ mod util;
 mod auth;
 mod backoff;
 mod bad_input;
+mod boson_load;
 mod boson;
 mod boson_chain;
 mod browser;

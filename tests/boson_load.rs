@@ -1,0 +1,156 @@
+//! The `boson_lifecycle` load in `gauntlet run`: the reference lifecycle client
+//! passes under a lagging subgraph, a paused region and a relayer that loses its
+//! replies, all at once; each flawed client fails exactly its own check under the
+//! fault that exposes it (the same fault the reference survives).
+
+use gauntlet::verdict::Status;
+
+use crate::run::{run_ok, status};
+use crate::util::GOOSE;
+
+/// A small Dual load (the run's other platform) and 12 s of exchanges at 2/s.
+fn plan(client: &str, faults: &[&str]) -> String {
+    let mut p = format!(
+        r#"
+[run]
+duration = "12s"
+seed = 7
+rate = 100
+batch = {{ min = 5, max = 10 }}
+warmup = "1s"
+
+[webhooks]
+handler = "off"
+
+# Not what these tests are about; a debug build on a shared machine can lag.
+[thresholds]
+max_harness_lag = "1s"
+
+[boson]
+client = "{client}"
+rate = 2
+paths = {{ complete = 0.5, dispute = 0.3, cancel = 0.1, revoke = 0.1 }}
+buyers = 32
+block_time = "500ms"
+withdraw_every = "2s"
+withdraw_above_eth = 0.02
+thresholds = {{ max_available_eth = 0.15 }}
+"#
+    );
+    for f in faults {
+        p.push_str(f);
+    }
+    p
+}
+
+/// The subgraph shows each block 3 s late: longer than 3 confirmations of 500 ms.
+const LAG: &str = r#"
+[[faults]]
+name = "subgraph-lag"
+kind = "indexer_lag"
+dist = "fixed"
+delay = "3s"
+"#;
+
+const PAUSE: &str = r#"
+[[faults]]
+name = "exchanges-paused"
+kind = "pause"
+regions = ["Exchanges"]
+at = "4s"
+for = "3s"
+"#;
+
+/// The relayer relays, then its reply is lost: the client cannot know it was sent.
+const LOSSY_RELAYER: &str = r#"
+[[faults]]
+name = "relayer-lost-reply"
+kind = "lost_reply"
+route = "POST /relayer/api/v2/meta-tx/native"
+reply = "drop"
+probability = 0.3
+"#;
+
+const BOSON_CHECKS: [&str; 7] = [
+    "boson_exchanges",
+    "boson_funds_conserved",
+    "boson_lost_transitions",
+    "boson_double_submitted",
+    "boson_unconfirmed_actions",
+    "boson_stale_reads",
+    "boson_available_rise_eth",
+];
+
+/// The run's failing checks (every check is present, Dual's and Boson's).
+fn failed(o: &gauntlet::run::RunOutcome) -> Vec<&'static str> {
+    for c in BOSON_CHECKS {
+        assert_ne!(status(o, c), Status::Skipped, "{c} was not judged");
+    }
+    o.verdict.failed().map(|c| c.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() {
+    let _goose = GOOSE.lock().await;
+    let o = run_ok("boson-reference", &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER])).await;
+    assert!(o.verdict.pass, "{:#?}", o.verdict);
+    let b = o.summary.boson.as_ref().expect("boson figures");
+    // The load happened on both platforms, and every exchange was walked to its end.
+    assert!(o.summary.load.counts.actions > 500, "{:?}", o.summary.load.counts);
+    assert_eq!(b.exchanges_started, 24, "2/s for 12 s: {b:#?}");
+    assert_eq!(b.exchanges_walked, b.exchanges_started, "{b:#?}");
+    // The faults were met, not missed: the pause was waited out, the lost relays
+    // were followed on the chain instead of being sent again.
+    assert!(b.paused_retries > 0, "{b:#?}");
+    assert!(b.relayer_ambiguous > 0, "{b:#?}");
+    // What the client set out to do is what the twin applied, state by state.
+    assert_eq!(b.set_out, b.applied, "{b:#?}");
+    // Every transition timed in its three phases, in order.
+    for (state, p) in &b.transitions {
+        assert_eq!(p.receipt_ms.count, b.applied[state], "{state}");
+        assert!(p.receipt_ms.max_ms <= p.confirmed_ms.max_ms, "{state}");
+        assert!(p.confirmed_ms.max_ms <= p.indexed_ms.max_ms, "{state}");
+    }
+    // The subgraph's lag shows in the time to visible: at least the fault's 3 s.
+    assert!(b.transitions["Completed"].indexed_ms.p50_ms >= 3000.0, "{b:#?}");
+}
+
+async fn flawed(client: &str, fault: &str) -> Vec<&'static str> {
+    let _goose = GOOSE.lock().await;
+    let o = run_ok(&format!("boson-{client}"), &plan(client, &[fault])).await;
+    failed(&o)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_on_a_receipt_fails_unconfirmed_actions() {
+    assert_eq!(
+        flawed("acts_unconfirmed", "").await,
+        ["boson_unconfirmed_actions"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_without_waiting_for_the_subgraph_fails_stale_reads() {
+    assert_eq!(flawed("no_subgraph_wait", LAG).await, ["boson_stale_reads"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_on_a_paused_region_fails_lost_transitions() {
+    assert_eq!(
+        flawed("ignores_paused", PAUSE).await,
+        ["boson_lost_transitions"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_directly_after_a_relayer_timeout_fails_double_submitted() {
+    assert_eq!(
+        flawed("double_submit_on_relayer_timeout", LOSSY_RELAYER).await,
+        ["boson_double_submitted"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_withdrawing_fails_available_funds() {
+    assert_eq!(flawed("no_withdraw", "").await, ["boson_available_rise_eth"]);
+}
