@@ -92,11 +92,19 @@ fn failed(o: &gauntlet::run::RunOutcome) -> Vec<&'static str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() {
     let _goose = GOOSE.lock().await;
-    let o = run_ok("boson-reference", &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER])).await;
+    let o = run_ok(
+        "boson-reference",
+        &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER]),
+    )
+    .await;
     assert!(o.verdict.pass, "{:#?}", o.verdict);
     let b = o.summary.boson.as_ref().expect("boson figures");
     // The load happened on both platforms, and every exchange was walked to its end.
-    assert!(o.summary.load.counts.actions > 500, "{:?}", o.summary.load.counts);
+    assert!(
+        o.summary.load.counts.actions > 500,
+        "{:?}",
+        o.summary.load.counts
+    );
     assert_eq!(b.exchanges_started, 24, "2/s for 12 s: {b:#?}");
     assert_eq!(b.exchanges_walked, b.exchanges_started, "{b:#?}");
     // The faults were met, not missed: the pause was waited out, the lost relays
@@ -112,7 +120,10 @@ async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() 
         assert!(p.confirmed_ms.max_ms <= p.indexed_ms.max_ms, "{state}");
     }
     // The subgraph's lag shows in the time to visible: at least the fault's 3 s.
-    assert!(b.transitions["Completed"].indexed_ms.p50_ms >= 3000.0, "{b:#?}");
+    assert!(
+        b.transitions["Completed"].indexed_ms.p50_ms >= 3000.0,
+        "{b:#?}"
+    );
 }
 
 async fn flawed(client: &str, fault: &str) -> Vec<&'static str> {
@@ -152,5 +163,8 @@ async fn sending_directly_after_a_relayer_timeout_fails_double_submitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_withdrawing_fails_available_funds() {
-    assert_eq!(flawed("no_withdraw", "").await, ["boson_available_rise_eth"]);
+    assert_eq!(
+        flawed("no_withdraw", "").await,
+        ["boson_available_rise_eth"]
+    );
 }

@@ -25,6 +25,10 @@ alloy::sol! {
         uint256 nonce; address from; address contractAddress; string functionName;
         MetaTxExchangeDetails exchangeDetails;
     }
+    struct MetaTransaction {
+        uint256 nonce; address from; address contractAddress; string functionName;
+        bytes functionSignature;
+    }
     struct MetaTxFundDetails { uint256 entityId; address[] tokenList; uint256[] tokenAmounts; }
     struct MetaTxFund {
         uint256 nonce; address from; address contractAddress; string functionName;
@@ -39,6 +43,9 @@ pub enum Intent {
     Exchange(u64),
     /// `withdrawFunds(entityId, tokens, amounts)`.
     Funds(u64, Vec<Address>, Vec<U256>),
+    /// Any other allowed call (`revokeVoucher`, ...): the generic struct, which
+    /// signs the calldata itself.
+    Call(Vec<u8>),
 }
 
 /// How a step's transaction went in.
@@ -59,7 +66,13 @@ pub struct Relayer {
     pub fallback: bool,
     http: reqwest::Client,
     nonce: AtomicU64,
+    /// Not asked again before this: it answered 429 or 503 (for its `Retry-After`,
+    /// else a second) or could not be reached (a second).
+    rest_until: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How long a refusal without `Retry-After` keeps the relayer out of use.
+pub const REST: Duration = Duration::from_secs(1);
 
 impl Relayer {
     pub fn new(base: &str, api_key: SecretString, api_id: &str, fallback: bool) -> Self {
@@ -77,7 +90,25 @@ impl Relayer {
                 .unwrap_or_default(),
             // core-sdk's nonce is `Date.now()` at signing; distinct per call here.
             nonce: AtomicU64::new(start),
+            rest_until: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Leave the relayer alone for `r`'s `Retry-After` (else [`REST`]).
+    fn rest(&self, r: Option<&reqwest::Response>) {
+        let advised = r
+            .and_then(|r| r.headers().get(reqwest::header::RETRY_AFTER))
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let until = Instant::now() + advised.unwrap_or(REST).min(Duration::from_secs(300));
+        let mut rest = self.rest_until.lock().unwrap_or_else(|e| e.into_inner());
+        *rest = Some(rest.map_or(until, |r| r.max(until)));
+    }
+
+    /// Still resting: until when.
+    fn resting(&self) -> Option<Instant> {
+        let rest = *self.rest_until.lock().unwrap_or_else(|e| e.into_inner());
+        rest.filter(|r| *r > Instant::now())
     }
 
     /// `GET /ready`: false on any failure (core-sdk's `check()`).
@@ -96,9 +127,19 @@ impl Relayer {
                 Ok(v) => Err(format!("/ready answered {v}")),
                 Err(e) => Err(format!("/ready: {}", without_url(&e))),
             },
-            Ok(r) => Err(format!("/ready: HTTP {}", r.status())),
+            Ok(r) => {
+                if matches!(r.status().as_u16(), 429 | 503) {
+                    self.rest(Some(&r));
+                }
+                Err(format!("/ready: HTTP {}", r.status()))
+            }
             // The URL carries the key: say what failed, not where.
-            Err(e) => Err(format!("/ready: {}", without_url(&e))),
+            Err(e) => {
+                if e.is_connect() {
+                    self.rest(None);
+                }
+                Err(format!("/ready: {}", without_url(&e)))
+            }
         }
     }
 
@@ -142,6 +183,12 @@ impl Relayer {
         inner: &[u8],
         intent: &Intent,
     ) -> Result<Submitted, StepError> {
+        if let Some(until) = self.resting() {
+            let left = until.saturating_duration_since(Instant::now());
+            return Ok(Submitted::Down(format!(
+                "the relayer asked to be left alone for {left:.1?} more"
+            )));
+        }
         if let Err(why) = self.ready(c).await {
             return Ok(Submitted::Down(format!("relayer not ready: {why}")));
         }
@@ -192,6 +239,9 @@ impl Relayer {
                 }
             })?;
         let status = r.status().as_u16();
+        if matches!(status, 429 | 503) {
+            self.rest(Some(&r));
+        }
         let v: Value = r.json().await.unwrap_or(Value::Null);
         match v["txHash"].as_str().and_then(|h| h.parse().ok()) {
             Some(hash) if (200..300).contains(&status) => Ok(hash),
@@ -230,16 +280,31 @@ impl Relayer {
             self.base, c.chain_id
         );
         let final_hash = loop {
-            c.rpc.slot().await;
-            let v: Value = match traced(self.http.get(&url), c).send().await {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            };
-            let data = &v["data"];
-            if data["newStatus"].as_str().is_some_and(|s| s != "PENDING")
-                && let Some(h) = data["newHash"].as_str().and_then(|h| h.parse().ok())
-            {
-                break h;
+            // While the relayer rests (it answered 429 or 503), the chain is asked
+            // instead: the hash it answered is final unless it replaced it.
+            if self.resting().is_some() {
+                if c.rpc.receipt(hash).await.ok().flatten().is_some() {
+                    break hash;
+                }
+            } else {
+                c.rpc.slot().await;
+                let v: Value = match traced(self.http.get(&url), c).send().await {
+                    Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+                    Ok(r) => {
+                        self.rest(Some(&r));
+                        Value::Null
+                    }
+                    Err(_) => {
+                        self.rest(None);
+                        Value::Null
+                    }
+                };
+                let data = &v["data"];
+                if data["newStatus"].as_str().is_some_and(|s| s != "PENDING")
+                    && let Some(h) = data["newHash"].as_str().and_then(|h| h.parse().ok())
+                {
+                    break h;
+                }
             }
             if started.elapsed() > c.deadline {
                 return Err(StepError::Refused(format!(
@@ -330,6 +395,14 @@ fn digest(c: &Client, from: Address, name: &str, nonce: u64, intent: &Intent) ->
                 tokenList: tokens.clone(),
                 tokenAmounts: amounts.clone(),
             },
+        }
+        .eip712_signing_hash(&domain),
+        Intent::Call(input) => MetaTransaction {
+            nonce: U256::from(nonce),
+            from,
+            contractAddress: c.diamond,
+            functionName: name.to_string(),
+            functionSignature: Bytes::copy_from_slice(input),
         }
         .eip712_signing_hash(&domain),
     }

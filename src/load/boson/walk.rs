@@ -269,10 +269,13 @@ async fn relayed(
     id: u64,
 ) -> Result<Landed, StepError> {
     let name = lifecycle::signature(state);
-    match relayer
-        .submit(c, key, name, &input, &Intent::Exchange(id))
-        .await?
-    {
+    // The contracts sign exchange calls with MetaTxExchange, revokeVoucher with the
+    // generic struct over its calldata.
+    let intent = match state {
+        "Revoked" => Intent::Call(input.clone()),
+        _ => Intent::Exchange(id),
+    };
+    match relayer.submit(c, key, name, &input, &intent).await? {
         Submitted::Relayed(h) => {
             let h = relayer.final_hash(c, h).await?;
             let m = match c.landed(h).await {
