@@ -61,6 +61,16 @@ at = "4s"
 for = "3s"
 "#;
 
+/// The relayer answers 503 to everything for 3 s: the client goes direct.
+const RELAYER_OUTAGE: &str = r#"
+[[faults]]
+name = "relayer-outage"
+kind = "relayer"
+mode = "unavailable"
+at = "8s"
+for = "3s"
+"#;
+
 /// The relayer relays, then its reply is lost: the client cannot know it was sent.
 const LOSSY_RELAYER: &str = r#"
 [[faults]]
@@ -94,7 +104,7 @@ async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() 
     let _goose = GOOSE.lock().await;
     let o = run_ok(
         "boson-reference",
-        &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER]),
+        &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER, RELAYER_OUTAGE]),
     )
     .await;
     assert!(o.verdict.pass, "{:#?}", o.verdict);
@@ -111,6 +121,10 @@ async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() 
     // were followed on the chain instead of being sent again.
     assert!(b.paused_retries > 0, "{b:#?}");
     assert!(b.relayer_ambiguous > 0, "{b:#?}");
+    // The outage was gone around, and the relayer was left alone while it asked
+    // to be (no early retries of its endpoints).
+    assert!(b.relayer_fallbacks > 0, "{b:#?}");
+    assert_eq!(status(&o, "early_retries"), Status::Pass);
     // What the client set out to do is what the twin applied, state by state.
     assert_eq!(b.set_out, b.applied, "{b:#?}");
     // Every transition timed in its three phases, in order.

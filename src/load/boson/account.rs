@@ -59,6 +59,9 @@ pub struct BosonFigures {
     pub transitions: BTreeMap<String, PhaseFigures>,
     /// The subgraph's consistency lag, as the twin measured it.
     pub subgraph_lag_ms: Option<Value>,
+    /// The first actions the twin judged premature or stale (exchange, blocks).
+    #[serde(default)]
+    pub judged_wrong: Vec<Value>,
 }
 
 fn wei_to_eth(w: u128) -> f64 {
@@ -129,6 +132,10 @@ pub fn figures(
                 (k.to_string(), f)
             })
             .collect(),
+        judged_wrong: o["actions"]["examples"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
         subgraph_lag_ms: o["subgraph"].get("consistency_lag_ms").cloned(),
     }
 }

@@ -275,41 +275,56 @@ async fn relayed(
         "Revoked" => Intent::Call(input.clone()),
         _ => Intent::Exchange(id),
     };
-    match relayer.submit(c, key, name, &input, &intent).await? {
-        Submitted::Relayed(h) => {
-            let h = relayer.final_hash(c, h).await?;
-            let m = match c.landed(h).await {
-                Err(StepError::Reverted(plain)) => {
-                    let why = c
-                        .rpc
-                        .eth_call(key.address(), c.diamond, &input, U256::ZERO)
-                        .await;
-                    let name = why.err().and_then(|e| e.revert_name());
-                    return Err(StepError::Reverted(name.unwrap_or(plain)));
-                }
-                other => other?,
-            };
-            // The relayer paid the gas: the client's own bill has none of it.
-            Ok((m.block, Some(m.hash), m.logs, U256::ZERO))
-        }
-        Submitted::Down(_) => {
-            s.book().fallbacks += 1;
-            direct(s, c, key, input, U256::ZERO).await
-        }
-        Submitted::Ambiguous(e) => {
-            s.book().ambiguous += 1;
-            if s.plan.flaw == Some(Flaw::DoubleSubmitOnRelayerTimeout) {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match relayer.submit(c, key, name, &input, &intent).await? {
+            Submitted::Relayed(h) => {
+                let h = relayer.final_hash(c, h).await?;
+                let m = match c.landed(h).await {
+                    Err(StepError::Reverted(plain)) => {
+                        let why = c
+                            .rpc
+                            .eth_call(key.address(), c.diamond, &input, U256::ZERO)
+                            .await;
+                        let name = why.err().and_then(|e| e.revert_name());
+                        return Err(StepError::Reverted(name.unwrap_or(plain)));
+                    }
+                    other => other?,
+                };
+                // The relayer paid the gas: the client's own bill has none of it.
+                return Ok((m.block, Some(m.hash), m.logs, U256::ZERO));
+            }
+            Submitted::Down(_) => {
+                s.book().fallbacks += 1;
                 return direct(s, c, key, input, U256::ZERO).await;
             }
-            let block = seen(c, id, state).await.map_err(|_| e)?;
-            Ok((block, None, Vec::new(), U256::ZERO))
+            Submitted::Ambiguous(e) => {
+                s.book().ambiguous += 1;
+                if s.plan.flaw == Some(Flaw::DoubleSubmitOnRelayerTimeout) {
+                    return direct(s, c, key, input, U256::ZERO).await;
+                }
+                // Seen on the chain: done. Not seen while the chain moved on
+                // SETTLED_BLOCKS blocks: it was never sent (the twin mines every
+                // pooled transaction at the next block), so it goes again.
+                match seen(c, id, state).await {
+                    Ok(Some(block)) => return Ok((block, None, Vec::new(), U256::ZERO)),
+                    Ok(None) if tries < 3 => continue,
+                    _ => return Err(e),
+                }
+            }
         }
     }
 }
 
-/// Wait (bounded) until the chain shows exchange `id` in `state`: the head then.
-async fn seen(c: &Client, id: u64, state: &str) -> Result<u64, StepError> {
+/// Blocks after which a relay the chain does not show was never sent.
+const SETTLED_BLOCKS: u64 = 8;
+
+/// Wait (bounded) until the chain shows exchange `id` in `state`: the head then;
+/// None when [`SETTLED_BLOCKS`] went by without it.
+async fn seen(c: &Client, id: u64, state: &str) -> Result<Option<u64>, StepError> {
     let started = Instant::now();
+    let from = c.rpc.block_number().await?;
     let x = U256::from(id);
     let (call, want): (Vec<u8>, u8) = match state {
         "Retracted" => (P::getDisputeStateCall { _exchangeId: x }.abi_encode(), 1),
@@ -333,7 +348,10 @@ async fn seen(c: &Client, id: u64, state: &str) -> Result<u64, StepError> {
         let out = c.view(c.diamond, &call).await?;
         // Both views return (bool exists, uint8 state).
         if out.len() >= 64 && out[31] == 1 && out[63] == want {
-            return Ok(head);
+            return Ok(Some(head));
+        }
+        if head >= from + SETTLED_BLOCKS {
+            return Ok(None);
         }
         if started.elapsed() > c.deadline {
             return Err(StepError::NotMined(c.deadline));
@@ -414,10 +432,17 @@ async fn read_back(c: &Client, id: u64, at: Option<u64>) -> Result<(), StepError
 /// (a withdrawal landed), then waited for its confirmations.
 async fn withdrawn(c: &Client, s: &Shared, before: U256) -> bool {
     let started = Instant::now();
+    let Ok(from) = c.rpc.block_number().await else {
+        return false;
+    };
     while started.elapsed() < c.deadline {
+        let head = c.rpc.block_number().await.unwrap_or(from);
         if seller_available(s, c).await.is_some_and(|a| a < before) {
-            let head = c.rpc.block_number().await.unwrap_or(0);
             return c.confirmed(head).await.is_ok();
+        }
+        // Never sent: free to withdraw again.
+        if head >= from + SETTLED_BLOCKS {
+            return false;
         }
         tokio::time::sleep(c.poll).await;
     }

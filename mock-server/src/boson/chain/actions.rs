@@ -51,7 +51,25 @@ pub struct ActionCounts {
     /// Sent when the subgraph's latest answer about the exchange came from an index
     /// that had not reached its last transition (acted on a stale read).
     pub stale_reads: u64,
+    /// The first few actions judged wrong, to find them on the chain.
+    pub examples: Vec<Judged>,
 }
+
+/// An action judged wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Judged {
+    pub exchange: u64,
+    /// `premature` or `stale_read`.
+    pub why: &'static str,
+    /// The block of the exchange's last transition, and the head then.
+    pub last_transition: u64,
+    pub head: u64,
+    /// The indexed block of the subgraph's latest answer about the exchange.
+    pub read_at: Option<u64>,
+}
+
+/// Examples kept.
+pub const EXAMPLES: usize = 10;
 
 /// What the pool keeps for judging.
 #[derive(Debug)]
@@ -75,12 +93,26 @@ impl Actions {
     /// found: nothing to judge) with the chain at `head`.
     pub fn judge(&mut self, exchange: u64, last: Option<u64>, head: u64) {
         let Some(block) = last else { return };
+        let read_at = self.reads.last(exchange);
         let c = &mut self.counts;
         c.judged += 1;
+        let mut note = |why| {
+            if c.examples.len() < EXAMPLES {
+                c.examples.push(Judged {
+                    exchange,
+                    why,
+                    last_transition: block,
+                    head,
+                    read_at,
+                });
+            }
+        };
         if head + 1 < block + c.confirmations {
+            note("premature");
             c.premature += 1;
         }
-        if self.reads.last(exchange).is_some_and(|seen| seen < block) {
+        if read_at.is_some_and(|seen| seen < block) {
+            note("stale_read");
             c.stale_reads += 1;
         }
     }
