@@ -34,6 +34,10 @@ buyers = 32
 block_time = "500ms"
 withdraw_every = "2s"
 withdraw_above_eth = 0.02
+# Alerts only (they are reported, never judged): tight enough to fire here.
+subgraph_stale_blocks = 4
+wallet_low_eth = 20000
+daily_burn_eth = 30000
 thresholds = {{ max_available_eth = 0.15 }}
 "#
     );
@@ -138,6 +142,38 @@ async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() 
         b.transitions["Completed"].indexed_ms.p50_ms >= 3000.0,
         "{b:#?}"
     );
+    // The checklist's dashboards were sampled through the run, and its alerts fired
+    // when their conditions held: the 3 s lag is 6 blocks of 500 ms (> 4), disputes
+    // were raised, the seller's 10,000 ETH is under 20,000 and under 0.5 x the
+    // expected daily burn of 30,000, not under 0.2 x or 0.1 x.
+    let d = b.dashboards.as_ref().expect("dashboards");
+    assert!(d.rows.len() >= 5, "{d:#?}");
+    assert!(d.rows.iter().any(|r| r.open_exchanges > 0), "{d:#?}");
+    let fired: Vec<&str> = d.alerts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        fired,
+        [
+            "dispute_raised",
+            "subgraph_stale",
+            "wallet_balance_low",
+            "drain_0.5x"
+        ],
+        "{d:#?}"
+    );
+    let stale = &d.alerts[1];
+    assert!(stale.at_s.is_some_and(|t| t > 0.0 && t < 20.0), "{stale:?}");
+    assert!(d.runway.gas_per_exchange_eth > 0.0, "{d:#?}");
+    assert_eq!(d.time_to_completion_ms.count, b.exchanges_walked);
+    // The page shows it.
+    let html = std::fs::read_to_string(o.dir.join("report.html")).expect("report");
+    for id in [
+        "boson-transitions",
+        "boson-alerts",
+        "boson-runway",
+        "boson-dashboards",
+    ] {
+        assert!(html.contains(id), "{id} in report.html");
+    }
 }
 
 async fn flawed(client: &str, fault: &str) -> Vec<&'static str> {
@@ -180,5 +216,53 @@ async fn never_withdrawing_fails_available_funds() {
     assert_eq!(
         flawed("no_withdraw", "").await,
         ["boson_available_rise_eth"]
+    );
+}
+
+#[tokio::test]
+async fn bad_boson_plans_name_the_key() {
+    let run = "[run]\nduration = \"5s\"\nrate = 100\n\n[boson]\n";
+    let cases = [
+        ("rate = 0\n", "boson.rate"),
+        ("rate = 1\npaths = { sideways = 1.0 }\n", "boson.paths"),
+        ("rate = 1\npaths = { complete = 0.0 }\n", "boson.paths"),
+        ("rate = 1\nclient = \"sloppy\"\n", "boson.client"),
+        ("rate = 1\nconfirmations = 0\n", "boson.confirmations"),
+        ("rate = 1\nblock_time = \"1ms\"\n", "boson.block_time"),
+        ("rate = 1\nbuyers = 0\n", "boson.buyers"),
+        (
+            "rate = 1\n[boson.thresholds]\nmax_available_eth = -1.0\n",
+            "boson.thresholds.max_available_eth",
+        ),
+    ];
+    for (i, (boson, key)) in cases.into_iter().enumerate() {
+        let text = format!("{run}{boson}");
+        let path = crate::run::write_plan(&format!("bad-boson{i}"), &text);
+        let err = crate::run::run_plan(path, None, vec![])
+            .await
+            .expect_err(&text);
+        let e = err
+            .downcast_ref::<gauntlet_mock::ConfigError>()
+            .unwrap_or_else(|| panic!("{err:#}"));
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.line.is_some(), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_boson_plan_refuses_a_target_other_than_the_embedded_twin() {
+    let text = "[run]\nduration = \"5s\"\nrate = 100\n\n[boson]\nrate = 1\n";
+    let path = crate::run::write_plan("boson-remote", text);
+    let err = crate::run::run_plan(
+        path,
+        Some("http://127.0.0.1:9".into()),
+        vec![("DUAL_API_KEY", "sk_test_x".into())],
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("[boson] runs against the embedded twin only"),
+        "{err:#}"
     );
 }

@@ -82,6 +82,12 @@ pub struct BosonFile {
     pub deadline: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub poll: Option<Duration>,
+    /// The subgraph is stale (an alert) this many blocks behind the head.
+    pub subgraph_stale_blocks: Option<u64>,
+    /// The seller's wallet is low (an alert) below this, ETH.
+    pub wallet_low_eth: Option<f64>,
+    /// The wallet's expected daily burn, ETH: drain alerts at 0.5x, 0.2x, 0.1x.
+    pub daily_burn_eth: Option<f64>,
     #[serde(default)]
     pub thresholds: BosonThresholdsFile,
 }
@@ -122,6 +128,9 @@ pub struct BosonLoad {
     pub flaw: Option<LifecycleFlaw>,
     pub deadline: Duration,
     pub poll: Duration,
+    pub subgraph_stale_blocks: u64,
+    pub wallet_low_eth: f64,
+    pub daily_burn_eth: f64,
     pub thresholds: BosonThresholds,
 }
 
@@ -133,6 +142,10 @@ pub const DEFAULT_WITHDRAW_ABOVE_ETH: f64 = 0.1;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 pub const DEFAULT_POLL: Duration = Duration::from_millis(200);
 pub const DEFAULT_MAX_AVAILABLE_ETH: f64 = 1.0;
+/// The seed's "more than ~20 blocks behind the chain head".
+pub const DEFAULT_SUBGRAPH_STALE_BLOCKS: u64 = 20;
+pub const DEFAULT_WALLET_LOW_ETH: f64 = 1.0;
+pub const DEFAULT_DAILY_BURN_ETH: f64 = 1.0;
 
 fn path_named(name: &str) -> Option<Walk> {
     Walk::ALL.into_iter().find(|p| p.name() == name)
@@ -210,7 +223,7 @@ pub fn check(b: BosonFile) -> Result<BosonLoad, (&'static str, String)> {
         return Err(("confirmations", "must be 1..=64".into()));
     }
     let withdraw_above = b.withdraw_above_eth.unwrap_or(DEFAULT_WITHDRAW_ABOVE_ETH);
-    if !(withdraw_above.is_finite() && withdraw_above >= 0.0 && withdraw_above <= 1e6) {
+    if !(withdraw_above.is_finite() && (0.0..=1e6).contains(&withdraw_above)) {
         return Err(("withdraw_above_eth", "must be within 0..=1000000".into()));
     }
     let flaw = match b.client.as_deref() {
@@ -223,6 +236,15 @@ pub fn check(b: BosonFile) -> Result<BosonLoad, (&'static str, String)> {
             ),
         ))?),
     };
+    let eth = |v: Option<f64>, d: f64, key: &'static str| match v.unwrap_or(d) {
+        x if x.is_finite() && (0.0..=1e9).contains(&x) => Ok(x),
+        _ => Err((key, "must be within 0..=1000000000 ETH".to_string())),
+    };
+    let wallet_low_eth = eth(b.wallet_low_eth, DEFAULT_WALLET_LOW_ETH, "wallet_low_eth")?;
+    let daily_burn_eth = eth(b.daily_burn_eth, DEFAULT_DAILY_BURN_ETH, "daily_burn_eth")?;
+    let subgraph_stale_blocks = b
+        .subgraph_stale_blocks
+        .unwrap_or(DEFAULT_SUBGRAPH_STALE_BLOCKS);
     let t = b.thresholds;
     let max_available_eth = t.max_available_eth.unwrap_or(DEFAULT_MAX_AVAILABLE_ETH);
     if !(max_available_eth.is_finite() && max_available_eth >= 0.0) {
@@ -250,6 +272,9 @@ pub fn check(b: BosonFile) -> Result<BosonLoad, (&'static str, String)> {
             "poll",
             (Duration::from_millis(10), Duration::from_secs(10)),
         )?,
+        subgraph_stale_blocks,
+        wallet_low_eth,
+        daily_burn_eth,
         thresholds: BosonThresholds {
             max_lost_transitions: t.max_lost_transitions.unwrap_or(0),
             max_double_submitted: t.max_double_submitted.unwrap_or(0),

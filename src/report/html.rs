@@ -120,6 +120,10 @@ pub fn render(s: &RunSummary) -> String {
                 (plot("plot-attempts", "Batches by the attempts they took.", plots::attempts(&s.distributions.attempts)))
                 h2 { "Checks" }
                 (checks(s))
+                @if let Some(b) = &s.boson {
+                    h2 id="boson" { "Boson" }
+                    (super::boson::section(b))
+                }
                 @if let Some(t) = twin {
                     h2 { "The oracle (the twin's account)" }
                     (oracle(t))

@@ -22,6 +22,7 @@ use crate::compare::Comparison;
 use crate::measure::{AttemptsBar, BackoffPoint, CountSummary, Counts, PercentilePoint, Summary};
 use crate::verdict::Verdict;
 
+pub mod boson;
 pub mod html;
 pub mod junit;
 pub mod markdown;

@@ -60,6 +60,15 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             e.slow_answers
         )?;
     }
+    if let Some(b) = &s.boson {
+        writeln!(out, "  {}", super::boson::line(b))?;
+        for a in b.dashboards.iter().flat_map(|d| &d.alerts) {
+            let at = a
+                .at_s
+                .map_or("projected".into(), |t| format!("at {t:.1} s"));
+            writeln!(out, "    alert {} {at}: {}", a.name, a.detail)?;
+        }
+    }
     writeln!(
         out,
         "  cpu {:.1} s ({:.2} ms per 1000 actions)",

@@ -10,7 +10,7 @@ use gauntlet_mock::engine::platform::Platform;
 
 use crate::exit::UsageError;
 use crate::load::boson::account::{self, BosonFigures};
-use crate::load::boson::{FundsProbe, Shared, Target};
+use crate::load::boson::{OracleProbe, Shared, Target};
 use crate::plan::Plan;
 use crate::twin_link::TwinLink;
 
@@ -68,12 +68,7 @@ pub(super) fn shared(
             .collect(),
     };
     let probe = platform.clone();
-    let funds: FundsProbe = Arc::new(move || {
-        probe.oracle()?["funds"]["available"]
-            .as_str()?
-            .parse::<u128>()
-            .ok()
-    });
+    let oracle: OracleProbe = Arc::new(move || probe.oracle());
     writeln!(
         out,
         "boson_lifecycle: {} exchanges/s ({}), {} buyers, {} confirmations, blocks every {:?}, relayer {}, client {}",
@@ -94,7 +89,7 @@ pub(super) fn shared(
         plan.run.seed,
         plan.run.duration,
         target,
-        Some(funds),
+        Some(oracle),
     ))))
 }
 
@@ -117,6 +112,18 @@ pub(super) fn judge(
         b.rate,
         available,
     );
+    let mut figures = figures;
+    let rows = std::mem::take(&mut *shared.rows.lock().unwrap_or_else(|e| e.into_inner()));
+    let book = shared.book();
+    figures.dashboards = Some(crate::load::boson::dash::judge(
+        rows,
+        b,
+        book.walked,
+        book.longest_dispute,
+        plan.run.duration,
+        crate::measure::Summary::of(&book.completion),
+    ));
+    drop(book);
     let checks = account::checks(&figures, &b.thresholds, oracle.is_some());
     Some((figures, checks))
 }

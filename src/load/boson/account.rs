@@ -62,9 +62,12 @@ pub struct BosonFigures {
     /// The first actions the twin judged premature or stale (exchange, blocks).
     #[serde(default)]
     pub judged_wrong: Vec<Value>,
+    /// The checklist's dashboards over time, its alerts, the wallet's runway.
+    #[serde(default)]
+    pub dashboards: Option<super::dash::Dashboards>,
 }
 
-fn wei_to_eth(w: u128) -> f64 {
+pub fn wei_to_eth(w: u128) -> f64 {
     w as f64 / 1e18
 }
 
@@ -132,6 +135,7 @@ pub fn figures(
                 (k.to_string(), f)
             })
             .collect(),
+        dashboards: None,
         judged_wrong: o["actions"]["examples"]
             .as_array()
             .cloned()

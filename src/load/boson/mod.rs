@@ -8,6 +8,7 @@
 //! the twin's oracle ([`account`]).
 
 pub mod account;
+pub mod dash;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -57,6 +58,10 @@ pub struct Book {
     pub by_path: BTreeMap<&'static str, u64>,
     /// How late exchanges started, microseconds.
     pub start_lag: Histogram<u64>,
+    /// From the commit's send to the last transition visible, per exchange walked.
+    pub completion: Histogram<u64>,
+    /// The longest an exchange stayed disputed.
+    pub longest_dispute: Duration,
 }
 
 impl Default for Book {
@@ -75,6 +80,8 @@ impl Default for Book {
             gas_wei: U256::ZERO,
             by_path: BTreeMap::new(),
             start_lag: lifecycle::hist(),
+            completion: lifecycle::hist(),
+            longest_dispute: Duration::ZERO,
         }
     }
 }
@@ -95,8 +102,8 @@ pub struct Target {
     pub buyers: Vec<PrivateKeySigner>,
 }
 
-/// Reads the protocol's available funds (all entities, wei) from the twin.
-pub type FundsProbe = Arc<dyn Fn() -> Option<u128> + Send + Sync>;
+/// Reads the Boson section of the twin's oracle.
+pub type OracleProbe = Arc<dyn Fn() -> Option<serde_json::Value> + Send + Sync>;
 
 /// What the Boson user and its walks share.
 pub struct Shared {
@@ -130,7 +137,9 @@ pub struct Shared {
     /// The seller's available funds when first read: its deposits come out of
     /// them, so only what it earned above them is withdrawn.
     reserve: std::sync::OnceLock<U256>,
-    funds: Option<FundsProbe>,
+    probe: Option<OracleProbe>,
+    /// The dashboards' samples.
+    pub rows: Mutex<Vec<dash::DashRow>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -147,7 +156,7 @@ impl Shared {
         seed: u64,
         duration: Duration,
         t: Target,
-        funds: Option<FundsProbe>,
+        probe: Option<OracleProbe>,
     ) -> Self {
         let rate = plan.rate;
         let relayer = plan
@@ -178,7 +187,8 @@ impl Shared {
             drain,
             available: Mutex::new(None),
             reserve: std::sync::OnceLock::new(),
-            funds,
+            probe,
+            rows: Mutex::new(Vec::new()),
             plan,
             seed,
         }
@@ -222,9 +232,22 @@ impl Shared {
             .push(key);
     }
 
-    /// Sample the protocol's available funds into the peak.
-    fn sample_funds(&self) {
-        let Some(v) = self.funds.as_ref().and_then(|f| f()) else {
+    /// Sample the dashboards, and the protocol's available funds into the peak.
+    async fn sample(&self) {
+        let oracle = self.probe.as_ref().and_then(|f| f());
+        let wallet = self.rpc.balance(self.seller.address()).await.ok();
+        let wallet = wallet.and_then(|w| u128::try_from(w).ok());
+        if let Some(zero) = self.pacer.start() {
+            let row = dash::row(self, zero, oracle.as_ref(), wallet);
+            dash::keep(
+                &mut self.rows.lock().unwrap_or_else(|e| e.into_inner()),
+                row,
+            );
+        }
+        let available = oracle
+            .as_ref()
+            .and_then(|o| o["funds"]["available"].as_str()?.parse::<u128>().ok());
+        let Some(v) = available else {
             return;
         };
         let mut a = self.available.lock().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +276,7 @@ pub async fn dispatch(shared: &Arc<Shared>) {
     }
     drain(shared).await;
     sampler.abort();
-    shared.sample_funds();
+    shared.sample().await;
 }
 
 async fn next(shared: &Shared) -> Option<super::Slot> {
@@ -268,11 +291,12 @@ async fn next(shared: &Shared) -> Option<super::Slot> {
     }
 }
 
-/// Every 2 s, the protocol's available funds (the `no_withdraw` check's figure).
+/// Every [`dash::SAMPLE`], the dashboards and the protocol's available funds (the
+/// `no_withdraw` check's figure).
 async fn sample(shared: Arc<Shared>) {
     loop {
-        shared.sample_funds();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        shared.sample().await;
+        tokio::time::sleep(dash::SAMPLE).await;
     }
 }
 

@@ -113,8 +113,13 @@ async fn walk(
             "no BuyerCommitted in the commit's receipt".into(),
         ));
     };
+    let begun = last.sent;
+    let mut disputed: Option<Instant> = None;
     for (state, actor, input) in lifecycle::after_commit(path, id) {
         settle(s, c, &mut last, id).await?;
+        if last.state == "Disputed" {
+            disputed = Some(last.sent);
+        }
         let key = match actor {
             Actor::Buyer => buyer,
             Actor::Seller => &s.seller,
@@ -122,6 +127,15 @@ async fn walk(
         last = step(s, c, key, state, input, U256::ZERO, Some(id), current).await?;
     }
     settle(s, c, &mut last, id).await?;
+    {
+        let mut b = s.book();
+        let _ = b.completion.record(lifecycle::us(begun.elapsed()));
+        if let Some(d) = disputed {
+            b.longest_dispute = b
+                .longest_dispute
+                .max(last.sent.saturating_duration_since(d));
+        }
+    }
     if matches!(path, Path::Cancel | Path::Revoke) && s.plan.flaw != Some(Flaw::NoWithdraw) {
         // What the cancel or revoke paid back to the buyer.
         c.transact(buyer, calls::withdraw_all(buyer_id), U256::ZERO)

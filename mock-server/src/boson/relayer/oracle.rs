@@ -56,6 +56,12 @@ fn intent(from: Address, input: &[u8]) -> Option<(Address, Vec<u8>)> {
     }
 }
 
+/// What a transaction asks for: (user, calldata).
+type Intent = (Address, Vec<u8>);
+/// An intent's applications so far: how many, the exchange the last committed,
+/// and its block.
+type Applications = (u64, Option<u64>, u64);
+
 /// Double submissions and duplicate refusals on the canonical chain; the relayer's
 /// own counts are zero until [`Relayer::fill`] adds them.
 ///
@@ -67,7 +73,7 @@ pub fn from_chain(chain: &Chain) -> RelayerView {
     let diamond = chain.config.diamond;
     // Per intent: times applied, the exchange its last application committed, and
     // the block of that application.
-    let mut applied: HashMap<(Address, Vec<u8>), (u64, Option<u64>, u64)> = HashMap::new();
+    let mut applied: HashMap<Intent, Applications> = HashMap::new();
     let confirmations = chain.config.confirmations.max(1);
     let mut state: HashMap<u64, &'static str> = HashMap::new();
     let (mut doubles, mut refusals) = (0, 0);

@@ -160,7 +160,7 @@ fn root(ctx: &ResolverContext<'_>, store: &Store, shape: &Shape, name: &str) -> 
         let id = ctx.args.try_get("id")?.string()?.to_string();
         return Ok(shape
             .lookup(store, &ft.base, &id)
-            .map(|e| node(ctx, &store, e, abs)));
+            .map(|e| node(ctx, store, e, abs)));
     }
     let items: Vec<&Entity> = shape
         .concrete(&ft.base)
@@ -170,7 +170,7 @@ fn root(ctx: &ResolverContext<'_>, store: &Store, shape: &Shape, name: &str) -> 
     let page = page_args(ctx);
     let out = filter::page(store, shape, items.into_iter(), &page);
     Ok(Some(FieldValue::list(
-        out.into_iter().map(|e| node(ctx, &store, e, abs)),
+        out.into_iter().map(|e| node(ctx, store, e, abs)),
     )))
 }
 
