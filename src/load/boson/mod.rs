@@ -1,6 +1,6 @@
 //! The `boson_lifecycle` load: exchanges started at the plan's rate (open model,
 //! the same [`Pacer`] as the Dual batches, one slot per exchange) by one goose
-//! user, each walked on a task of its own ([`walk`]) along a path drawn from the
+//! user, each walked on a task of its own (`walk.rs`) along a path drawn from the
 //! plan's mix: the buyer commits directly (it pays), later transitions go through
 //! the relayer, falling back to direct submission only when the relayer refused
 //! before taking the call. Every transition is timed to its receipt, its
