@@ -246,6 +246,11 @@ impl Relayer {
         match v["txHash"].as_str().and_then(|h| h.parse().ok()) {
             Some(hash) if (200..300).contains(&status) => Ok(hash),
             // 417: its estimate reverted. The intent is wrong, not the relayer.
+            // 417 NonceUsedAlready: its own retry met the nonce its first attempt
+            // used, so that attempt was sent.
+            _ if status == 417 && v.to_string().contains("NonceUsedAlready") => {
+                Err(Refusal::Maybe(maybe_accepted(&format!("HTTP 417 {v}"))))
+            }
             _ if status == 417 => Err(Refusal::After(StepError::Reverted(
                 v["log"]
                     .as_str()
@@ -291,11 +296,15 @@ impl Relayer {
                 let v: Value = match traced(self.http.get(&url), c).send().await {
                     Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
                     Ok(r) => {
-                        self.rest(Some(&r));
+                        if matches!(r.status().as_u16(), 429 | 503) {
+                            self.rest(Some(&r));
+                        }
                         Value::Null
                     }
-                    Err(_) => {
-                        self.rest(None);
+                    Err(e) => {
+                        if e.is_connect() {
+                            self.rest(None);
+                        }
                         Value::Null
                     }
                 };

@@ -117,7 +117,7 @@ pub struct BosonThresholds {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BosonLoad {
     pub rate: f64,
-    /// Cumulative shares, in [`Walk::ALL`] order.
+    /// Cumulative shares, in the paths' alphabetical order.
     pub mix: Vec<(Walk, f64)>,
     pub buyers: usize,
     pub block_time: Duration,

@@ -15,7 +15,7 @@ use super::Shared;
 
 /// How often the dashboards are sampled.
 pub const SAMPLE: Duration = Duration::from_secs(2);
-/// Rows kept at most (a day at 2 s); later samples are thinned to every other.
+/// Rows kept at most (a day at 2 s); when full, every other row is dropped.
 pub const MAX_ROWS: usize = 43_200;
 
 /// One sample.

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod dash;
+mod funds;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -234,7 +235,14 @@ impl Shared {
 
     /// Sample the dashboards, and the protocol's available funds into the peak.
     async fn sample(&self) {
-        let oracle = self.probe.as_ref().and_then(|f| f());
+        // The oracle is computed from the whole chain: off the async workers.
+        let oracle = match self.probe.clone() {
+            Some(f) => tokio::task::spawn_blocking(move || f())
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
         let wallet = self.rpc.balance(self.seller.address()).await.ok();
         let wallet = wallet.and_then(|w| u128::try_from(w).ok());
         if let Some(zero) = self.pacer.start() {
@@ -263,16 +271,11 @@ pub async fn dispatch(shared: &Arc<Shared>) {
     }
     let sampler = tokio::spawn(sample(shared.clone()));
     while let Some(slot) = next(shared).await {
-        let lag = Instant::now().saturating_duration_since(slot.intended);
-        {
-            let mut b = shared.book();
-            b.started += 1;
-            let _ = b.start_lag.record(lifecycle::us(lag).max(1));
-        }
+        shared.book().started += 1;
         let s = shared.clone();
         shared
             .tracker
-            .spawn(async move { walk::exchange(&s, slot.index).await });
+            .spawn(async move { walk::exchange(&s, slot.index, slot.intended).await });
     }
     drain(shared).await;
     sampler.abort();

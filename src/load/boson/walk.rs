@@ -41,7 +41,9 @@ impl From<StepError> for Ended {
             StepError::NotConfirmed { .. } => "not confirmed in time".into(),
             StepError::SubgraphBehind { .. } => "the subgraph did not catch up in time".into(),
             StepError::Rpc(_) => "a JSON-RPC or subgraph call failed".into(),
-            StepError::Refused(_) => "the relayer may have sent it and it was never seen".into(),
+            StepError::Refused(_) => {
+                "refused: the relayer may have sent it and it was never seen, or it could not be signed".into()
+            }
         })
     }
 }
@@ -57,12 +59,15 @@ struct Done {
     receipt_after: Duration,
 }
 
-/// Walk exchange number `n`, then give its buyer back.
-pub(super) async fn exchange(s: &Shared, n: u64) {
+/// Walk exchange number `n` (due at `intended`), then give its buyer back.
+pub(super) async fn exchange(s: &Shared, n: u64, intended: Instant) {
     let Some((permit, buyer)) = s.checkout().await else {
         s.book().cut_off += 1;
         return;
     };
+    // Late by the pacer or for want of a free buyer: both are the harness's.
+    let lag = Instant::now().saturating_duration_since(intended);
+    let _ = s.book().start_lag.record(lifecycle::us(lag).max(1));
     let trace = Arc::new(Trace::default());
     trace.start();
     let c = s.client(trace);
@@ -78,8 +83,11 @@ pub(super) async fn exchange(s: &Shared, n: u64) {
     // rest of the run rather than commit again beside it.
     if matches!(r, Some(Ok(()))) {
         s.checkin(buyer);
+        drop(permit);
+    } else {
+        // Its place in the pool goes with it.
+        permit.forget();
     }
-    drop(permit);
     {
         let taken_back = *current.lock().unwrap_or_else(|e| e.into_inner());
         let mut b = s.book();
@@ -94,8 +102,8 @@ pub(super) async fn exchange(s: &Shared, n: u64) {
             }
         }
     }
-    if s.plan.flaw != Some(Flaw::NoWithdraw) {
-        seller_withdraws(s, &c).await;
+    if s.plan.flaw != Some(Flaw::NoWithdraw) && !s.cut.is_cancelled() {
+        super::funds::seller_withdraws(s, &c).await;
     }
 }
 
@@ -175,7 +183,7 @@ async fn step(
         // Paused between the check and the block: nothing was applied, so the
         // reference checks and sends again after the backoff.
         if let Err(StepError::Reverted(name)) = &r
-            && name.starts_with("RegionPaused")
+            && transient(name)
             && s.plan.flaw != Some(Flaw::IgnoresPaused)
             && started.elapsed() < c.deadline
         {
@@ -228,7 +236,7 @@ async fn preflight(
             Ok(_) => return Ok(()),
             Err(e) => StepError::from(e),
         };
-        let paused = matches!(&e, StepError::Reverted(n) if n.starts_with("RegionPaused"));
+        let paused = matches!(&e, StepError::Reverted(n) if transient(n));
         if !paused || s.plan.flaw == Some(Flaw::IgnoresPaused) || started.elapsed() > c.deadline {
             return Err(e);
         }
@@ -239,10 +247,19 @@ async fn preflight(
     }
 }
 
-type Landed = (u64, Option<B256>, Vec<alloy::primitives::Log>, U256);
+/// A revert the reference waits out: a paused region (by name, or inside the
+/// relayer's gas-estimation message), or a mined revert whose call succeeds now.
+fn transient(name: &str) -> bool {
+    name.contains("RegionPaused") || name == SUCCEEDS_NOW
+}
+
+/// The name of a mined revert whose replay succeeds (the state it met has passed).
+const SUCCEEDS_NOW: &str = "reverted when mined; succeeds now";
+
+pub(super) type Landed = (u64, Option<B256>, Vec<alloy::primitives::Log>, U256);
 
 /// Sign and send from `key` itself; the seller's sends one at a time (one nonce).
-async fn direct(
+pub(super) async fn direct(
     s: &Shared,
     c: &Client,
     key: &PrivateKeySigner,
@@ -301,7 +318,10 @@ async fn relayed(
                             .rpc
                             .eth_call(key.address(), c.diamond, &input, U256::ZERO)
                             .await;
-                        let name = why.err().and_then(|e| e.revert_name());
+                        let name = match why {
+                            Ok(_) => Some(SUCCEEDS_NOW.to_string()),
+                            Err(e) => e.revert_name(),
+                        };
                         return Err(StepError::Reverted(name.unwrap_or(plain)));
                     }
                     other => other?,
@@ -332,7 +352,7 @@ async fn relayed(
 }
 
 /// Blocks after which a relay the chain does not show was never sent.
-const SETTLED_BLOCKS: u64 = 8;
+pub(super) const SETTLED_BLOCKS: u64 = 8;
 
 /// Wait (bounded) until the chain shows exchange `id` in `state`: the head then;
 /// None when [`SETTLED_BLOCKS`] went by without it.
@@ -358,8 +378,10 @@ async fn seen(c: &Client, id: u64, state: &str) -> Result<Option<u64>, StepError
         }
     };
     loop {
-        let head = c.rpc.block_number().await?;
+        // The head read after the state: a block mined between the two reads
+        // must not make the transition look older than it is.
         let out = c.view(c.diamond, &call).await?;
+        let head = c.rpc.block_number().await?;
         // Both views return (bool exists, uint8 state).
         if out.len() >= 64 && out[31] == 1 && out[63] == want {
             return Ok(Some(head));
@@ -439,87 +461,5 @@ async fn read_back(c: &Client, id: u64, at: Option<u64>) -> Result<(), StepError
             });
         }
         tokio::time::sleep(c.poll).await;
-    }
-}
-
-/// Whether the seller's available funds fell below `before` within the deadline
-/// (a withdrawal landed), then waited for its confirmations.
-async fn withdrawn(c: &Client, s: &Shared, before: U256) -> bool {
-    let started = Instant::now();
-    let Ok(from) = c.rpc.block_number().await else {
-        return false;
-    };
-    while started.elapsed() < c.deadline {
-        let head = c.rpc.block_number().await.unwrap_or(from);
-        if seller_available(s, c).await.is_some_and(|a| a < before) {
-            return c.confirmed(head).await.is_ok();
-        }
-        // Never sent: free to withdraw again.
-        if head >= from + SETTLED_BLOCKS {
-            return false;
-        }
-        tokio::time::sleep(c.poll).await;
-    }
-    false
-}
-
-/// The seller's available funds (native), or None when they cannot be read.
-async fn seller_available(s: &Shared, c: &Client) -> Option<U256> {
-    let input = P::getAllAvailableFundsCall {
-        _entityId: U256::from(s.seller_id),
-    }
-    .abi_encode();
-    let out = c.view(s.seller.address(), &input).await.ok()?;
-    P::getAllAvailableFundsCall::abi_decode_returns(&out)
-        .map(|f| f.iter().fold(U256::ZERO, |a, x| a + x.availableAmount))
-        .ok()
-}
-
-/// The seller withdraws when its available funds passed the plan's mark or the
-/// interval has gone by; one withdrawal at a time (a busy one is skipped).
-async fn seller_withdraws(s: &Shared, c: &Client) {
-    let Ok(mut last) = s.withdrawing.try_lock() else {
-        return;
-    };
-    let due = last.elapsed() >= s.plan.withdraw_every;
-    let Some(available) = seller_available(s, c).await else {
-        return;
-    };
-    let reserve = *s.reserve.get_or_init(|| available);
-    let earned = available.saturating_sub(reserve);
-    if earned.is_zero() || !(due || earned > U256::from(s.plan.withdraw_above_wei)) {
-        return;
-    }
-    let (tokens, amounts) = (vec![alloy::primitives::Address::ZERO], vec![earned]);
-    let input = P::withdrawFundsCall {
-        _entityId: U256::from(s.seller_id),
-        _tokenList: tokens.clone(),
-        _tokenAmounts: amounts.clone(),
-    }
-    .abi_encode();
-    let intent = Intent::Funds(s.seller_id, tokens, amounts);
-    let done = match &s.relayer {
-        Some(r) => match r
-            .submit(
-                c,
-                &s.seller,
-                P::withdrawFundsCall::SIGNATURE,
-                &input,
-                &intent,
-            )
-            .await
-        {
-            Ok(Submitted::Relayed(h)) => r.follow(c, h).await.is_ok(),
-            Ok(Submitted::Down(_)) => direct(s, c, &s.seller, input, U256::ZERO).await.is_ok(),
-            // Maybe sent: wait to see the funds go (and confirmed) before any other
-            // withdrawal, or that one could repeat it.
-            Ok(Submitted::Ambiguous(_)) => withdrawn(c, s, available).await,
-            Err(_) => false,
-        },
-        None => direct(s, c, &s.seller, input, U256::ZERO).await.is_ok(),
-    };
-    if done {
-        s.book().withdrawals += 1;
-        *last = Instant::now();
     }
 }

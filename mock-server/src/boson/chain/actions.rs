@@ -5,7 +5,9 @@
 //! that predates its own write is caught here, whatever client it is: the twin
 //! sees the transaction and the read, never the client's code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use alloy::primitives::Address;
 use std::sync::{Arc, Mutex};
 
 use alloy::sol_types::SolInterface;
@@ -71,11 +73,17 @@ pub struct Judged {
 /// Examples kept.
 pub const EXAMPLES: usize = 10;
 
+/// Intents remembered, at most: a repeat of one is a double submission (the
+/// relayer oracle counts it), not a new action to judge.
+pub const INTENTS_KEPT: usize = 65_536;
+
 /// What the pool keeps for judging.
 #[derive(Debug)]
 pub struct Actions {
     pub reads: Arc<ReadLog>,
     pub counts: ActionCounts,
+    seen: HashSet<(Address, Vec<u8>)>,
+    order: VecDeque<(Address, Vec<u8>)>,
 }
 
 impl Actions {
@@ -86,7 +94,25 @@ impl Actions {
                 confirmations,
                 ..ActionCounts::default()
             },
+            seen: HashSet::new(),
+            order: VecDeque::new(),
         }
+    }
+
+    /// First time this intent (user, call) enters the pool: remember it. A repeat
+    /// is not judged again (the same call, sent twice, is one action).
+    pub fn first(&mut self, intent: (Address, Vec<u8>)) -> bool {
+        if self.seen.contains(&intent) {
+            return false;
+        }
+        if self.order.len() >= INTENTS_KEPT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        self.seen.insert(intent.clone());
+        self.order.push_back(intent);
+        true
     }
 
     /// Judge an action on `exchange` whose last transition is in block `last` (none
@@ -116,6 +142,16 @@ impl Actions {
             c.stale_reads += 1;
         }
     }
+}
+
+/// The exchange a call to the diamond from `from` acts on, and its intent (the
+/// user and the call, unwrapped from a meta-transaction).
+pub fn action_of(from: Address, input: &[u8]) -> Option<(u64, (Address, Vec<u8>))> {
+    if let Ok(Calls::executeMetaTransaction(m)) = Calls::abi_decode(input) {
+        let inner = m._functionSignature.to_vec();
+        return Some((exchange_of(&inner)?, (m._userAddress, inner)));
+    }
+    Some((exchange_of(input)?, (from, input.to_vec())))
 }
 
 /// The exchange a call to the diamond acts on (inside a meta-transaction too).

@@ -304,7 +304,8 @@ impl Chain {
         }
         let hash = tx.hash;
         if tx.to() == Some(self.config.diamond)
-            && let Some(x) = actions::exchange_of(tx.input())
+            && let Some((x, intent)) = actions::action_of(tx.from, tx.input())
+            && self.actions.first(intent)
         {
             let (last, head) = (self.last_transition(x), self.head_number());
             self.actions.judge(x, last, head);

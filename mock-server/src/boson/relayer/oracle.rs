@@ -67,8 +67,8 @@ type Applications = (u64, Option<u64>, u64);
 ///
 /// Two intents a user may mean more than once: a commit (two of one item) is a
 /// double submission only while the exchange of the first is untouched (still
-/// `Committed`), and a withdrawal of the same amount only when it lands before the
-/// first has its confirmations: the way a resend follows the send it repeats.
+/// `Committed`), and a withdrawal of the same amount only when it lands within
+/// `confirmations` blocks of the one before it: the way a resend follows the send it repeats.
 pub fn from_chain(chain: &Chain) -> RelayerView {
     let diamond = chain.config.diamond;
     // Per intent: times applied, the exchange its last application committed, and
