@@ -8,6 +8,7 @@ mod util;
 mod auth;
 mod backoff;
 mod bad_input;
+mod balance;
 mod boson;
 mod boson_chain;
 mod boson_load;

@@ -49,6 +49,15 @@ pub const MAX_CLIENT_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// Plans without a seed get this one, so two runs of one plan replay the same faults.
 pub const DEFAULT_SEED: u64 = 1;
 
+/// Dual's organization balance on the embedded twin, in DUAL tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Balance {
+    pub fee_per_action: f64,
+    pub initial: f64,
+    /// The balance-low alert's threshold.
+    pub low: f64,
+}
+
 /// A window with another offered rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Surge {
@@ -135,6 +144,9 @@ pub struct Plan {
     pub target: Option<String>,
     /// The embedded twin's event-bus limit.
     pub twin_actions_per_sec: u32,
+    /// The organization's DUAL balance: (fee per action, balance at the start,
+    /// alert below).
+    pub balance: Balance,
     pub client: ClientConfig,
     pub faults: Vec<Rule>,
     pub thresholds: Thresholds,
@@ -422,6 +434,15 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         ));
     }
 
+    let tokens = |v: Option<f64>, key: &str| match v.unwrap_or(0.0) {
+        x if x.is_finite() && (0.0..=1e15).contains(&x) => Ok(x),
+        _ => Err(at(key, "must be within 0..=1e15 DUAL".into())),
+    };
+    let balance = Balance {
+        fee_per_action: tokens(raw.target.fee_per_action, "target.fee_per_action")?,
+        initial: tokens(raw.target.org_balance, "target.org_balance")?,
+        low: tokens(raw.target.balance_low, "target.balance_low")?,
+    };
     let client = check_client(raw.client).map_err(|(k, m)| at(&format!("client.{k}"), m))?;
     let spans: Vec<_> = raw.faults.iter().map(|f| f.span()).collect();
     let specs: Vec<RuleSpec> = raw.faults.into_iter().map(|f| f.into_inner()).collect();
@@ -450,6 +471,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         run,
         target,
         twin_actions_per_sec,
+        balance,
         client,
         faults,
         webhooks,

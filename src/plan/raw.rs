@@ -95,6 +95,12 @@ pub struct TargetFile {
     pub url: Option<String>,
     /// The embedded twin's event-bus limit (actions/s per organization).
     pub actions_per_sec: Option<u32>,
+    /// The embedded twin's fee per applied action, in DUAL tokens.
+    pub fee_per_action: Option<f64>,
+    /// The organization's DUAL balance at the start (the embedded twin's).
+    pub org_balance: Option<f64>,
+    /// Alert when the balance falls below this (reported, not judged).
+    pub balance_low: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -33,6 +33,25 @@ pub fn line(b: &BosonFigures) -> String {
     )
 }
 
+/// One line: Dual's organization balance, its runway and the balance-low alert.
+pub fn balance_line(d: &super::DualBalance) -> String {
+    format!(
+        "dual balance: {:.2} of {:.2} DUAL spent on {} actions ({} each), {:.2} left, {:.2}/hour, runway {}{}",
+        d.spent,
+        d.initial,
+        d.charged_actions,
+        d.fee_per_action,
+        d.remaining,
+        d.spent_per_hour,
+        d.runway_days.map_or("-".into(), |r| format!("{r:.2} days")),
+        if d.low_fired {
+            format!("; alert balance_low (below {})", d.low)
+        } else {
+            String::new()
+        }
+    )
+}
+
 fn ms(v: f64) -> String {
     format!("{v:.0}")
 }

@@ -44,6 +44,9 @@ pub fn render(s: &RunSummary) -> String {
     if let Some(b) = &s.boson {
         let _ = writeln!(md, "{}\n", super::boson::line(b));
     }
+    if let Some(d) = &s.dual_balance {
+        let _ = writeln!(md, "{}\n", super::boson::balance_line(d));
+    }
     let _ = writeln!(md, "| check | value | limit | result |\n|---|---:|---|---|");
     for c in &s.verdict.checks {
         let status = match c.status {

@@ -89,6 +89,26 @@ pub struct RunSummary {
     /// The `boson_lifecycle` load, when the plan had `[boson]`.
     #[serde(default)]
     pub boson: Option<crate::load::boson::account::BosonFigures>,
+    /// Dual's organization balance, when the twin charges a fee per action.
+    #[serde(default)]
+    pub dual_balance: Option<DualBalance>,
+}
+
+/// What the run cost the organization in DUAL tokens, and its runway at that rate.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DualBalance {
+    pub fee_per_action: f64,
+    pub initial: f64,
+    /// Actions the twin applied and charged (all traffic, the handler's included).
+    pub charged_actions: u64,
+    pub spent: f64,
+    pub remaining: f64,
+    pub spent_per_hour: f64,
+    /// Days the balance lasts at this run's rate.
+    pub runway_days: Option<f64>,
+    /// The plan's alert threshold, and whether the balance fell below it.
+    pub low: f64,
+    pub low_fired: bool,
 }
 
 impl RunSummary {

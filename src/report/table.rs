@@ -60,6 +60,9 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             e.slow_answers
         )?;
     }
+    if let Some(d) = &s.dual_balance {
+        writeln!(out, "  {}", super::boson::balance_line(d))?;
+    }
     if let Some(b) = &s.boson {
         writeln!(out, "  {}", super::boson::line(b))?;
         for a in b.dashboards.iter().flat_map(|d| &d.alerts) {

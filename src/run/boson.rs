@@ -127,3 +127,29 @@ pub(super) fn judge(
     let checks = account::checks(&figures, &b.thresholds, oracle.is_some());
     Some((figures, checks))
 }
+
+/// Dual's organization balance from the embedded twin, when it charges a fee.
+pub(super) fn dual_balance(plan: &Plan, link: &TwinLink) -> Option<crate::report::DualBalance> {
+    if plan.balance.fee_per_action <= 0.0 {
+        return None;
+    }
+    let TwinLink::Embedded(h, _) = link else {
+        return None;
+    };
+    let v = h.twin().dual.oracle()?;
+    let b = &v["balance"];
+    let spent = b["spent"].as_f64()?;
+    let remaining = b["remaining"].as_f64()?;
+    let per_hour = spent / plan.run.duration.as_secs_f64().max(1.0) * 3600.0;
+    Some(crate::report::DualBalance {
+        fee_per_action: plan.balance.fee_per_action,
+        initial: plan.balance.initial,
+        charged_actions: b["charged_actions"].as_u64()?,
+        spent,
+        remaining,
+        spent_per_hour: per_hour,
+        runway_days: (per_hour > 0.0).then(|| remaining / (per_hour * 24.0)),
+        low: plan.balance.low,
+        low_fired: remaining < plan.balance.low,
+    })
+}

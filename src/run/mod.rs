@@ -260,6 +260,8 @@ fn twin_config(plan: &Plan, r: &Resolved) -> TwinConfig {
     );
     config.seed = plan.run.seed;
     config.limits.actions_per_sec = plan.twin_actions_per_sec;
+    config.limits.fee_per_action = plan.balance.fee_per_action;
+    config.limits.org_balance = plan.balance.initial;
     boson::configure(plan, &mut config);
     if let Some(s) = &r.signer {
         config.auth.require_eip712 = true;
@@ -352,6 +354,7 @@ async fn load_and_judge(
         l.cpu_s,
         l.hooks.on(),
     );
+    summary.dual_balance = boson::dual_balance(plan, link);
     if let Some((figures, checks)) = l.boson.as_ref().and_then(|b| boson::judge(plan, b, link)) {
         summary.verdict.add(checks);
         summary.boson = Some(figures);
@@ -491,6 +494,7 @@ fn summarize(
         baseline: None,
         provenance: Provenance::here(&plan.path, &plan.text, plan.run.seed, &started, &ended),
         boson: None,
+        dual_balance: None,
         started_at: started,
         ended_at: ended,
     }

@@ -44,6 +44,10 @@ struct LimitsFile {
     writes_per_min: Option<u32>,
     search_per_min: Option<u32>,
     webhooks_per_min: Option<u32>,
+    /// DUAL tokens per applied action (default 0).
+    fee_per_action: Option<f64>,
+    /// The organization's DUAL token balance at the start.
+    org_balance: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +230,21 @@ impl LimitsFile {
         ] {
             if let Some(v) = src.positive(v.map(|v| v as u64), key)? {
                 *slot = v as usize;
+            }
+        }
+        for (v, key, slot) in [
+            (
+                self.fee_per_action,
+                "limits.fee_per_action",
+                &mut l.fee_per_action,
+            ),
+            (self.org_balance, "limits.org_balance", &mut l.org_balance),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && (0.0..=1e15).contains(&v)) {
+                    return Err(src.err(None, key, "must be within 0..=1e15".into()));
+                }
+                *slot = v;
             }
         }
         if l.max_batch as u64 > u64::from(l.actions_per_sec) {

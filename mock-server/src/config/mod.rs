@@ -69,6 +69,8 @@ impl TwinConfig {
                 writes_per_min: DEFAULT_WRITES_PER_MIN,
                 search_per_min: DEFAULT_SEARCH_PER_MIN,
                 webhooks_per_min: DEFAULT_WEBHOOKS_PER_MIN,
+                fee_per_action: 0.0,
+                org_balance: 0.0,
             },
             auth: AuthConfig {
                 keys: vec![ApiKeyConfig {

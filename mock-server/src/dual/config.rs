@@ -52,6 +52,10 @@ pub struct Limits {
     pub writes_per_min: u32,
     pub search_per_min: u32,
     pub webhooks_per_min: u32,
+    /// DUAL tokens each applied action costs the organization (0: free).
+    pub fee_per_action: f64,
+    /// The organization's DUAL token balance at the start (and after a reset).
+    pub org_balance: f64,
 }
 
 #[derive(Debug, Clone)]

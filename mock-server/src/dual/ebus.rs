@@ -174,6 +174,8 @@ pub struct Store {
     /// Stored replies per idempotency key.
     pub idempotent: IdempotencyStore,
     pub sequencer: Sequencer,
+    /// Actions applied and charged to the organization (its fee).
+    pub charged: u64,
 }
 
 impl Store {
@@ -189,6 +191,7 @@ impl Store {
             action_capacity,
             idempotent: IdempotencyStore::default(),
             sequencer,
+            charged: 0,
         }
     }
 
@@ -225,6 +228,7 @@ impl Store {
             .collect();
         let touched = outcomes.iter().map(|o| o.as_ref().ok().cloned()).collect();
         let applied = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
+        self.charged += u64::from(applied);
         if applied == 0 {
             let results = outcomes
                 .into_iter()

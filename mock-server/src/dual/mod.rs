@@ -171,6 +171,22 @@ impl Platform for Dual {
         (path == "keys/rotate").then_some(&[Method::POST])
     }
 
+    /// The organization's DUAL token balance: what the applied actions cost it.
+    fn oracle(&self) -> Option<serde_json::Value> {
+        let l = &self.config.limits;
+        let charged = self.store().charged;
+        let spent = charged as f64 * l.fee_per_action;
+        Some(serde_json::json!({
+            "balance": {
+                "fee_per_action": l.fee_per_action,
+                "initial": l.org_balance,
+                "charged_actions": charged,
+                "spent": spent,
+                "remaining": (l.org_balance - spent).max(0.0),
+            }
+        }))
+    }
+
     /// `keys/rotate`: a new sandbox key; the old one works for the grace period.
     fn control(&self, path: &str, body: &[u8]) -> Result<Reply, ApiError> {
         if path != "keys/rotate" {
