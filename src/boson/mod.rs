@@ -26,6 +26,9 @@ pub use rpc::{Rpc, RpcError};
 /// diamond call is well under this).
 pub const GAS_LIMIT: u64 = 500_000;
 
+/// The name of a mined revert whose replay succeeds (the state it met has passed).
+pub const SUCCEEDS_NOW: &str = "reverted when mined; succeeds now";
+
 /// Why a step did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
@@ -130,15 +133,27 @@ impl Client {
         input: Vec<u8>,
         value: U256,
     ) -> Result<Mined, StepError> {
-        let from = key.address();
         let replay = input.clone();
         let hash = self.send(key, input, value).await?;
+        self.landed_named(hash, key.address(), &replay, value).await
+    }
+
+    /// [`Client::landed`], a revert named by replaying the call (`from`, `input`,
+    /// `value`): mined but reverted, the state moved between the check and the
+    /// block. A replay that succeeds is named [`SUCCEEDS_NOW`].
+    pub async fn landed_named(
+        &self,
+        hash: B256,
+        from: Address,
+        input: &[u8],
+        value: U256,
+    ) -> Result<Mined, StepError> {
         match self.landed(hash).await {
             Err(StepError::Reverted(plain)) => {
-                // Mined but reverted (the state moved between the check and the
-                // block): replay the call to name the revert.
-                let why = self.rpc.eth_call(from, self.diamond, &replay, value).await;
-                let name = why.err().and_then(|e| e.revert_name());
+                let name = match self.rpc.eth_call(from, self.diamond, input, value).await {
+                    Ok(_) => Some(SUCCEEDS_NOW.to_string()),
+                    Err(e) => e.revert_name(),
+                };
                 Err(StepError::Reverted(name.unwrap_or(plain)))
             }
             other => other,

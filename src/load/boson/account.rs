@@ -221,3 +221,83 @@ pub fn checks(f: &BosonFigures, t: &BosonThresholds, twin: bool) -> Vec<Check> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn limits() -> BosonThresholds {
+        BosonThresholds {
+            max_lost_transitions: 0,
+            max_double_submitted: 0,
+            max_unconfirmed_actions: 0,
+            max_stale_reads: 0,
+            max_available_eth: 1.0,
+        }
+    }
+
+    fn failed(f: &BosonFigures, twin: bool) -> Vec<&'static str> {
+        checks(f, &limits(), twin)
+            .into_iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn each_check_fails_on_its_own_figure_and_none_passes_without_a_twin() {
+        let mut book = Book::default();
+        book.set_out.insert("Committed", 3);
+        book.set_out.insert("Redeemed", 2);
+        let good = json!({
+            "transitions": {"Committed": 3, "Redeemed": 2},
+            "relayer": {"double_submissions": 0, "duplicate_refusals": 0},
+            "actions": {"premature": 0, "stale_reads": 0, "examples": []},
+            "funds": {"conserved": true},
+        });
+        let fig = |o: &Value, started: u64, available| {
+            let b = Book {
+                set_out: book.set_out.clone(),
+                started,
+                ..Book::default()
+            };
+            figures(&b, Some(o), "reference", 1.0, available)
+        };
+        let ok = Some((0, 10u128.pow(17)));
+        assert!(failed(&fig(&good, 3, ok), true).is_empty());
+        // Nothing started: the load proved nothing.
+        assert_eq!(failed(&fig(&good, 0, ok), true), ["boson_exchanges"]);
+        let mut bad = good.clone();
+        bad["funds"]["conserved"] = json!(false);
+        assert_eq!(failed(&fig(&bad, 3, ok), true), ["boson_funds_conserved"]);
+        let mut bad = good.clone();
+        bad["transitions"]["Redeemed"] = json!(1);
+        assert_eq!(failed(&fig(&bad, 3, ok), true), ["boson_lost_transitions"]);
+        let mut bad = good.clone();
+        bad["relayer"]["duplicate_refusals"] = json!(1);
+        assert_eq!(failed(&fig(&bad, 3, ok), true), ["boson_double_submitted"]);
+        let mut bad = good.clone();
+        bad["actions"]["premature"] = json!(2);
+        assert_eq!(
+            failed(&fig(&bad, 3, ok), true),
+            ["boson_unconfirmed_actions"]
+        );
+        let mut bad = good.clone();
+        bad["actions"]["stale_reads"] = json!(1);
+        assert_eq!(failed(&fig(&bad, 3, ok), true), ["boson_stale_reads"]);
+        let risen = Some((0, 2 * 10u128.pow(18)));
+        assert_eq!(
+            failed(&fig(&good, 3, risen), true),
+            ["boson_available_rise_eth"]
+        );
+        // No twin: the twin's figures are skipped, never passed.
+        let none = figures(&Book::default(), None, "reference", 1.0, None);
+        let skipped = checks(&none, &limits(), false)
+            .into_iter()
+            .filter(|c| c.status == Status::Skipped)
+            .count();
+        assert_eq!(skipped, 6);
+    }
+}

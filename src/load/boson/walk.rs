@@ -25,7 +25,7 @@ use super::Shared;
 use crate::boson::lifecycle::{self, Actor, Path};
 use crate::boson::relay::{Intent, Relayer, Submitted};
 use crate::boson::rpc::{self, Trace};
-use crate::boson::{Client, StepError, calls, committed};
+use crate::boson::{Client, SUCCEEDS_NOW, StepError, calls, committed};
 use crate::plan::boson::LifecycleFlaw as Flaw;
 
 /// How a walk ended early.
@@ -253,9 +253,6 @@ fn transient(name: &str) -> bool {
     name.contains("RegionPaused") || name == SUCCEEDS_NOW
 }
 
-/// The name of a mined revert whose replay succeeds (the state it met has passed).
-const SUCCEEDS_NOW: &str = "reverted when mined; succeeds now";
-
 pub(super) type Landed = (u64, Option<B256>, Vec<alloy::primitives::Log>, U256);
 
 /// Sign and send from `key` itself; the seller's sends one at a time (one nonce).
@@ -273,18 +270,8 @@ pub(super) async fn direct(
     } else {
         c.send(key, input, value).await?
     };
-    match c.landed(hash).await {
-        Ok(m) => Ok((m.block, Some(m.hash), m.logs, m.fee)),
-        Err(StepError::Reverted(plain)) => {
-            let why = c
-                .rpc
-                .eth_call(key.address(), c.diamond, &replay, value)
-                .await;
-            let name = why.err().and_then(|e| e.revert_name());
-            Err(StepError::Reverted(name.unwrap_or(plain)))
-        }
-        Err(e) => Err(e),
-    }
+    let m = c.landed_named(hash, key.address(), &replay, value).await?;
+    Ok((m.block, Some(m.hash), m.logs, m.fee))
 }
 
 /// Through the relayer; directly when it refused before taking the call. When
@@ -312,20 +299,7 @@ async fn relayed(
         match relayer.submit(c, key, name, &input, &intent).await? {
             Submitted::Relayed(h) => {
                 let h = relayer.final_hash(c, h).await?;
-                let m = match c.landed(h).await {
-                    Err(StepError::Reverted(plain)) => {
-                        let why = c
-                            .rpc
-                            .eth_call(key.address(), c.diamond, &input, U256::ZERO)
-                            .await;
-                        let name = match why {
-                            Ok(_) => Some(SUCCEEDS_NOW.to_string()),
-                            Err(e) => e.revert_name(),
-                        };
-                        return Err(StepError::Reverted(name.unwrap_or(plain)));
-                    }
-                    other => other?,
-                };
+                let m = c.landed_named(h, key.address(), &input, U256::ZERO).await?;
                 // The relayer paid the gas: the client's own bill has none of it.
                 return Ok((m.block, Some(m.hash), m.logs, U256::ZERO));
             }
