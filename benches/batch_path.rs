@@ -71,7 +71,7 @@ fn batch_path(c: &mut Criterion) {
                     .actions
                     .iter()
                     .map(|a| gauntlet_mock::engine::oracle::run_tag(&a.payload));
-                oracle.arrived(sub.fingerprints.iter().copied().zip(tags));
+                oracle.arrived(sub.fingerprints.iter().copied().zip(tags), now);
                 limiter
                     .charge(SANDBOX_ORG, Group::Ebus, sub.actions.len() as u32, now, 0.0)
                     .expect("bucket has room");

@@ -7,7 +7,8 @@ pub const FAILED: u8 = 1;
 /// Usage, configuration or environment error: nothing was judged. Also a failure
 /// inside the harness itself (a load task that panicked): never the target's.
 pub const USAGE: u8 = 2;
-/// Interrupted twice: the drain was cut short (128 + SIGINT, as shells expect).
+/// Interrupted (Ctrl-C or SIGTERM): the report is written, marked partial; also
+/// when a second signal cut the drain short (128 + SIGINT, as shells expect).
 pub const INTERRUPTED: u8 = 130;
 
 /// The exit code of a command that judged something.

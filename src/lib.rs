@@ -47,6 +47,7 @@ pub mod secrets;
 pub mod signal;
 pub mod smoke;
 pub mod snapshots;
+pub mod soak;
 pub mod target;
 pub mod twin_link;
 pub mod verdict;

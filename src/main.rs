@@ -59,7 +59,11 @@ async fn main() -> ExitCode {
             let interrupts = gauntlet::signal::Interrupts::install();
             gauntlet::run::run_with(args, env, &interrupts, &mut std::io::stdout())
                 .await
-                .map(|o| exit::of_verdict(o.verdict.pass))
+                .map(|o| match o.summary.canceled {
+                    // Interrupted: the report is written and marked partial.
+                    true => exit::INTERRUPTED,
+                    false => exit::of_verdict(o.verdict.pass),
+                })
         }
     };
     match result {

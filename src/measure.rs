@@ -18,7 +18,7 @@ use serde::Serialize;
 /// Largest value held: one hour in microseconds.
 const MAX_US: u64 = 3_600_000_000;
 
-fn hist() -> Histogram<u64> {
+pub fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, 3).expect("static bounds are valid")
 }
 
@@ -79,7 +79,8 @@ pub struct Counts {
     pub unsent: u64,
     /// Requests sent (attempts), for amplification.
     pub requests: u64,
-    /// Attempts by outcome: the status code, or `timeout`, `connect`, `broken`.
+    /// Attempts by outcome: the status code, or `timeout`, `refused` (no
+    /// connection), `reset` (closed or reset before a whole reply).
     pub outcomes: BTreeMap<String, u64>,
     /// Retries the client itself sent sooner than advised (a flawed client only).
     pub early: u64,
@@ -121,6 +122,8 @@ pub struct Recorder {
     /// The schedule's zero (set again when the schedule begins).
     started: Mutex<Instant>,
     state: Mutex<State>,
+    /// The timeline's windows, when the run judges them one by one.
+    windows: Mutex<Option<crate::soak::windows::Book>>,
 }
 
 /// One interval, as `snapshot` hands it out.
@@ -151,6 +154,7 @@ impl Recorder {
         Self {
             started: Mutex::new(zero),
             state: Mutex::new(State::default()),
+            windows: Mutex::new(None),
         }
     }
 
@@ -309,6 +313,33 @@ impl Recorder {
 
     pub fn started(&self) -> Instant {
         *self.started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Book batches by window from now on.
+    pub fn set_windows(&self, book: crate::soak::windows::Book) {
+        *self.windows.lock().unwrap_or_else(|e| e.into_inner()) = Some(book);
+    }
+
+    /// A batch intended for `intended` ended: book it in its windows.
+    pub fn batch_ended(&self, intended: Instant, end: crate::soak::windows::BatchEnd) {
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(book) = w.as_mut() {
+            let zero = self.started();
+            let intended_s = if intended >= zero {
+                intended.duration_since(zero).as_secs_f64()
+            } else {
+                -zero.duration_since(intended).as_secs_f64()
+            };
+            book.record(&crate::soak::windows::BatchEnd { intended_s, ..end });
+        }
+    }
+
+    /// The windows' tallies so far.
+    pub fn windows(&self) -> Option<crate::soak::windows::Book> {
+        self.windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Time intervals from `zero`: the schedule began there.

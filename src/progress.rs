@@ -1,6 +1,8 @@
 //! The live progress of a run on the terminal: on a TTY, one line redrawn in place
-//! (indicatif) with elapsed/total, actions/s, errors, p99 and the fault windows open
-//! now; otherwise (CI, a pipe) a plain line every [`PLAIN_EVERY`], so logs stay short.
+//! (indicatif) with elapsed/total and the time left, actions/s, errors, p99, the
+//! fault windows open now and the last window's verdict (the client's side); a
+//! target that cannot be reached says so. Otherwise (CI, a pipe) a plain line
+//! every [`PLAIN_EVERY`], so logs stay short.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::{FaultWindow, IntervalRow};
+use crate::soak::windows::WindowVerdict;
 
 /// How often a plain line is printed when stderr is not a terminal.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(10);
@@ -66,7 +69,7 @@ impl Progress {
     /// The text for the interval from `from_s` to the row's end.
     pub fn line(&self, from_s: f64, r: &IntervalRow) -> String {
         let open = self.open_during(from_s, r.end_s);
-        format!(
+        let mut line = format!(
             "{:>5.0} actions/s  errors {:>3}  p99 {:>7.1} ms  faults: {}",
             r.accepted_per_s,
             r.errors,
@@ -76,18 +79,39 @@ impl Progress {
             } else {
                 open.join(", ")
             }
-        )
+        );
+        if r.twin_up == Some(false) || r.unreachable > 0 {
+            line.push_str(&format!(
+                "  TARGET UNREACHABLE ({} no reply)",
+                r.unreachable
+            ));
+        }
+        line
     }
 
-    /// An interval ended.
-    pub fn update(&mut self, r: &IntervalRow) {
+    /// An interval ended; `last_window` is the client's verdict on the window
+    /// that ended last, if one has.
+    pub fn update(&mut self, r: &IntervalRow, last_window: Option<&WindowVerdict>) {
         let prefix = if r.end_s > self.total_s + 0.5 {
             // The schedule is over; batches still in flight are retrying.
             format!("[{:>4.0}s/{:.0}s, draining]", r.end_s, self.total_s)
         } else {
-            format!("[{:>4.0}s/{:.0}s]", r.end_s.max(0.0), self.total_s)
+            let left = (self.total_s - r.end_s).max(0.0);
+            format!(
+                "[{:>4.0}s/{:.0}s, {} left]",
+                r.end_s.max(0.0),
+                self.total_s,
+                humantime::format_duration(Duration::from_secs(left as u64))
+            )
         };
-        let line = self.line(self.last_end_s, r);
+        let mut line = self.line(self.last_end_s, r);
+        if let Some(w) = last_window {
+            let verdict = match w.failed.first() {
+                None => "pass".to_string(),
+                Some(f) => format!("FAIL: {f}"),
+            };
+            line.push_str(&format!("  last window {}: {verdict}", w.name));
+        }
         self.last_end_s = r.end_s;
         if let Some(bar) = &self.bar {
             bar.set_prefix(prefix);

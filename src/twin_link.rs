@@ -269,11 +269,90 @@ impl TwinLink {
         }
     }
 
+    /// A handle that reads the twin's status (and installs rules) from a task
+    /// of its own; None without a twin.
+    pub fn probe(&self) -> Option<TwinProbe> {
+        match self {
+            TwinLink::Embedded(h, _) => Some(TwinProbe::Embedded(h.twin().clone())),
+            TwinLink::Remote { base, token, http } => Some(TwinProbe::Remote {
+                base: base.clone(),
+                token: token.clone(),
+                http: http.clone(),
+            }),
+            TwinLink::None => None,
+        }
+    }
+
     /// Stop an embedded twin (draining it); nothing for the others.
     pub async fn stop(self) {
         if let TwinLink::Embedded(h, mut thread) = self {
             h.stop().await;
             thread.release();
+        }
+    }
+}
+
+/// The twin as a long run watches it: its status every interval, and the plan's
+/// faults installed again after it restarted.
+#[derive(Debug, Clone)]
+pub enum TwinProbe {
+    Embedded(std::sync::Arc<gauntlet_mock::twin::Twin>),
+    Remote {
+        base: String,
+        token: SecretString,
+        http: reqwest::Client,
+    },
+}
+
+/// How long a status read may take before the twin counts as unreachable.
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl TwinProbe {
+    /// The twin's process and stores now; an error when it cannot be reached.
+    pub async fn status(&self) -> anyhow::Result<gauntlet_mock::engine::status::Status> {
+        match self {
+            TwinProbe::Embedded(t) => Ok(t.engine.status()),
+            TwinProbe::Remote { base, token, http } => {
+                let reply = http
+                    .get(format!("{base}/_gauntlet/status"))
+                    .header("x-gauntlet-token", token.expose())
+                    .timeout(STATUS_TIMEOUT)
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?
+                    .error_for_status()
+                    .map_err(|e| unreachable(base, &e))?;
+                Ok(reply.json().await.map_err(|e| unreachable(base, &e))?)
+            }
+        }
+    }
+
+    /// The twin shares this process (its memory is the harness's).
+    pub fn in_process(&self) -> bool {
+        matches!(self, TwinProbe::Embedded(_))
+    }
+
+    /// Install `rules` on the twin as it is now (after a restart).
+    pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<()> {
+        match self {
+            TwinProbe::Embedded(t) => {
+                t.engine
+                    .faults
+                    .install(rules.to_vec(), t.engine.clock.now());
+                Ok(())
+            }
+            TwinProbe::Remote { base, token, http } => {
+                let specs: Vec<_> = rules.iter().map(|r| &r.spec).collect();
+                http.put(format!("{base}/_gauntlet/rules"))
+                    .header("x-gauntlet-token", token.expose())
+                    .json(&json!({ "rules": specs }))
+                    .send()
+                    .await
+                    .map_err(|e| unreachable(base, &e))?
+                    .error_for_status()
+                    .map_err(|e| unreachable(base, &e))?;
+                Ok(())
+            }
         }
     }
 }

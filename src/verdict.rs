@@ -25,6 +25,9 @@ pub struct Check {
     /// `twin` (server side), `client`, `harness` (the harness's own figures) or
     /// `baseline`.
     pub source: &'static str,
+    /// More about this result: the window that failed first, a growth's slope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -130,6 +133,7 @@ impl Verdict {
             limit: "readable".into(),
             status: Status::Fail,
             source: "twin",
+            detail: None,
         });
         self.pass = false;
     }
@@ -151,6 +155,7 @@ impl Verdict {
                 limit: ">= 1".into(),
                 status: Status::Fail,
                 source: "client",
+                detail: None,
             },
         );
         self.pass = false;
@@ -169,6 +174,7 @@ impl Verdict {
                 Status::Fail
             },
             source: "baseline",
+            detail: None,
         });
         self.pass &= regressed == 0;
     }
@@ -210,6 +216,7 @@ fn check(
         limit: format!("{sign} {limit}"),
         status,
         source,
+        detail: None,
     })
 }
 

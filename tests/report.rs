@@ -292,6 +292,7 @@ fn the_progress_line_names_the_fault_windows_open_now() {
         errors: 3,
         p50_ms: 1.0,
         p99_ms: 42.0,
+        ..IntervalRow::default()
     };
     let line = p.line(4.0, &row(5.0));
     assert!(

@@ -88,6 +88,7 @@ pub async fn submit_batch<T: Transport>(
     let (mut round, mut prev_delay) = (0u32, cfg.base);
     let deadline = intended.checked_add(cfg.max_elapsed).unwrap_or(intended);
     let mut refreshed = false;
+    let mut first_latency = None;
     loop {
         out.attempts += 1;
         let key = (cfg.flaw != Flaw::NoIdempotencyKey).then(|| format!("{key_base}-r{round}"));
@@ -99,7 +100,9 @@ pub async fn submit_batch<T: Transport>(
             break;
         };
         if out.attempts == 1 {
-            rec.first_reply(replied.saturating_duration_since(intended), size);
+            let latency = replied.saturating_duration_since(intended);
+            first_latency = Some(latency);
+            rec.first_reply(latency, size);
         }
         // A 401 on a JWT: refresh once and send again at once.
         if !refreshed
@@ -179,6 +182,16 @@ pub async fn submit_batch<T: Transport>(
     }
     rec.cut_off(out.cut_off);
     rec.attempts(out.attempts);
+    rec.batch_ended(
+        intended,
+        crate::soak::windows::BatchEnd {
+            intended_s: 0.0,
+            actions: size,
+            first_latency,
+            gave_up: out.gave_up,
+            rejected: out.rejected,
+        },
+    );
     out
 }
 

@@ -54,8 +54,8 @@ impl TransportError {
     pub fn kind(&self) -> &'static str {
         match self {
             TransportError::Timeout => "timeout",
-            TransportError::Connect(_) => "connect",
-            TransportError::Broken(_) => "broken",
+            TransportError::Connect(_) => "refused",
+            TransportError::Broken(_) => "reset",
         }
     }
 

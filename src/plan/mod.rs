@@ -4,6 +4,7 @@
 
 pub mod boson;
 pub mod raw;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,7 +86,7 @@ pub struct RunPlan {
 }
 
 /// What the run is judged on. `None`: not checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Thresholds {
     pub max_lost: Option<u64>,
     pub max_duplicated: Option<u64>,
@@ -153,6 +154,10 @@ pub struct Plan {
     pub webhooks: Webhooks,
     /// The `boson_lifecycle` load, when the plan has `[boson]`.
     pub boson: Option<boson::BosonLoad>,
+    /// Snapshots, slices and stability checks (`[soak]`).
+    pub soak: soak::Soak,
+    /// `[soak]` as written: its defaults follow `--duration`.
+    soak_file: soak::SoakFile,
 }
 
 impl Plan {
@@ -287,6 +292,8 @@ impl Plan {
         if let Some(d) = duration {
             check_span(d, "--duration")?;
             self.run.duration = d;
+            self.soak = soak::check(self.soak_file.clone(), d, self.run.warmup)
+                .map_err(|(k, m)| format!("--duration: soak.{k} {m}"))?;
         }
         if let Some(r) = rate {
             check_rate(r, self.run.batch.0).map_err(|m| format!("--rate: {m}"))?;
@@ -455,6 +462,9 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         Some(b) => Some(boson::check(b).map_err(|(k, m)| at(&format!("boson.{k}"), m))?),
         None => None,
     };
+    let soak_file = raw.soak.clone();
+    let soak = soak::check(raw.soak, run.duration, run.warmup)
+        .map_err(|(k, m)| at(&format!("soak.{k}"), m))?;
     let t = raw.thresholds;
     if t.min_rate_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
         return Err(at(
@@ -476,6 +486,8 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         faults,
         webhooks,
         boson,
+        soak,
+        soak_file,
         thresholds: Thresholds {
             max_lost: Some(t.max_lost.unwrap_or(0)),
             max_duplicated: Some(t.max_duplicated.unwrap_or(0)),

@@ -20,6 +20,8 @@ pub struct PlanFile {
     #[serde(default)]
     pub webhooks: WebhooksFile,
     pub boson: Option<super::boson::BosonFile>,
+    #[serde(default)]
+    pub soak: super::soak::SoakFile,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -120,6 +120,7 @@ pub fn render(s: &RunSummary) -> String {
                 (plot("plot-attempts", "Batches by the attempts they took.", plots::attempts(&s.distributions.attempts)))
                 h2 { "Checks" }
                 (checks(s))
+                (super::soak::html(s))
                 @if let Some(b) = &s.boson {
                     h2 id="boson" { "Boson" }
                     (super::boson::section(b))
@@ -156,7 +157,8 @@ fn checks(s: &RunSummary) -> Markup {
                 @let status = match c.status { Status::Pass => "pass", Status::Fail => "fail", Status::Skipped => "skipped" };
                 tr class=(status) {
                     td { (c.name) } td.num { (opt(c.value)) } td { (c.limit) }
-                    td { b { (status.to_uppercase()) } } td { (c.source) } td { (c.what) }
+                    td { b { (status.to_uppercase()) } } td { (c.source) }
+                    td { (c.what) @if let Some(d) = &c.detail { br; i { (d) } } }
                 }
             }
         }

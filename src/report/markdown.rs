@@ -47,6 +47,19 @@ pub fn render(s: &RunSummary) -> String {
     if let Some(d) = &s.dual_balance {
         let _ = writeln!(md, "{}\n", super::boson::balance_line(d));
     }
+    if let Some(p) = &s.partial {
+        let _ = writeln!(md, "**Partial:** {p}\n");
+    }
+    for line in [
+        super::soak::target_line(s),
+        super::soak::stability_line(s),
+        super::soak::windows_line(s),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = writeln!(md, "{line}\n");
+    }
     let _ = writeln!(md, "| check | value | limit | result |\n|---|---:|---|---|");
     for c in &s.verdict.checks {
         let status = match c.status {
@@ -54,9 +67,13 @@ pub fn render(s: &RunSummary) -> String {
             Status::Fail => "**FAIL**",
             Status::Skipped => "skipped",
         };
+        let detail = match (&c.detail, c.status) {
+            (Some(d), Status::Fail | Status::Skipped) => format!(" ({})", d.replace('|', "\\|")),
+            _ => String::new(),
+        };
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {status} |",
+            "| `{}` | {} | {} | {status}{detail} |",
             c.name,
             value(c.value),
             c.limit.replace('|', "\\|")

@@ -27,6 +27,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod plots;
+pub mod soak;
 mod table;
 
 pub use table::print_table;
@@ -52,6 +53,10 @@ pub struct RunSummary {
     pub planned_s: f64,
     /// Stopped early (Ctrl-C or SIGTERM): the figures cover what ran.
     pub canceled: bool,
+    /// Why these figures do not cover the whole run (a snapshot taken while it
+    /// ran, an interrupted run); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
     pub offered_rate: f64,
     /// Goose users (dispatchers).
     pub users: usize,
@@ -92,6 +97,15 @@ pub struct RunSummary {
     /// Dual's organization balance, when the twin charges a fee per action.
     #[serde(default)]
     pub dual_balance: Option<DualBalance>,
+    /// Each fault window, surge and slice of the timeline, judged on its own.
+    #[serde(default)]
+    pub windows: Vec<crate::soak::windows::WindowVerdict>,
+    /// Memory, descriptors and latency over the run (a long run's checks).
+    #[serde(default)]
+    pub stability: Option<crate::soak::stability::Stability>,
+    /// The target's failures by kind, outages and restarts.
+    #[serde(default)]
+    pub target_events: crate::soak::target::TargetEvents,
 }
 
 /// What the run cost the organization in DUAL tokens, and its runway at that rate.
@@ -157,14 +171,33 @@ pub struct Cpu {
 }
 
 /// One snapshot interval.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct IntervalRow {
     pub end_s: f64,
     pub accepted_per_s: f64,
     pub requests: u64,
     pub errors: u64,
+    /// Attempts that got no reply (refused, reset, timed out).
+    #[serde(default)]
+    pub unreachable: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// The harness's resident memory (MiB) and open descriptors.
+    #[serde(default)]
+    pub rss_mb: Option<f64>,
+    #[serde(default)]
+    pub fds: Option<u64>,
+    /// The twin answered its status read (None: no twin).
+    #[serde(default)]
+    pub twin_up: Option<bool>,
+    /// The twin's own process, when it runs apart.
+    #[serde(default)]
+    pub twin_rss_mb: Option<f64>,
+    #[serde(default)]
+    pub twin_fds: Option<u64>,
+    /// Entries on the twin's fault tape.
+    #[serde(default)]
+    pub tape_entries: Option<u64>,
 }
 
 /// A span of the schedule where the plan disturbs the load.
@@ -274,7 +307,8 @@ pub fn write_all(dir: &Path, s: &RunSummary) -> anyhow::Result<Vec<PathBuf>> {
     use anyhow::Context;
     let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
         let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        crate::soak::save::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     };
     let json = serde_json::to_string_pretty(s).context("cannot serialize the summary")?;

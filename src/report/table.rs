@@ -72,6 +72,16 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             writeln!(out, "    alert {} {at}: {}", a.name, a.detail)?;
         }
     }
+    for line in [
+        super::soak::target_line(s),
+        super::soak::stability_line(s),
+        super::soak::windows_line(s),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        writeln!(out, "  {line}")?;
+    }
     writeln!(
         out,
         "  cpu {:.1} s ({:.2} ms per 1000 actions)",
@@ -94,12 +104,18 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             "  {:<22} {:>12}  {:<12} {}",
             c.name, value, c.limit, status
         )?;
+        if let Some(d) = c.detail.as_ref().filter(|_| c.status != Status::Pass) {
+            writeln!(out, "      {d}")?;
+        }
     }
     if let Some(c) = &s.baseline {
         crate::compare::print(out, c)?;
     }
     if let Some(note) = s.bottleneck_note() {
         writeln!(out, "\n{note}")?;
+    }
+    if let Some(p) = &s.partial {
+        writeln!(out, "\nPARTIAL: {p}")?;
     }
     writeln!(
         out,

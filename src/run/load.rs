@@ -15,7 +15,6 @@ use crate::exit::UsageError;
 use crate::load::{Pacer, Shared};
 use crate::measure::Recorder;
 use crate::plan::Plan;
-use crate::report::IntervalRow;
 use crate::signal::Interrupts;
 use crate::snapshots;
 use crate::twin_link::TwinLink;
@@ -120,7 +119,21 @@ pub(super) async fn load(
     });
     let goose_dir = dir.join("goose");
     let attack = crate::load::attack(shared.clone(), boson.clone(), host, users, &goose_dir);
-    let schedule = begin_schedule(plan, r, link, &shared, boson.as_deref(), users, dir);
+    let saver = super::soak::Saver {
+        plan: plan.clone(),
+        target: r.description.clone(),
+        faults: r.faults.clone(),
+        users,
+        room,
+        run_id: shared.run_id.clone(),
+        rec: recorder.clone(),
+        started_at,
+        cpu0,
+        dir: dir.to_path_buf(),
+        twin_in_process: matches!(link, TwinLink::Embedded(..)),
+        twin_apart: matches!(link, TwinLink::Remote { .. }),
+    };
+    let schedule = begin_schedule(plan, r, link, &shared, boson.as_deref(), users, saver);
     let (attack, schedule) = tokio::join!(attack, schedule);
     relay.abort();
     if let Some(r) = boson_relay {
@@ -144,7 +157,7 @@ pub(super) async fn load(
         );
     }
     schedule.snaps_stop.cancel();
-    let intervals = schedule.snaps.await.unwrap_or_default();
+    let ended = schedule.snaps.await.ok();
     if let Err(e) = &attack {
         let _ = writeln!(out, "error: goose ended with an error: {e:?}");
     }
@@ -158,7 +171,15 @@ pub(super) async fn load(
         canceled,
         cut: shared.cut.is_cancelled() && interrupts.cut.is_cancelled(),
         early_rate: schedule.early_rate,
-        intervals,
+        thirds: ended.as_ref().map_or_else(
+            || (crate::measure::hist(), crate::measure::hist()),
+            |e| e.thirds.clone(),
+        ),
+        restarts: ended
+            .as_ref()
+            .map(|e| e.restarts.clone())
+            .unwrap_or_default(),
+        intervals: ended.map(|e| e.rows).unwrap_or_default(),
         started_at,
         cpu_s,
         hooks,
@@ -170,7 +191,7 @@ pub(super) async fn load(
 struct Schedule {
     /// The twin time of the schedule's zero, when there is a twin.
     epoch: Option<Duration>,
-    snaps: tokio::task::JoinHandle<Vec<IntervalRow>>,
+    snaps: tokio::task::JoinHandle<snapshots::Ended>,
     snaps_stop: CancellationToken,
     early_rate: Option<f64>,
 }
@@ -186,7 +207,7 @@ async fn begin_schedule(
     shared: &Shared,
     boson: Option<&crate::load::boson::Shared>,
     users: usize,
-    dir: &Path,
+    saver: super::soak::Saver,
 ) -> anyhow::Result<Schedule> {
     let all_ready = async {
         shared.pacer.wait_ready(users).await;
@@ -205,7 +226,13 @@ async fn begin_schedule(
         // the whole schedule counts as unsent.
         return Ok(Schedule {
             epoch: None,
-            snaps: tokio::spawn(async { Vec::new() }),
+            snaps: tokio::spawn(async {
+                snapshots::Ended {
+                    rows: Vec::new(),
+                    thirds: (crate::measure::hist(), crate::measure::hist()),
+                    restarts: Vec::new(),
+                }
+            }),
             snaps_stop: CancellationToken::new(),
             early_rate: None,
         });
@@ -241,14 +268,32 @@ async fn begin_schedule(
         b.pacer.begin(start);
     }
     let snaps_stop = CancellationToken::new();
-    let snaps = tokio::spawn(snapshots::run(
-        shared.recorder.clone(),
-        plan.run.snapshot,
-        crate::progress::Progress::new(plan.run.duration, plan.fault_windows(&r.faults)),
-        dir.join("latency.hlog"),
-        start_wall,
-        snaps_stop.clone(),
+    let windows = plan.fault_windows(&r.faults);
+    shared.recorder.set_windows(crate::soak::windows::Book::new(
+        crate::soak::windows::spans(windows.clone(), plan.run.duration, plan.soak.slice),
     ));
+    let hlog = saver.dir.join("latency.hlog");
+    let save: Option<(Duration, snapshots::SaveFn)> = plan.soak.save_every.map(|every| {
+        let saver = Arc::new(saver);
+        let f: snapshots::SaveFn =
+            Arc::new(move |rows, restarts, at_s| saver.save(rows, restarts, at_s));
+        (every, f)
+    });
+    let snaps = tokio::spawn(snapshots::run(snapshots::Snapshotting {
+        rec: shared.recorder.clone(),
+        every: plan.run.snapshot,
+        progress: crate::progress::Progress::new(plan.run.duration, windows),
+        hlog,
+        start_time: start_wall,
+        stop: snaps_stop.clone(),
+        watch: link
+            .probe()
+            .map(|p| crate::soak::target::Watch::new(p, r.faults.clone())),
+        thirds: thirds(plan),
+        save,
+        thresholds: plan.thresholds.clone(),
+        leak_mib_per_s: plan.soak.test_leak_mib_per_s,
+    }));
     let (steady0, steady1) = plan.steady_window();
     let early_rate = match epoch {
         None => None,
@@ -266,6 +311,16 @@ async fn begin_schedule(
         snaps_stop,
         early_rate,
     })
+}
+
+/// The first and last thirds of the measured run (after the warm-up), seconds.
+fn thirds(plan: &Plan) -> [(f64, f64); 2] {
+    let (w, d) = (
+        plan.run.warmup.as_secs_f64(),
+        plan.run.duration.as_secs_f64(),
+    );
+    let third = (d - w).max(0.0) / 3.0;
+    [(w, w + third), (d - third, d)]
 }
 
 /// The process's Ctrl-C/SIGTERM, relayed into this run: the first stops the load,

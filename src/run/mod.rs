@@ -12,6 +12,7 @@ use gauntlet_mock::{Rule, SecretString, TwinConfig};
 
 mod boson;
 mod load;
+mod soak;
 
 use crate::cli::RunArgs;
 use crate::exit::UsageError;
@@ -287,6 +288,9 @@ struct Loaded {
     /// The applied rate over the steady part, read when it ended.
     early_rate: Option<f64>,
     intervals: Vec<IntervalRow>,
+    /// Latency of the first and last thirds of the measured run.
+    thirds: (hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>),
+    restarts: Vec<crate::soak::target::Restart>,
     started_at: SystemTime,
     cpu_s: f64,
     hooks: crate::webhook_run::Hooks,
@@ -341,18 +345,43 @@ async fn load_and_judge(
         None => Ok(None),
     };
     let account = oracle.as_ref().ok().cloned().flatten();
+    let rows = l.intervals.clone();
     let mut summary = summarize(
         plan,
-        r,
+        &r.description,
+        &r.faults,
         l.users,
         l.room,
         &l.run_id,
         &l.recorder,
-        account,
+        account.clone(),
         l.intervals,
         l.started_at,
         l.cpu_s,
         l.hooks.on(),
+    );
+    soak::add(
+        &mut summary,
+        soak::Extras {
+            plan,
+            rec: &l.recorder,
+            rows: &rows,
+            thirds: Some(&l.thirds),
+            restarts: &l.restarts,
+            // A restarted twin's ledger starts at its restart: no window is judged on it.
+            twin: match (&account, l.epoch) {
+                (Some(a), Some(epoch)) if l.restarts.is_empty() => {
+                    Some(crate::soak::windows::TwinSide {
+                        oracle: &a.oracle,
+                        run_id: &l.run_id,
+                        epoch,
+                    })
+                }
+                _ => None,
+            },
+            twin_in_process: matches!(link, TwinLink::Embedded(..)),
+            twin_apart: matches!(link, TwinLink::Remote { .. }),
+        },
     );
     summary.dual_balance = boson::dual_balance(plan, link);
     if let Some((figures, checks)) = l.boson.as_ref().and_then(|b| boson::judge(plan, b, link)) {
@@ -362,6 +391,12 @@ async fn load_and_judge(
     if l.canceled {
         summary.canceled = true;
         summary.verdict.interrupted();
+        summary.partial = Some(format!(
+            "interrupted {:.0} s into a {:.0} s schedule: the figures cover what ran",
+            rows.last()
+                .map_or(0.0, |r| r.end_s.min(plan.run.duration.as_secs_f64())),
+            plan.run.duration.as_secs_f64()
+        ));
     }
     if let Err(e) = &oracle {
         summary
@@ -405,7 +440,8 @@ async fn load_and_judge(
 #[allow(clippy::too_many_arguments)]
 fn summarize(
     plan: &Plan,
-    r: &Resolved,
+    target: &str,
+    faults: &[Rule],
     users: usize,
     room: usize,
     run_id: &str,
@@ -447,7 +483,7 @@ fn summarize(
         schema_version: report::SCHEMA_VERSION,
         plan: plan.name.clone(),
         seed: plan.run.seed,
-        target: r.description.clone(),
+        target: target.to_string(),
         duration_s: ended_at
             .duration_since(started_at)
             .unwrap_or_default()
@@ -482,7 +518,7 @@ fn summarize(
             per_1000_actions_ms: cpu_s * 1e6 / counts.actions.max(1) as f64,
         },
         intervals,
-        fault_windows: plan.fault_windows(&r.faults),
+        fault_windows: plan.fault_windows(faults),
         distributions: Distributions {
             latency: measure::distribution(&h.latency),
             service: measure::distribution(&h.service),
@@ -495,6 +531,10 @@ fn summarize(
         provenance: Provenance::here(&plan.path, &plan.text, plan.run.seed, &started, &ended),
         boson: None,
         dual_balance: None,
+        partial: None,
+        windows: Vec::new(),
+        stability: None,
+        target_events: Default::default(),
         started_at: started,
         ended_at: ended,
     }

@@ -97,7 +97,7 @@ fn route(
         .find_map(|p| Some((p, p.control_methods(path)?)));
     let allowed: &[Method] = match (path, &platform) {
         ("rules", _) => &[Method::GET, Method::PUT],
-        ("oracle" | "tape" | "traces", _) => &[Method::GET],
+        ("oracle" | "tape" | "traces" | "status", _) => &[Method::GET],
         ("clock/advance" | "reset", _) => &[Method::POST],
         (_, Some((_, methods))) => methods,
         _ => {
@@ -131,6 +131,7 @@ fn route(
             )
         }
         ("oracle", _) => oracle(engine, platforms, query),
+        ("status", _) => ok(serde_json::to_value(engine.status()).unwrap_or_default()),
         ("traces", _) => {
             let id = text_param(query, "trace_id").ok_or_else(|| {
                 ApiError::field("trace_id", "give the trace id (32 hex digits) to follow")

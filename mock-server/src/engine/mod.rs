@@ -15,6 +15,7 @@
 //! - [`platform`]: the `Platform` trait, the seam to the platforms above.
 //! - [`webhooks`]: registry, signed delivery with retries, for every platform.
 //! - [`traces`]: requests that carried a W3C `traceparent`, followable end to end.
+//! - [`status`]: this process's instance id, memory, descriptors and tape fill.
 
 pub mod clock;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod ratelimit;
 pub mod reply;
 pub mod secret;
 pub mod server;
+pub mod status;
 pub mod traces;
 pub mod webhooks;
 
@@ -63,6 +65,8 @@ pub struct Engine {
     delivery_seq: AtomicU64,
     /// Cancelled when the server shuts down: hangs, delays and background tasks end.
     pub shutdown: CancellationToken,
+    /// This process: a restart gives another instance id.
+    pub identity: status::Identity,
 }
 
 impl Engine {
@@ -76,6 +80,7 @@ impl Engine {
             seq: AtomicU64::new(0),
             delivery_seq: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
+            identity: status::Identity::new(),
             config,
         }
     }
@@ -88,6 +93,19 @@ impl Engine {
     /// The next webhook delivery attempt's number.
     pub fn next_delivery_seq(&self) -> u64 {
         self.delivery_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// This process and its bounded stores, now (`GET /_gauntlet/status`).
+    pub fn status(&self) -> status::Status {
+        let (tape_entries, tape_capacity) = self.faults.tape.fill();
+        status::Status {
+            instance: self.identity.instance.clone(),
+            uptime_ms: self.identity.started.elapsed().as_millis() as u64,
+            rss_bytes: status::rss_bytes(),
+            open_fds: status::open_fds(),
+            tape_entries: tape_entries as u64,
+            tape_capacity: tape_capacity as u64,
+        }
     }
 
     /// The oracle's account as of now.

@@ -157,6 +157,7 @@ fn check(name: &'static str, what: &'static str, value: Option<f64>, limit: f64)
         limit: format!("<= {limit}"),
         status,
         source: "twin",
+        detail: None,
     }
 }
 
@@ -176,6 +177,7 @@ pub fn checks(f: &BosonFigures, t: &BosonThresholds, twin: bool) -> Vec<Check> {
                 Status::Fail
             },
             source: "client",
+            detail: None,
         },
         Check {
             name: "boson_funds_conserved",
@@ -188,6 +190,7 @@ pub fn checks(f: &BosonFigures, t: &BosonThresholds, twin: bool) -> Vec<Check> {
                 (true, false) => Status::Fail,
             },
             source: "twin",
+            detail: None,
         },
         check(
             "boson_lost_transitions",

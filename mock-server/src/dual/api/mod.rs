@@ -217,7 +217,7 @@ fn arrive(
     let fingerprints = match (&submission, &cx.principal) {
         (Some(Ok(sub)), Ok(p)) if p.require(route.scope(&cx.method)).is_ok() => {
             let tags = sub.actions.iter().map(|a| oracle::run_tag(&a.payload));
-            oracle.arrived(sub.fingerprints.iter().copied().zip(tags));
+            oracle.arrived(sub.fingerprints.iter().copied().zip(tags), cx.now);
             sub.fingerprints.as_slice()
         }
         _ => &[],

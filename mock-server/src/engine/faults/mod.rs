@@ -313,6 +313,68 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_rule_goes_on_where_the_timeline_was() {
+        let secs = Duration::from_secs;
+        let window = RuleSpec {
+            at: Some(secs(10)),
+            for_: Some(secs(30)),
+            ..spec("stall")
+        }
+        .validate("faults[0]")
+        .expect("valid");
+        let every = RuleSpec {
+            at: Some(secs(5)),
+            every: Some(secs(10)),
+            for_: Some(secs(2)),
+            ..spec("stall")
+        }
+        .validate("faults[1]")
+        .expect("valid");
+        let resumed = window.resumed(secs(25)).expect("still open");
+        assert_eq!(
+            resumed.when,
+            When::Window {
+                at: secs(0),
+                len: secs(15)
+            }
+        );
+        assert_eq!(
+            resumed.spec.validate("x").expect("valid").when,
+            resumed.when,
+            "the spec says the same"
+        );
+        assert_eq!(
+            window.resumed(secs(4)).map(|r| r.when),
+            Some(When::Window {
+                at: secs(6),
+                len: secs(30)
+            })
+        );
+        assert!(window.resumed(secs(40)).is_none(), "over");
+        for (ago, next) in [(secs(2), 3), (secs(26), 9), (secs(25), 0)] {
+            let r = every.resumed(ago).expect("recurring");
+            assert_eq!(
+                r.when,
+                When::Every {
+                    at: secs(next),
+                    period: secs(10),
+                    len: secs(2)
+                },
+                "{ago:?}"
+            );
+            for t in 0..40 {
+                // The rest of a window open at the restart is skipped.
+                let skipped = every
+                    .when
+                    .window_end(ago)
+                    .is_some_and(|end| next != 0 && ago + secs(t) < end);
+                let expected = every.when.live(ago + secs(t)) && !skipped;
+                assert_eq!(r.when.live(secs(t)), expected, "{ago:?} +{t}");
+            }
+        }
+    }
+
+    #[test]
     fn a_stall_holds_until_its_window_closes() {
         let rule = RuleSpec {
             at: Some(Duration::from_secs(10)),

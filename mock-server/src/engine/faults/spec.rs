@@ -307,6 +307,42 @@ impl Rule {
         r.spec.at = Some(r.spec.at.unwrap_or_default() + by);
         r
     }
+
+    /// The same rule as if its set had been installed `ago` earlier: for a twin
+    /// that restarted mid-run, so the plan's timeline goes on where it was. A
+    /// window already over is gone (None); one open now stays open to its end; a
+    /// recurring one keeps its phase, and one open now resumes at its next turn.
+    pub fn resumed(&self, ago: Duration) -> Option<Rule> {
+        let mut r = self.clone();
+        match &mut r.when {
+            When::Always => return Some(r),
+            When::Window { at, len } => {
+                if *at >= ago {
+                    *at -= ago;
+                } else if *at + *len > ago {
+                    *len = *at + *len - ago;
+                    *at = Duration::ZERO;
+                } else {
+                    return None;
+                }
+                r.spec.for_ = Some(*len);
+                r.spec.at = Some(*at);
+            }
+            When::Every { at, period, .. } => {
+                if *at >= ago {
+                    *at -= ago;
+                } else {
+                    let into = (ago - *at).as_nanos() % period.as_nanos().max(1);
+                    *at = match into {
+                        0 => Duration::ZERO,
+                        n => Duration::from_nanos((period.as_nanos() - n) as u64),
+                    };
+                }
+                r.spec.at = Some(*at);
+            }
+        }
+        Some(r)
+    }
 }
 
 /// A rule that does not make sense, naming the key that is wrong.

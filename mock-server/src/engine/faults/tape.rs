@@ -74,6 +74,12 @@ impl Tape {
         t.entries.push_back(entry);
     }
 
+    /// Entries kept now, and the most that are kept.
+    pub fn fill(&self) -> (usize, usize) {
+        let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (t.entries.len(), self.capacity)
+    }
+
     /// Entries with `seq >= since`, at most `limit`.
     pub fn view(&self, since: u64, limit: usize) -> TapeView {
         let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());

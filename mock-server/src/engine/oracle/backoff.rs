@@ -2,7 +2,7 @@
 //! client was told (or, told nothing, the least it should wait) and when the same
 //! operation came back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -86,6 +86,21 @@ pub struct BackoffGrade {
     /// the same time ([`Spread`]); absent while no group is large enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<Spread>,
+    /// Early retries by the tenth of a second of twin time they arrived in (only those
+    /// with any, at most [`MAX_EARLY_SECONDS`]): a long run's account by window.
+    #[serde(default)]
+    pub early_seconds: Vec<EarlySecond>,
+}
+
+/// Tenths of a second with early retries kept at most (hours of a flawed client).
+pub(super) const MAX_EARLY_SECONDS: usize = 100_000;
+
+/// Early retries that arrived in one tenth of a second of twin time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct EarlySecond {
+    /// Twin time in tenths of a second.
+    pub tenth: u32,
+    pub early: u64,
 }
 
 /// A faulted reply waiting for the next attempt of its operation.
@@ -134,6 +149,8 @@ pub(super) struct Backoff {
     retries_linked: u64,
     early: u64,
     early_unadvised: u64,
+    /// Early retries by the tenth of a second of twin time they arrived in (bounded).
+    early_seconds: BTreeMap<u32, u64>,
     pub(super) gap: Histogram<u64>,
     pub(super) advised: Histogram<u64>,
     pub(super) over_advice: Histogram<u64>,
@@ -164,6 +181,7 @@ impl Backoff {
             retries_linked: 0,
             early: 0,
             early_unadvised: 0,
+            early_seconds: BTreeMap::new(),
             gap: histogram(),
             advised: histogram(),
             over_advice: histogram(),
@@ -253,6 +271,10 @@ impl Backoff {
         self.spreads.add(a.sent_at, a.advice, attempt, now);
         if gap < wait {
             self.early += 1;
+            if self.early_seconds.len() < MAX_EARLY_SECONDS {
+                let at = super::ledger::tenths(now);
+                *self.early_seconds.entry(at).or_default() += 1;
+            }
             if !a.advice.advised() {
                 self.early_unadvised += 1;
             }
@@ -339,6 +361,14 @@ impl Backoff {
             over_advice: Percentiles::of(&self.over_advice),
             early_by: Percentiles::of(&self.early_by),
             spread: self.spreads.view(),
+            early_seconds: self
+                .early_seconds
+                .iter()
+                .map(|(s, n)| EarlySecond {
+                    tenth: *s,
+                    early: *n,
+                })
+                .collect(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! run tag, the same account for the load's own actions.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,9 @@ struct Entry {
     rejected: bool,
     /// The run the action belongs to (an index into `Ledger::runs`), 0 for none.
     run: u32,
+    /// Twin time at its first arrival, in tenths of a second: which part of a
+    /// run's timeline it belongs to ([`Ledger::seconds`]).
+    first_ds: u32,
 }
 
 /// What became of one action: the one classification both the whole ledger and
@@ -89,6 +93,21 @@ pub struct RunActions {
     pub lost: u64,
 }
 
+/// One tenth of a second of twin time in which some of a run's actions that were
+/// lost or duplicated first arrived (`GET /_gauntlet/oracle`, `run_seconds`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct SecondCounts {
+    /// Twin time in tenths of a second.
+    pub tenth: u32,
+    pub lost: u32,
+    pub duplicated: u32,
+}
+
+/// Twin time in tenths of a second (saturating: 13 years fit).
+pub(super) fn tenths(t: Duration) -> u32 {
+    (t.as_millis() / 100).min(u128::from(u32::MAX)) as u32
+}
+
 /// The ledger's verdict on actions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct ActionCounts {
@@ -124,13 +143,18 @@ impl Ledger {
     pub(super) fn arrived<'a>(
         &mut self,
         actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
+        now: Duration,
     ) {
+        let now_ds = tenths(now);
         for (fp, tag) in actions {
             let run = match tag {
                 Some(t) if !self.actions.contains_key(&fp) => self.run(t),
                 _ => 0,
             };
-            let e = self.actions.entry(fp).or_default();
+            let e = self.actions.entry(fp).or_insert(Entry {
+                first_ds: now_ds,
+                ..Entry::default()
+            });
             e.arrived += 1;
             if e.run == 0 {
                 e.run = run;
@@ -179,6 +203,34 @@ impl Ledger {
         self.runs
             .iter()
             .filter_map(|(i, tag)| Some((tag.clone(), by_index.remove(i)?)))
+            .collect()
+    }
+
+    /// Where each run's lost and duplicated actions first arrived: per tenth of a
+    /// second of twin time, only those that have any, oldest first. A long run's
+    /// account by window.
+    pub(super) fn seconds(&self) -> BTreeMap<String, Vec<SecondCounts>> {
+        let mut by_index: HashMap<u32, BTreeMap<u32, SecondCounts>> = HashMap::new();
+        for e in self.actions.values().filter(|e| e.run != 0) {
+            let (lost, duplicated) = match e.fate() {
+                Fate::Lost => (1, 0),
+                Fate::Duplicated(_) => (0, 1),
+                Fate::Rejected | Fate::Once => continue,
+            };
+            let c = by_index
+                .entry(e.run)
+                .or_default()
+                .entry(e.first_ds)
+                .or_insert(SecondCounts {
+                    tenth: e.first_ds,
+                    ..SecondCounts::default()
+                });
+            c.lost += lost;
+            c.duplicated += duplicated;
+        }
+        self.runs
+            .iter()
+            .filter_map(|(i, tag)| Some((tag.clone(), by_index.remove(i)?.into_values().collect())))
             .collect()
     }
 
@@ -255,7 +307,10 @@ mod tests {
     use serde_json::json;
 
     fn tagged(l: &mut Ledger, fp: u8, payload: serde_json::Value) -> [u8; 16] {
-        l.arrived([([fp; 16], run_tag(&payload))]);
+        l.arrived(
+            [([fp; 16], run_tag(&payload))],
+            Duration::from_secs(u64::from(fp)),
+        );
         [fp; 16]
     }
 
@@ -281,6 +336,24 @@ mod tests {
                 (other, Ok(())),
             ],
             None,
+        );
+        let seconds = l.seconds();
+        let r1_seconds = [
+            SecondCounts {
+                tenth: 20,
+                lost: 0,
+                duplicated: 1,
+            },
+            SecondCounts {
+                tenth: 30,
+                lost: 1,
+                duplicated: 0,
+            },
+        ];
+        assert_eq!(
+            seconds.get("r1").map(Vec::as_slice),
+            Some(&r1_seconds[..]),
+            "{seconds:?}"
         );
         let runs = l.runs();
         let r1 = RunActions {

@@ -119,6 +119,11 @@ pub struct OracleView {
     /// `"run": "<id>"`), by run id; at most [`MAX_RUNS`], the oldest forgotten.
     #[serde(default)]
     pub runs: BTreeMap<String, RunActions>,
+    /// Per run, the tenths of a second of twin time in which its lost and
+    /// duplicated actions first arrived (only those with any): a long run's
+    /// account by window.
+    #[serde(default)]
+    pub run_seconds: BTreeMap<String, Vec<ledger::SecondCounts>>,
 }
 
 impl Default for Oracle {
@@ -180,8 +185,12 @@ impl Oracle {
 
     /// These actions reached the twin in a request, each with its run tag
     /// ([`run_tag`]) if it is one of a run's own.
-    pub fn arrived<'a>(&self, actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>) {
-        self.ledger().arrived(actions);
+    pub fn arrived<'a>(
+        &self,
+        actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
+        now: Duration,
+    ) {
+        self.ledger().arrived(actions, now);
     }
 
     /// Each run's account of its own actions, by run tag.
@@ -296,9 +305,9 @@ impl Oracle {
 
     pub fn view(&self, windows: &[(String, Duration, Duration)], now: Duration) -> OracleView {
         // One lock for the ledger's three accounts, so they agree with each other.
-        let (actions, idempotency, runs) = {
+        let (actions, idempotency, runs, run_seconds) = {
             let l = self.ledger();
-            (l.counts(), l.keys(), l.runs())
+            (l.counts(), l.keys(), l.runs(), l.seconds())
         };
         OracleView {
             effects: self.effects.counts(),
@@ -307,6 +316,7 @@ impl Oracle {
             backoff: self.backoff(),
             bursts: self.bursts(windows, now),
             runs,
+            run_seconds,
         }
     }
 
@@ -328,7 +338,7 @@ mod tests {
     fn ledger_classifies_each_action() {
         let o = Oracle::new();
         let (once, twice, lost, rejected) = ([1; 16], [2; 16], [3; 16], [4; 16]);
-        o.arrived([once, twice, lost, rejected].map(|fp| (fp, None)));
+        o.arrived([once, twice, lost, rejected].map(|fp| (fp, None)), S(0));
         o.outcomes(
             &[
                 (once, Ok(())),
