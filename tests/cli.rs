@@ -265,7 +265,10 @@ fn run_draws_a_progress_bar_on_a_terminal() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("\u{1b}[2K") && text.contains("s/2s] [") && text.contains("actions/s"),
+        text.contains("\u{1b}[2K")
+            && text.contains("s/2s, ")
+            && text.contains(" left] [")
+            && text.contains("actions/s"),
         "a bar redrawn in place: {text}"
     );
 }

@@ -34,5 +34,6 @@ mod runs;
 mod seeds;
 mod signals;
 mod smoke;
+mod soak;
 mod subgraph;
 mod webhooks;

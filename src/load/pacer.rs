@@ -59,6 +59,9 @@ pub struct Pacer {
     batch: (usize, usize),
     rates: Box<dyn RateSchedule>,
     state: Mutex<State>,
+    /// This process's share of the schedule: the slots whose number is `.0`
+    /// modulo `.1` (segments of one plan add up to it exactly).
+    segment: (u64, u64),
 }
 
 impl std::fmt::Debug for Pacer {
@@ -103,7 +106,16 @@ impl Pacer {
                 index: 0,
                 rng: StdRng::seed_from_u64(seed),
             }),
+            segment: (0, 1),
         }
+    }
+
+    /// Only segment `index` of `count`: every `count`-th slot of the whole
+    /// schedule, from slot `index`. The whole schedule is still drawn (the same
+    /// sizes and times in every segment), so the segments partition it exactly.
+    pub fn segmented(mut self, index: u64, count: u64) -> Self {
+        self.segment = (index, count.max(1));
+        self
     }
 
     /// Set the schedule's zero (once; later calls change nothing) and release the
@@ -140,19 +152,23 @@ impl Pacer {
     pub fn next(&self) -> Option<Slot> {
         let start = *self.start.get()?;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.next_at >= self.end {
-            return None;
+        loop {
+            if s.next_at >= self.end {
+                return None;
+            }
+            let size = s.rng.random_range(self.batch.0..=self.batch.1);
+            let slot = Slot {
+                index: s.index,
+                intended: start + s.next_at,
+                size,
+            };
+            let rate = self.rates.rate_at(s.next_at).max(1e-6);
+            s.next_at += Duration::from_secs_f64(size as f64 / rate);
+            s.index += 1;
+            if slot.index % self.segment.1 == self.segment.0 {
+                return Some(slot);
+            }
         }
-        let size = s.rng.random_range(self.batch.0..=self.batch.1);
-        let slot = Slot {
-            index: s.index,
-            intended: start + s.next_at,
-            size,
-        };
-        let rate = self.rates.rate_at(s.next_at).max(1e-6);
-        s.next_at += Duration::from_secs_f64(size as f64 / rate);
-        s.index += 1;
-        Some(slot)
     }
 
     /// The zero, once begun.
@@ -185,7 +201,8 @@ impl Pacer {
             total += self.rates.rate_at(t).max(0.0) * dt.as_secs_f64();
             t += dt;
         }
-        total.round() as u64
+        // This segment's share of what is left.
+        (total / self.segment.1 as f64).round() as u64
     }
 
     /// How long the schedule runs.
@@ -222,6 +239,34 @@ mod tests {
             assert!((got - want).abs() <= 500.0, "window {i}: {got} vs {want}");
         }
         assert!(p.next().is_none(), "bounded: no slot after the end");
+    }
+
+    #[test]
+    fn segments_partition_the_schedule_exactly() {
+        let start = Instant::now();
+        let all: Vec<Slot> = {
+            let p = Pacer::new(start, Duration::from_secs(5), (5, 50), 3, |_| 2000.0);
+            std::iter::from_fn(|| p.next()).collect()
+        };
+        let mut joined: Vec<Slot> = (0..3)
+            .flat_map(|i| {
+                let p = Pacer::new(start, Duration::from_secs(5), (5, 50), 3, |_| 2000.0)
+                    .segmented(i, 3);
+                std::iter::from_fn(move || p.next()).collect::<Vec<_>>()
+            })
+            .collect();
+        joined.sort_by_key(|s| s.index);
+        assert_eq!(
+            joined, all,
+            "three segments are the whole schedule, each slot once"
+        );
+        let one = Pacer::new(start, Duration::from_secs(5), (5, 50), 3, |_| 2000.0).segmented(1, 3);
+        let share: usize = std::iter::from_fn(|| one.next()).map(|s| s.size).sum();
+        let whole: usize = all.iter().map(|s| s.size).sum();
+        assert!(
+            (share as f64 - whole as f64 / 3.0).abs() < whole as f64 * 0.05,
+            "{share} of {whole}"
+        );
     }
 
     #[tokio::test]

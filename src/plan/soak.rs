@@ -85,7 +85,13 @@ pub fn check(
     if slice.is_some_and(|d| d < Duration::from_secs(1)) {
         return Err(("slice", "must be at least 1s (or 0s for none)".into()));
     }
-    let settle = f.settle.unwrap_or((duration / 2).max(warmup));
+    // Half the run, or the warm-up when that is longer (and still inside the run).
+    let half = duration / 2;
+    let settle = f.settle.unwrap_or(if warmup < duration {
+        half.max(warmup)
+    } else {
+        half
+    });
     if settle >= duration {
         return Err((
             "settle",
@@ -148,6 +154,13 @@ mod tests {
             (short.save_every, short.slice, short.stability),
             (None, None, false)
         );
+        let warm = check(
+            SoakFile::default(),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .expect("a warm-up as long as the run is no error");
+        assert_eq!(warm.settle, Duration::from_millis(2500));
     }
 
     #[test]
