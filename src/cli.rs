@@ -40,6 +40,10 @@ pub enum Command {
     /// requests/s, the twin frozen for 1 s: p99 should be ~900 ms), the same
     /// without the freeze, and a pacing sweep; writes calibration.json.
     Calibrate(CalibrateArgs),
+    /// Join the run folders of a plan's segments (`run --segment i/n`) into one
+    /// run: histograms merged bucket by bucket, counters summed, the verdict
+    /// recomputed against the plan; a missing segment makes it partial.
+    Merge(MergeArgs),
     /// Print the JSON Schema of summary.json (committed as
     /// reports/schema/summary.schema.json).
     #[command(hide = true)]
@@ -147,6 +151,24 @@ pub struct RunArgs {
     /// (default 10).
     #[arg(long, env = "GAUNTLET_TOLERANCE")]
     pub tolerance: Option<f64>,
+    /// Run only segment i of n of the plan (0-based, e.g. 1/4): every n-th batch,
+    /// for `gauntlet merge` to join with the others.
+    #[arg(long, env = "GAUNTLET_SEGMENT")]
+    pub segment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct MergeArgs {
+    /// The segments' run folders.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged run's folder goes.
+    #[arg(long, env = "GAUNTLET_OUT")]
+    pub out: PathBuf,
+    /// The shared twin every segment pointed at: its account is read once, here
+    /// (GAUNTLET_CONTROL_TOKEN).
+    #[arg(long, env = "GAUNTLET_TWIN")]
+    pub twin: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -55,6 +55,9 @@ async fn main() -> ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Merge(args) => gauntlet::merge::run(args, env, &mut std::io::stdout())
+            .await
+            .map(|o| exit::of_verdict(o.verdict.pass)),
         Command::Run(args) => {
             let interrupts = gauntlet::signal::Interrupts::install();
             gauntlet::run::run_with(args, env, &interrupts, &mut std::io::stdout())

@@ -42,6 +42,57 @@ pub struct Hists {
     pub lag: Histogram<u64>,
 }
 
+impl Hists {
+    /// Every histogram under the tag `histograms.hlog` gives it.
+    pub fn tagged(&self) -> [(&'static str, &Histogram<u64>); 8] {
+        [
+            ("latency", &self.latency),
+            ("request_latency", &self.request_latency),
+            ("service", &self.service),
+            ("accept", &self.accept),
+            ("attempts", &self.attempts),
+            ("gap", &self.gap),
+            ("advised", &self.advised),
+            ("lag", &self.lag),
+        ]
+    }
+
+    /// The histogram under `tag`, to add another run's into.
+    pub fn by_tag(&mut self, tag: &str) -> Option<&mut Histogram<u64>> {
+        Some(match tag {
+            "latency" => &mut self.latency,
+            "request_latency" => &mut self.request_latency,
+            "service" => &mut self.service,
+            "accept" => &mut self.accept,
+            "attempts" => &mut self.attempts,
+            "gap" => &mut self.gap,
+            "advised" => &mut self.advised,
+            "lag" => &mut self.lag,
+            _ => return None,
+        })
+    }
+}
+
+impl Counts {
+    /// Add another run's counts (a segment's) to these.
+    pub fn add(&mut self, o: &Counts) {
+        self.batches += o.batches;
+        self.actions += o.actions;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.refused += o.refused;
+        self.gave_up += o.gave_up;
+        self.unsent += o.unsent;
+        self.requests += o.requests;
+        for (k, v) in &o.outcomes {
+            *self.outcomes.entry(k.clone()).or_default() += v;
+        }
+        self.early += o.early;
+        self.cut_off += o.cut_off;
+        self.harness_errors += o.harness_errors;
+    }
+}
+
 impl Default for Hists {
     fn default() -> Self {
         Self {
@@ -313,6 +364,17 @@ impl Recorder {
 
     pub fn started(&self) -> Instant {
         *self.started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A recorder holding figures already measured (merged segments).
+    pub fn from_parts(hists: Hists, counts: Counts) -> Self {
+        let r = Self::new();
+        {
+            let mut s = r.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.total = hists;
+            s.counts = counts;
+        }
+        r
     }
 
     /// Book batches by window from now on.

@@ -155,11 +155,25 @@ impl TwinLink {
 
     /// Install `rules`; returns the twin time at which their windows start.
     pub async fn install(&self, rules: &[Rule]) -> anyhow::Result<Option<Duration>> {
+        self.install_labeled(rules, None).await
+    }
+
+    /// Install `rules` under `label` (a run's id, which other segments of the
+    /// run wait for); returns the twin time at which their windows start.
+    pub async fn install_labeled(
+        &self,
+        rules: &[Rule],
+        label: Option<&str>,
+    ) -> anyhow::Result<Option<Duration>> {
         match self {
             TwinLink::Embedded(h, _) => {
                 let twin = h.twin();
                 let epoch = twin.engine.clock.now();
-                twin.engine.faults.install(rules.to_vec(), epoch);
+                twin.engine.faults.install_labeled(
+                    rules.to_vec(),
+                    epoch,
+                    label.map(str::to_string),
+                );
                 Ok(Some(epoch))
             }
             TwinLink::Remote { base, token, http } => {
@@ -167,7 +181,7 @@ impl TwinLink {
                 let reply = http
                     .put(format!("{base}/_gauntlet/rules"))
                     .header("x-gauntlet-token", token.expose())
-                    .json(&json!({ "rules": specs }))
+                    .json(&json!({ "rules": specs, "label": label }))
                     .send()
                     .await
                     .map_err(|e| unreachable(base, &e))?;
@@ -194,6 +208,33 @@ impl TwinLink {
             }
             TwinLink::None => Ok(None),
         }
+    }
+
+    /// The installed rules' label, their epoch and the twin's clock now (for a
+    /// segment meeting the others on a shared twin); None without a remote twin.
+    pub async fn rules_label(
+        &self,
+    ) -> anyhow::Result<Option<(Option<String>, Duration, Duration)>> {
+        let TwinLink::Remote { base, token, http } = self else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = http
+            .get(format!("{base}/_gauntlet/rules"))
+            .header("x-gauntlet-token", token.expose())
+            .send()
+            .await
+            .map_err(|e| unreachable(base, &e))?
+            .error_for_status()
+            .map_err(|e| unreachable(base, &e))?
+            .json()
+            .await
+            .map_err(|e| unreachable(base, &e))?;
+        let ms = |k: &str| Duration::from_millis(v[k].as_u64().unwrap_or(0));
+        Ok(Some((
+            v["label"].as_str().map(str::to_string),
+            ms("epoch_ms"),
+            ms("now_ms"),
+        )))
     }
 
     /// The fault tape as JSON Lines (every kept entry, in order); None without a twin.

@@ -158,6 +158,8 @@ pub struct Plan {
     pub soak: soak::Soak,
     /// `[soak]` as written: its defaults follow `--duration`.
     soak_file: soak::SoakFile,
+    /// This process's share of the plan (`--segment i/n`).
+    pub segment: Option<crate::segment::Segment>,
 }
 
 impl Plan {
@@ -488,6 +490,7 @@ fn check(raw: raw::PlanFile, text: &str, path: &Path) -> Result<Plan, ConfigErro
         boson,
         soak,
         soak_file,
+        segment: None,
         thresholds: Thresholds {
             max_lost: Some(t.max_lost.unwrap_or(0)),
             max_duplicated: Some(t.max_duplicated.unwrap_or(0)),

@@ -57,6 +57,16 @@ pub struct RunSummary {
     /// ran, an interrupted run); absent for a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<String>,
+    /// This run was one segment of the plan (`--segment i/n`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<crate::segment::Segment>,
+    /// Tags every action of the load (`payload.run`); the twin's account of the
+    /// run is under this id. Segments of one plan and seed share it.
+    #[serde(default)]
+    pub run_id: String,
+    /// The segments' folders this run was merged from (`gauntlet merge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<String>,
     pub offered_rate: f64,
     /// Goose users (dispatchers).
     pub users: usize,
@@ -171,7 +181,7 @@ pub struct Cpu {
 }
 
 /// One snapshot interval.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct IntervalRow {
     pub end_s: f64,
     pub accepted_per_s: f64,

@@ -67,7 +67,10 @@ pub(super) async fn load(
     interrupts: &Interrupts,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Loaded> {
-    link.reset().await?;
+    // On a shared twin only segment 0 resets it: the others' share arrives there too.
+    if plan.segment.is_none_or(|s| !s.shared_twin || s.index == 0) {
+        link.reset().await?;
+    }
     let hooks = crate::webhook_run::setup(plan, r, link, host, out).await?;
     let users = plan.users();
     let room = room_in_flight(plan, matches!(link, TwinLink::Embedded(..)), out)?;
@@ -77,7 +80,11 @@ pub(super) async fn load(
         move |t: Duration| p.rate_at(t)
     };
     let shared = Arc::new(Shared {
-        pacer: Pacer::unbegun(plan.run.duration, plan.run.batch, plan.run.seed, rates),
+        pacer: match plan.segment {
+            Some(s) => Pacer::unbegun(plan.run.duration, plan.run.batch, plan.run.seed, rates)
+                .segmented(u64::from(s.index), u64::from(s.count)),
+            None => Pacer::unbegun(plan.run.duration, plan.run.batch, plan.run.seed, rates),
+        },
         client: plan.client.clone(),
         creds: crate::client::Credentials::ApiKey(r.key.clone()),
         signer: r.signer.clone(),
@@ -249,9 +256,8 @@ async fn begin_schedule(
         ))
         .into());
     }
-    let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
-    let epoch = match link.install(&faults).await {
-        Ok(e) => e.map(|e| e + LEAD),
+    let (epoch, start) = match zero(plan, r, link, &shared.run_id).await {
+        Ok(z) => z,
         Err(e) => {
             shared.stop.cancel();
             if let Some(b) = boson {
@@ -260,8 +266,7 @@ async fn begin_schedule(
             return Err(e);
         }
     };
-    let start = Instant::now() + LEAD;
-    let start_wall = SystemTime::now() + LEAD;
+    let start_wall = SystemTime::now() + start.saturating_duration_since(Instant::now());
     shared.recorder.set_zero(start);
     shared.pacer.begin(start);
     if let Some(b) = boson {
@@ -311,6 +316,36 @@ async fn begin_schedule(
         snaps_stop,
         early_rate,
     })
+}
+
+/// Install the faults and set the schedule's zero: `LEAD` from now, on the
+/// twin's epoch. Segments on a shared twin meet on one zero instead: segment 0
+/// installs the faults labelled with the run's id and `SHARED_LEAD` ahead, the
+/// others wait for that label. A segment on a shared twin reads no account
+/// (its epoch is None): `gauntlet merge` reads the twin once.
+async fn zero(
+    plan: &Plan,
+    r: &Resolved,
+    link: &TwinLink,
+    run_id: &str,
+) -> anyhow::Result<(Option<Duration>, Instant)> {
+    use crate::segment::SHARED_LEAD;
+    match plan.segment.filter(|s| s.shared_twin) {
+        Some(s) if s.index > 0 => Ok((
+            None,
+            crate::segment::meet(link, run_id, plan.run.duration).await?,
+        )),
+        Some(_) => {
+            let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(SHARED_LEAD)).collect();
+            link.install_labeled(&faults, Some(run_id)).await?;
+            Ok((None, Instant::now() + SHARED_LEAD))
+        }
+        None => {
+            let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
+            let epoch = link.install(&faults).await?.map(|e| e + LEAD);
+            Ok((epoch, Instant::now() + LEAD))
+        }
+    }
 }
 
 /// The first and last thirds of the measured run (after the warm-up), seconds.

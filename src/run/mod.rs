@@ -117,6 +117,7 @@ pub async fn run_with(
         None => None,
     };
     let (plan, resolved) = resolve(plan, &args, &env, out)?;
+    let plan = with_segment(plan, &args, &resolved)?;
     if let Some(s) = &resolved.signer {
         writeln!(out, "eip712: every mutation is signed by {}", s.describe())?;
     }
@@ -192,7 +193,8 @@ fn resolve(
             "{API_KEY_VAR} is not set: the client needs the target's API key"
         ))
     })?;
-    if is_loopback(&url)
+    // A twin: on loopback, or named with --target (a shared twin in a cluster).
+    if (is_loopback(&url) || args.target.is_some())
         && let Some(token) = given(CONTROL_TOKEN_VAR)
     {
         let faults = plan.faults.clone();
@@ -238,12 +240,40 @@ fn resolve(
     ))
 }
 
+/// `--segment i/n`: this process's share of the plan, checked against what
+/// segments cannot do yet.
+fn with_segment(mut plan: Plan, args: &RunArgs, r: &Resolved) -> anyhow::Result<Plan> {
+    let Some(text) = &args.segment else {
+        return Ok(plan);
+    };
+    let mut segment = crate::segment::Segment::parse(text).map_err(UsageError)?;
+    if plan.boson.is_some() {
+        return Err(UsageError(format!(
+            "--segment {text}: a plan with [boson] runs whole (its exchanges are not split yet)"
+        ))
+        .into());
+    }
+    segment.shared_twin = matches!(r.link_kind, LinkKind::Remote(_));
+    if segment.shared_twin && plan.webhooks.handler != crate::plan::HandlerChoice::Off {
+        return Err(UsageError(format!(
+            "--segment {text} on a shared twin: set [webhooks] handler = \"off\" (each segment's handler would receive every segment's events)"
+        ))
+        .into());
+    }
+    plan.segment = Some(segment);
+    Ok(plan)
+}
+
 fn run_dir(args: &RunArgs, plan: &Plan) -> anyhow::Result<PathBuf> {
     let dir = args.out.clone().unwrap_or_else(|| {
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(['-', ':'], "");
-        PathBuf::from("reports").join(format!("{}-{stamp}", plan.name))
+        let seg = plan
+            .segment
+            .map(|s| format!("-seg{}of{}", s.index, s.count))
+            .unwrap_or_default();
+        PathBuf::from("reports").join(format!("{}-{stamp}{seg}", plan.name))
     });
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
@@ -384,6 +414,18 @@ async fn load_and_judge(
         },
     );
     summary.dual_balance = boson::dual_balance(plan, link);
+    summary.segment = plan.segment;
+    summary.run_id = l.run_id.clone();
+    // The totals, histogram by histogram, for `gauntlet merge` (and anyone).
+    let (hists, _) = l.recorder.totals();
+    if let Err(e) = crate::hlog::write(
+        &dir.join(crate::hlog::TOTALS),
+        l.started_at,
+        Duration::from_secs_f64(summary.duration_s),
+        &hists.tagged(),
+    ) {
+        let _ = writeln!(out, "note: {e:#}");
+    }
     if let Some((figures, checks)) = l.boson.as_ref().and_then(|b| boson::judge(plan, b, link)) {
         summary.verdict.add(checks);
         summary.boson = Some(figures);
@@ -438,7 +480,7 @@ async fn load_and_judge(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn summarize(
+pub(crate) fn summarize(
     plan: &Plan,
     target: &str,
     faults: &[Rule],
@@ -532,6 +574,9 @@ fn summarize(
         boson: None,
         dual_balance: None,
         partial: None,
+        segment: None,
+        run_id: run_id.to_string(),
+        merged_from: Vec::new(),
         windows: Vec::new(),
         stability: None,
         target_events: Default::default(),

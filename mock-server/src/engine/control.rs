@@ -34,7 +34,13 @@ pub const NDJSON: &str = "application/x-ndjson";
 #[serde(deny_unknown_fields)]
 struct Rules {
     rules: Vec<RuleSpec>,
+    /// Who installs them (a run's id): answered by `GET rules`.
+    #[serde(default)]
+    label: Option<String>,
 }
+
+/// The longest label a rule set may carry.
+const MAX_LABEL: usize = 128;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,15 +123,26 @@ fn route(
         ("rules", &Method::GET) => {
             let set = engine.faults.rules();
             let specs: Vec<&RuleSpec> = set.rules.iter().map(|r| &r.spec).collect();
-            ok(json!({ "epoch_ms": set.epoch.as_millis() as u64, "rules": specs }))
+            ok(json!({
+                "epoch_ms": set.epoch.as_millis() as u64,
+                "now_ms": engine.clock.now().as_millis() as u64,
+                "label": set.label,
+                "rules": specs,
+            }))
         }
         ("rules", _) => {
             let r: Rules = parse_json(body)?;
             let rules =
                 validate_all(&r.rules, "rules").map_err(|e| ApiError::field(e.key, e.reason))?;
+            if r.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
+                return Err(ApiError::field(
+                    "label",
+                    format!("at most {MAX_LABEL} characters"),
+                ));
+            }
             let n = rules.len();
             let epoch = engine.clock.now();
-            engine.faults.install(rules, epoch);
+            engine.faults.install_labeled(rules, epoch, r.label);
             ok(
                 json!({ "installed": n, "epoch_ms": epoch.as_millis() as u64, "time_scale": engine.clock.scale() }),
             )

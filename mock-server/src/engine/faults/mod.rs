@@ -40,6 +40,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     /// Twin time at which these rules were installed: windows count from here.
     pub epoch: Duration,
+    /// Who installed them (a run's id), for runs that meet on one twin.
+    pub label: Option<String>,
     injected: Vec<AtomicU64>,
     /// Per chain rule, what it has already decided, so it decides each thing once:
     /// for a windowed rule 1 + the number of the last window claimed, for an
@@ -54,6 +56,7 @@ impl RuleSet {
         Self {
             rules,
             epoch,
+            label: None,
             injected,
             claimed,
         }
@@ -139,7 +142,15 @@ impl FaultEngine {
 
     /// Replace the rules; their windows start counting at `now`.
     pub fn install(&self, rules: Vec<Rule>, now: Duration) {
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(RuleSet::new(rules, now));
+        self.install_labeled(rules, now, None);
+    }
+
+    /// Replace the rules, recording who installed them (`GET /_gauntlet/rules`
+    /// answers the label: segments of one run meet on it).
+    pub fn install_labeled(&self, rules: Vec<Rule>, now: Duration, label: Option<String>) {
+        let mut set = RuleSet::new(rules, now);
+        set.label = label;
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
     }
 
     /// Decide the faults of one request and put each on the tape.
