@@ -144,6 +144,11 @@ pub struct RunArgs {
     /// Lift the rate cap on a non-loopback target.
     #[arg(long)]
     pub i_know_this_is_load: bool,
+    /// The --target off loopback is a gauntlet twin (a shared twin in a cluster):
+    /// send it GAUNTLET_CONTROL_TOKEN, install the plan's faults, read its account.
+    /// Without this only a loopback target is ever sent the token.
+    #[arg(long, env = "GAUNTLET_REMOTE_TWIN")]
+    pub remote_twin: bool,
     /// Compare the run with this baseline (a summary.json): a regression fails the run.
     #[arg(long, env = "GAUNTLET_BASELINE")]
     pub baseline: Option<PathBuf>,

@@ -396,6 +396,16 @@ impl Recorder {
         }
     }
 
+    /// The client's verdict on the window that ended last by `now_s`.
+    pub fn last_window(
+        &self,
+        now_s: f64,
+        t: &crate::plan::Thresholds,
+    ) -> Option<crate::soak::windows::WindowVerdict> {
+        let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        w.as_ref()?.last_ended(now_s, t)
+    }
+
     /// The windows' tallies so far.
     pub fn windows(&self) -> Option<crate::soak::windows::Book> {
         self.windows

@@ -44,32 +44,55 @@ struct Part {
     intervals: Vec<hlog::Entry>,
 }
 
-fn read_part(dir: &Path) -> anyhow::Result<Part> {
+/// A folder read: a whole segment, or one that did not finish (it counts as
+/// missing, and says why).
+#[derive(Debug)]
+enum Read {
+    Whole(Box<Part>),
+    Incomplete(String),
+}
+
+fn read_part(dir: &Path) -> anyhow::Result<Read> {
     let name = dir.display();
     let plan_text = std::fs::read_to_string(dir.join("plan.toml"))
         .map_err(|e| UsageError(format!("{name}: no plan.toml ({e}): not a run folder")))?;
-    let summary: Value = std::fs::read(dir.join("summary.json"))
-        .map_err(|e| UsageError(format!("{name}: no summary.json ({e})")))
-        .and_then(|b| {
-            serde_json::from_slice(&b)
-                .map_err(|e| UsageError(format!("{name}: summary.json is not JSON: {e}")))
-        })?;
+    let Ok(bytes) = std::fs::read(dir.join("summary.json")) else {
+        return Ok(Read::Incomplete(format!(
+            "{name}: no summary.json (the segment never began, or was refused)"
+        )));
+    };
+    let summary: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| UsageError(format!("{name}: summary.json is not JSON: {e}")))?;
     let segment: Segment = serde_json::from_value(summary["segment"].clone()).map_err(|_| {
         UsageError(format!(
             "{name}: not a segment's folder (its run had no --segment)"
         ))
     })?;
-    let totals =
-        hlog::read(&dir.join(hlog::TOTALS)).map_err(|e| UsageError(format!("{name}: {e:#}")))?;
+    if summary["partial"]
+        .as_str()
+        .is_some_and(|p| p.starts_with("a snapshot"))
+    {
+        return Ok(Read::Incomplete(format!(
+            "{name}: segment {} ended without its summary (only a snapshot taken while it ran)",
+            segment.label()
+        )));
+    }
+    let Ok(totals) = hlog::read(&dir.join(hlog::TOTALS)) else {
+        return Ok(Read::Incomplete(format!(
+            "{name}: segment {} has no {}",
+            segment.label(),
+            hlog::TOTALS
+        )));
+    };
     let intervals = hlog::read(&dir.join("latency.hlog")).unwrap_or_default();
-    Ok(Part {
+    Ok(Read::Whole(Box::new(Part {
         dir: dir.to_path_buf(),
         plan_text,
         summary,
         segment,
         totals,
         intervals,
-    })
+    })))
 }
 
 /// The parts must be segments of one plan, seed and count, each once.
@@ -85,7 +108,22 @@ fn check_parts(parts: &[Part]) -> anyhow::Result<Vec<u32>> {
             ))
             .into());
         }
-        for key in ["seed", "planned_s", "offered_rate", "run_id"] {
+        // Segments on one shared twin share the run's id and the launch (the
+        // twin time segment 0 installed the faults at): a stale folder of an
+        // earlier launch of the same plan is refused.
+        let keys: &[&str] = if first.segment.shared_twin {
+            &["seed", "planned_s", "offered_rate", "run_id"]
+        } else {
+            &["seed", "planned_s", "offered_rate"]
+        };
+        if p.segment.launch != first.segment.launch {
+            return Err(UsageError(format!(
+                "{name} is from another launch of the plan than {} (an earlier run's folder?)",
+                first.dir.display()
+            ))
+            .into());
+        }
+        for key in keys.iter().copied() {
             if p.summary[key] != first.summary[key] {
                 return Err(UsageError(format!(
                     "{name}: its {key} ({}) differs from {}'s ({})",
@@ -163,7 +201,7 @@ fn merged_intervals(parts: &[Part], every: Duration) -> (Vec<hlog::Entry>, Vec<I
         let segment_rows: Vec<IntervalRow> =
             serde_json::from_value(p.summary["intervals"].clone()).unwrap_or_default();
         for r in segment_rows {
-            let k = ((r.end_s / every_s).round() as u64).max(1);
+            let k = (r.end_s / every_s).round().max(0.0) as u64;
             let m = rows.entry(k).or_default();
             m.end_s = m.end_s.max(r.end_s);
             m.accepted_per_s += r.accepted_per_s;
@@ -173,7 +211,7 @@ fn merged_intervals(parts: &[Part], every: Duration) -> (Vec<hlog::Entry>, Vec<I
         }
     }
     for (k, row) in rows.iter_mut() {
-        if let Some(e) = by.get(&(k - 1, None)) {
+        if let Some(e) = k.checked_sub(1).and_then(|start| by.get(&(start, None))) {
             let h = &e.histogram;
             if !h.is_empty() {
                 row.p50_ms = h.value_at_quantile(0.5) as f64 / 1000.0;
@@ -196,6 +234,18 @@ fn summed_oracles(parts: &[Part]) -> Option<OracleView> {
     let mut sum = it.next()?;
     sum.bursts.clear();
     sum.backoff.spread = None;
+    // The twins' own percentiles cannot be added: emptied, so their checks skip.
+    let empty = gauntlet_mock::engine::oracle::Percentiles {
+        count: 0,
+        p50_ms: 0.0,
+        p90_ms: 0.0,
+        p99_ms: 0.0,
+        max_ms: 0.0,
+    };
+    sum.backoff.gap = empty.clone();
+    sum.backoff.advised = empty.clone();
+    sum.backoff.over_advice = empty.clone();
+    sum.backoff.early_by = empty;
     for v in it {
         let a = &mut sum.actions;
         a.distinct += v.actions.distinct;
@@ -261,11 +311,18 @@ pub async fn run(
     env: impl Fn(&str) -> Option<String>,
     out: &mut impl Write,
 ) -> anyhow::Result<RunOutcome> {
-    let parts: Vec<Part> = args
-        .dirs
-        .iter()
-        .map(|d| read_part(d))
-        .collect::<anyhow::Result<_>>()?;
+    let mut parts: Vec<Part> = Vec::new();
+    for d in &args.dirs {
+        match read_part(d)? {
+            Read::Whole(p) => parts.push(*p),
+            Read::Incomplete(why) => writeln!(out, "note: {why}: counted as missing")?,
+        }
+    }
+    if parts.is_empty() {
+        return Err(
+            UsageError("no segment ended with its summary: nothing to merge".into()).into(),
+        );
+    }
     let missing = check_parts(&parts)?;
     let first = &parts[0];
     let count = first.segment.count;
@@ -348,6 +405,12 @@ pub async fn run(
         s.plan = name.to_string();
     }
     let present = count as usize - missing.len();
+    s.verdict.add(segments_checks(&parts));
+    let interrupted: Vec<String> = parts
+        .iter()
+        .filter(|p| p.summary["canceled"] == true)
+        .map(|p| p.segment.label())
+        .collect();
     s.verdict.add(vec![Check {
         name: "segments",
         what: "segments of the plan merged (a missing one leaves its share unmeasured)",
@@ -370,6 +433,13 @@ pub async fn run(
             "segment {} missing: the figures cover {present} of {count}",
             names.join(", ")
         ));
+    } else if !interrupted.is_empty() {
+        s.canceled = true;
+        s.verdict.interrupted();
+        s.partial = Some(format!(
+            "segment {} was interrupted: the figures cover what ran",
+            interrupted.join(", ")
+        ));
     }
     let dir = args.out.clone();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -384,6 +454,74 @@ pub async fn run(
         dir,
         summary: s,
     })
+}
+
+/// The checks each segment judged on its own process or timeline (stability,
+/// windows, restarts): not recomputed from merged figures, carried over. One
+/// check per name: how many segments failed it, naming them.
+fn segments_checks(parts: &[Part]) -> Vec<Check> {
+    const OWN: [(&str, &str); 7] = [
+        (
+            "windows",
+            "segments with a window of the timeline that failed",
+        ),
+        (
+            "rss_growth",
+            "segments whose resident memory grew past the limit",
+        ),
+        (
+            "fd_growth",
+            "segments whose open descriptors grew past the limit",
+        ),
+        (
+            "twin_rss_growth",
+            "segments that saw the twin's memory grow past the limit",
+        ),
+        (
+            "twin_fd_growth",
+            "segments that saw the twin's descriptors grow past the limit",
+        ),
+        ("latency_drift", "segments whose p99 drifted past the limit"),
+        (
+            "target_restarts",
+            "segments that saw the twin restart more often than allowed",
+        ),
+    ];
+    OWN.iter()
+        .filter_map(|(name, what)| {
+            let mut seen = false;
+            let failed: Vec<String> = parts
+                .iter()
+                .filter_map(|p| {
+                    let c = p.summary["verdict"]["checks"]
+                        .as_array()?
+                        .iter()
+                        .find(|c| c["name"] == *name)?;
+                    seen = true;
+                    (c["status"] == "fail").then(|| {
+                        format!(
+                            "segment {}: {}",
+                            p.segment.label(),
+                            c["detail"].as_str().unwrap_or("failed")
+                        )
+                    })
+                })
+                .collect();
+            seen.then(|| Check {
+                name,
+                what,
+                value: Some(failed.len() as f64),
+                limit: "<= 0".into(),
+                status: if failed.is_empty() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
+                source: "harness",
+                detail: (!failed.is_empty()).then(|| failed.join("; ")),
+            })
+        })
+        .collect()
 }
 
 /// The merged interval log, in the same format a run writes.

@@ -39,6 +39,10 @@ pub struct Segment {
     /// Every segment points at one twin, whose account `gauntlet merge` reads.
     #[serde(default)]
     pub shared_twin: bool,
+    /// On a shared twin: the twin time (ms) segment 0 installed the run's faults
+    /// at, the same in every segment of one launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<u64>,
 }
 
 impl Segment {
@@ -68,6 +72,7 @@ impl Segment {
             index,
             count,
             shared_twin: false,
+            launch: None,
         })
     }
 
@@ -81,12 +86,22 @@ impl Segment {
 /// the run's faults (labelled `run_id`), and return the local instant of their
 /// zero. A segment arriving after the zero is refused (its share would be sent
 /// in a burst); a label whose zero is more than `run_length` old is an earlier
-/// run's of the same plan, and the wait goes on.
-pub async fn meet(link: &TwinLink, run_id: &str, run_length: Duration) -> anyhow::Result<Instant> {
+/// run's of the same plan, and the wait goes on. Also answers the launch: the
+/// twin time (ms) the faults were installed at.
+pub async fn meet(
+    link: &TwinLink,
+    run_id: &str,
+    run_length: Duration,
+) -> anyhow::Result<(Instant, u64)> {
     let deadline = Instant::now() + MEET_TIMEOUT;
     loop {
         let asked = Instant::now();
-        if let Some((Some(label), epoch, now)) = link.rules_label().await?
+        // The twin may not answer yet (its pod starting): ask again until the deadline.
+        let read = link.rules_label().await.unwrap_or_else(|e| {
+            tracing::debug!("the shared twin does not answer yet: {e:#}");
+            None
+        });
+        if let Some((Some(label), epoch, now)) = read
             && label == run_id
         {
             let zero = epoch + SHARED_LEAD;
@@ -100,7 +115,7 @@ pub async fn meet(link: &TwinLink, run_id: &str, run_length: Duration) -> anyhow
                 .into());
             }
             if !stale {
-                return Ok(asked + (zero - now));
+                return Ok((asked + (zero - now), epoch.as_millis() as u64));
             }
         }
         if Instant::now() >= deadline {
@@ -125,7 +140,8 @@ mod tests {
             Ok(Segment {
                 index: 1,
                 count: 4,
-                shared_twin: false
+                shared_twin: false,
+                launch: None
             })
         );
         for bad in ["4/4", "1", "a/2", "0/0", "0/5000"] {

@@ -170,10 +170,7 @@ pub async fn run(mut s: Snapshotting) -> Ended {
             None => TwinReading::default(),
         };
         let r = row(&iv, &prev, twin);
-        let last_window = s
-            .rec
-            .windows()
-            .and_then(|b| b.last_ended(r.end_s, &s.thresholds));
+        let last_window = s.rec.last_window(r.end_s, &s.thresholds);
         s.progress.update(&r, last_window.as_ref());
         if rows.len() < MAX_ROWS {
             rows.push(r);

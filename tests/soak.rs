@@ -306,6 +306,10 @@ async fn a_twin_killed_and_restarted_mid_run_is_counted_and_survived() {
     assert_eq!(t.restarts.len(), 1, "{printed}");
     assert!(t.refused + t.reset + t.timeout > 0, "{t:?}");
     assert!(!t.outages.is_empty(), "the outage is marked: {t:?}");
+    assert!(
+        o.summary.fault_windows.iter().any(|w| w.kind == "outage"),
+        "the report's timeline shades it"
+    );
     assert!(printed.contains("RESTARTED"), "{printed}");
     assert_eq!(status(&o, "target_restarts"), Status::Fail);
     assert_eq!(

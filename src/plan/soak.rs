@@ -14,6 +14,8 @@ pub const LONG_RUN: Duration = Duration::from_secs(600);
 pub const DEFAULT_SAVE_EVERY: Duration = Duration::from_secs(60);
 /// The length of the fixed slices of a soak's timeline.
 pub const DEFAULT_SLICE: Duration = Duration::from_secs(600);
+/// Slices a run may be cut into at most (each keeps a histogram).
+pub const MAX_SLICES: usize = 1000;
 /// Resident memory may grow by this share over the judged part of the run.
 pub const DEFAULT_MAX_RSS_GROWTH: f64 = 0.05;
 /// Open descriptors may grow by this many over the judged part of the run.
@@ -84,6 +86,14 @@ pub fn check(
     let slice = nonzero(f.slice, long.then_some(DEFAULT_SLICE));
     if slice.is_some_and(|d| d < Duration::from_secs(1)) {
         return Err(("slice", "must be at least 1s (or 0s for none)".into()));
+    }
+    if let Some(s) = slice
+        && duration.as_secs_f64() / s.as_secs_f64() > MAX_SLICES as f64
+    {
+        return Err((
+            "slice",
+            format!("cuts this run into more than {MAX_SLICES} slices: make it longer"),
+        ));
     }
     // Half the run, or the warm-up when that is longer (and still inside the run).
     let half = duration / 2;

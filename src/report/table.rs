@@ -34,9 +34,14 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
     if let Some(t) = &s.twin {
         let a = &t.oracle.actions;
         let (lost, duplicated) = t.load.as_ref().map_or((0, 0), |l| (l.lost, l.duplicated));
+        let restarted = if s.target_events.restarts.is_empty() {
+            ""
+        } else {
+            " (since the twin's restart: not judged)"
+        };
         writeln!(
             out,
-            "  twin: applied {} (all traffic)  the load's actions: lost {}  duplicated {}  early retries {}  rate {} actions/s over {:.0}..{:.0} s",
+            "  twin: applied {} (all traffic)  the load's actions{restarted}: lost {}  duplicated {}  early retries {}  rate {} actions/s over {:.0}..{:.0} s",
             a.applies,
             lost,
             duplicated,

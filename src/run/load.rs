@@ -178,6 +178,7 @@ pub(super) async fn load(
         canceled,
         cut: shared.cut.is_cancelled() && interrupts.cut.is_cancelled(),
         early_rate: schedule.early_rate,
+        launch: schedule.launch,
         thirds: ended.as_ref().map_or_else(
             || (crate::measure::hist(), crate::measure::hist()),
             |e| e.thirds.clone(),
@@ -201,6 +202,8 @@ struct Schedule {
     snaps: tokio::task::JoinHandle<snapshots::Ended>,
     snaps_stop: CancellationToken,
     early_rate: Option<f64>,
+    /// On a shared twin: when segment 0 installed the faults (twin ms).
+    launch: Option<u64>,
 }
 
 /// Wait until every user is ready, install the faults and begin the schedule on
@@ -232,6 +235,7 @@ async fn begin_schedule(
         // Stopped before the schedule began: nothing is installed or begun, and
         // the whole schedule counts as unsent.
         return Ok(Schedule {
+            launch: None,
             epoch: None,
             snaps: tokio::spawn(async {
                 snapshots::Ended {
@@ -256,7 +260,7 @@ async fn begin_schedule(
         ))
         .into());
     }
-    let (epoch, start) = match zero(plan, r, link, &shared.run_id).await {
+    let (epoch, start, launch) = match zero(plan, r, link, &shared.run_id).await {
         Ok(z) => z,
         Err(e) => {
             shared.stop.cancel();
@@ -315,6 +319,7 @@ async fn begin_schedule(
         snaps,
         snaps_stop,
         early_rate,
+        launch,
     })
 }
 
@@ -328,22 +333,26 @@ async fn zero(
     r: &Resolved,
     link: &TwinLink,
     run_id: &str,
-) -> anyhow::Result<(Option<Duration>, Instant)> {
+) -> anyhow::Result<(Option<Duration>, Instant, Option<u64>)> {
     use crate::segment::SHARED_LEAD;
     match plan.segment.filter(|s| s.shared_twin) {
-        Some(s) if s.index > 0 => Ok((
-            None,
-            crate::segment::meet(link, run_id, plan.run.duration).await?,
-        )),
+        Some(s) if s.index > 0 => {
+            let (start, launch) = crate::segment::meet(link, run_id, plan.run.duration).await?;
+            Ok((None, start, Some(launch)))
+        }
         Some(_) => {
             let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(SHARED_LEAD)).collect();
-            link.install_labeled(&faults, Some(run_id)).await?;
-            Ok((None, Instant::now() + SHARED_LEAD))
+            let launch = link.install_labeled(&faults, Some(run_id)).await?;
+            Ok((
+                None,
+                Instant::now() + SHARED_LEAD,
+                launch.map(|e| e.as_millis() as u64),
+            ))
         }
         None => {
             let faults: Vec<Rule> = r.faults.iter().map(|f| f.delayed(LEAD)).collect();
             let epoch = link.install(&faults).await?.map(|e| e + LEAD);
-            Ok((epoch, Instant::now() + LEAD))
+            Ok((epoch, Instant::now() + LEAD, None))
         }
     }
 }

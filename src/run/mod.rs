@@ -193,8 +193,9 @@ fn resolve(
             "{API_KEY_VAR} is not set: the client needs the target's API key"
         ))
     })?;
-    // A twin: on loopback, or named with --target (a shared twin in a cluster).
-    if (is_loopback(&url) || args.target.is_some())
+    // A twin: on loopback, or off it when the user says so (--remote-twin: a
+    // shared twin in a cluster). The control token goes nowhere else.
+    if (is_loopback(&url) || (args.remote_twin && args.target.is_some()))
         && let Some(token) = given(CONTROL_TOKEN_VAR)
     {
         let faults = plan.faults.clone();
@@ -321,6 +322,8 @@ struct Loaded {
     /// Latency of the first and last thirds of the measured run.
     thirds: (hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>),
     restarts: Vec<crate::soak::target::Restart>,
+    /// On a shared twin: when segment 0 installed the faults (twin ms).
+    launch: Option<u64>,
     started_at: SystemTime,
     cpu_s: f64,
     hooks: crate::webhook_run::Hooks,
@@ -414,7 +417,10 @@ async fn load_and_judge(
         },
     );
     summary.dual_balance = boson::dual_balance(plan, link);
-    summary.segment = plan.segment;
+    summary.segment = plan.segment.map(|s| crate::segment::Segment {
+        launch: l.launch,
+        ..s
+    });
     summary.run_id = l.run_id.clone();
     // The totals, histogram by histogram, for `gauntlet merge` (and anyone).
     let (hists, _) = l.recorder.totals();

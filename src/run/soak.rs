@@ -50,6 +50,18 @@ pub(super) fn add(s: &mut RunSummary, x: Extras<'_>) {
         outages: target::outages(x.rows),
         restarts: x.restarts.to_vec(),
     };
+    // The report's timeline shades the outages with the plan's windows.
+    s.fault_windows.extend(
+        s.target_events
+            .outages
+            .iter()
+            .map(|o| crate::report::FaultWindow {
+                name: "target unreachable".into(),
+                kind: "outage".into(),
+                from_s: o.from_s,
+                to_s: o.to_s,
+            }),
+    );
     if x.twin_apart || !x.restarts.is_empty() {
         target::judge(
             &mut s.verdict,

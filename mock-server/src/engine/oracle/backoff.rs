@@ -92,7 +92,7 @@ pub struct BackoffGrade {
     pub early_seconds: Vec<EarlySecond>,
 }
 
-/// Tenths of a second with early retries kept at most (hours of a flawed client).
+/// Seconds with early retries kept at most (27 hours of a flawed client).
 pub(super) const MAX_EARLY_SECONDS: usize = 100_000;
 
 /// Early retries that arrived in one tenth of a second of twin time.
@@ -272,7 +272,8 @@ impl Backoff {
         if gap < wait {
             self.early += 1;
             if self.early_seconds.len() < MAX_EARLY_SECONDS {
-                let at = super::ledger::tenths(now);
+                // Whole seconds (keyed by their middle tenth): a day and more fits.
+                let at = super::ledger::tenths(now) / 10 * 10 + 5;
                 *self.early_seconds.entry(at).or_default() += 1;
             }
             if !a.advice.advised() {

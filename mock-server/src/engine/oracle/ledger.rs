@@ -63,11 +63,81 @@ impl Entry {
     }
 }
 
-/// The ledger's state (behind the oracle's lock).
+/// Actions the ledger keeps one by one at most; older ones are judged and
+/// retired into counts (at 2,000 actions/s, the last 16 minutes: longer than
+/// any client may keep retrying one). A day's soak stays within bounded memory.
+pub(super) const LEDGER_CAPACITY: usize = 2_000_000;
+/// Idempotency keys kept one by one at most; older ones are retired into counts.
+pub(super) const KEY_CAPACITY: usize = 1_000_000;
+
+/// What retired entries came to: their share of every account.
 #[derive(Debug, Default)]
+struct Retired {
+    counts: ActionCounts,
+    runs: HashMap<u32, RunActions>,
+    seconds: HashMap<u32, BTreeMap<u32, SecondCounts>>,
+    keys: u64,
+    keys_twice: u64,
+}
+
+/// An action's share of the whole ledger's counts.
+fn book_counts(c: &mut ActionCounts, e: &Entry) {
+    c.distinct += 1;
+    c.applies += u64::from(e.applied);
+    match e.fate() {
+        Fate::Rejected => c.rejected += 1,
+        Fate::Lost => c.lost += 1,
+        Fate::Once => c.exactly_once += 1,
+        Fate::Duplicated(n) => {
+            c.duplicated += 1;
+            c.extra_applies += u64::from(n - 1);
+        }
+    }
+}
+
+/// An action's share of its run's account.
+fn book_run(r: &mut RunActions, e: &Entry) {
+    r.arrived += 1;
+    match e.fate() {
+        Fate::Rejected => r.rejected += 1,
+        Fate::Lost => r.lost += 1,
+        Fate::Once => r.applied += 1,
+        Fate::Duplicated(_) => {
+            r.applied += 1;
+            r.duplicated += 1;
+        }
+    }
+}
+
+/// A lost or duplicated action's share of its run's tenths of a second.
+fn book_second(m: &mut BTreeMap<u32, SecondCounts>, e: &Entry) {
+    let (lost, duplicated) = match e.fate() {
+        Fate::Lost => (1, 0),
+        Fate::Duplicated(_) => (0, 1),
+        Fate::Rejected | Fate::Once => return,
+    };
+    let c = m.entry(e.first_ds).or_insert(SecondCounts {
+        tenth: e.first_ds,
+        ..SecondCounts::default()
+    });
+    c.lost += lost;
+    c.duplicated += duplicated;
+}
+
+/// The ledger's state (behind the oracle's lock).
+#[derive(Debug)]
 pub(super) struct Ledger {
     actions: HashMap<[u8; 16], Entry>,
+    /// Fingerprints in order of first sight, for retiring the oldest.
+    order: VecDeque<[u8; 16]>,
+    capacity: usize,
     keys: HashMap<(String, String), u32>,
+    key_order: VecDeque<(String, String)>,
+    key_capacity: usize,
+    retired: Retired,
+    /// The latest arrival's time (tenths of a second), for entries first seen
+    /// in an outcome.
+    last_ds: u32,
     replays: u64,
     key_mismatches: u64,
     /// Runs in order of first sight, at most [`MAX_RUNS`]: (index, tag).
@@ -138,23 +208,72 @@ pub struct KeyCounts {
     pub mismatches: u64,
 }
 
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::with_capacity(LEDGER_CAPACITY, KEY_CAPACITY)
+    }
+}
+
 impl Ledger {
+    pub(super) fn with_capacity(capacity: usize, key_capacity: usize) -> Self {
+        Self {
+            actions: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            keys: HashMap::new(),
+            key_order: VecDeque::new(),
+            key_capacity: key_capacity.max(1),
+            retired: Retired::default(),
+            last_ds: 0,
+            replays: 0,
+            key_mismatches: 0,
+            runs: VecDeque::new(),
+            run_index: HashMap::new(),
+            last_run: 0,
+        }
+    }
+
+    /// The entry of `fp`, made (retiring the oldest when full) if new.
+    fn entry(&mut self, fp: [u8; 16]) -> &mut Entry {
+        if !self.actions.contains_key(&fp) {
+            while self.actions.len() >= self.capacity {
+                let Some(old) = self.order.pop_front() else {
+                    break;
+                };
+                if let Some(e) = self.actions.remove(&old) {
+                    self.retire(&e);
+                }
+            }
+            self.order.push_back(fp);
+        }
+        let first_ds = self.last_ds;
+        self.actions.entry(fp).or_insert(Entry {
+            first_ds,
+            ..Entry::default()
+        })
+    }
+
+    fn retire(&mut self, e: &Entry) {
+        book_counts(&mut self.retired.counts, e);
+        if e.run != 0 {
+            book_run(self.retired.runs.entry(e.run).or_default(), e);
+            book_second(self.retired.seconds.entry(e.run).or_default(), e);
+        }
+    }
+
     /// These actions arrived, each with its run tag if it has one.
     pub(super) fn arrived<'a>(
         &mut self,
         actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
         now: Duration,
     ) {
-        let now_ds = tenths(now);
+        self.last_ds = tenths(now);
         for (fp, tag) in actions {
             let run = match tag {
                 Some(t) if !self.actions.contains_key(&fp) => self.run(t),
                 _ => 0,
             };
-            let e = self.actions.entry(fp).or_insert(Entry {
-                first_ds: now_ds,
-                ..Entry::default()
-            });
+            let e = self.entry(fp);
             e.arrived += 1;
             if e.run == 0 {
                 e.run = run;
@@ -183,21 +302,11 @@ impl Ledger {
         let mut by_index: HashMap<u32, RunActions> = self
             .runs
             .iter()
-            .map(|(i, _)| (*i, RunActions::default()))
+            .map(|(i, _)| (*i, self.retired.runs.get(i).cloned().unwrap_or_default()))
             .collect();
         for e in self.actions.values().filter(|e| e.run != 0) {
-            let Some(r) = by_index.get_mut(&e.run) else {
-                continue;
-            };
-            r.arrived += 1;
-            match e.fate() {
-                Fate::Rejected => r.rejected += 1,
-                Fate::Lost => r.lost += 1,
-                Fate::Once => r.applied += 1,
-                Fate::Duplicated(_) => {
-                    r.applied += 1;
-                    r.duplicated += 1;
-                }
+            if let Some(r) = by_index.get_mut(&e.run) {
+                book_run(r, e);
             }
         }
         self.runs
@@ -210,27 +319,16 @@ impl Ledger {
     /// second of twin time, only those that have any, oldest first. A long run's
     /// account by window.
     pub(super) fn seconds(&self) -> BTreeMap<String, Vec<SecondCounts>> {
-        let mut by_index: HashMap<u32, BTreeMap<u32, SecondCounts>> = HashMap::new();
+        let mut by_index: HashMap<u32, BTreeMap<u32, SecondCounts>> = self.retired.seconds.clone();
         for e in self.actions.values().filter(|e| e.run != 0) {
-            let (lost, duplicated) = match e.fate() {
-                Fate::Lost => (1, 0),
-                Fate::Duplicated(_) => (0, 1),
-                Fate::Rejected | Fate::Once => continue,
-            };
-            let c = by_index
-                .entry(e.run)
-                .or_default()
-                .entry(e.first_ds)
-                .or_insert(SecondCounts {
-                    tenth: e.first_ds,
-                    ..SecondCounts::default()
-                });
-            c.lost += lost;
-            c.duplicated += duplicated;
+            book_second(by_index.entry(e.run).or_default(), e);
         }
         self.runs
             .iter()
-            .filter_map(|(i, tag)| Some((tag.clone(), by_index.remove(i)?.into_values().collect())))
+            .filter_map(|(i, tag)| {
+                let m = by_index.remove(i)?;
+                (!m.is_empty()).then(|| (tag.clone(), m.into_values().collect()))
+            })
             .collect()
     }
 
@@ -242,7 +340,7 @@ impl Ledger {
     ) -> u32 {
         let mut applied = 0;
         for (fp, r) in results {
-            let e = self.actions.entry(*fp).or_default();
+            let e = self.entry(*fp);
             match r {
                 Ok(()) => {
                     e.applied += 1;
@@ -255,12 +353,28 @@ impl Ledger {
         if applied > 0
             && let Some((org, k)) = key
         {
-            *self
-                .keys
-                .entry((org.to_string(), k.to_string()))
-                .or_default() += 1;
+            self.key_applied((org.to_string(), k.to_string()));
         }
         applied
+    }
+
+    /// A request under this key was applied (retiring the oldest key when full).
+    fn key_applied(&mut self, key: (String, String)) {
+        if let Some(n) = self.keys.get_mut(&key) {
+            *n += 1;
+            return;
+        }
+        while self.keys.len() >= self.key_capacity {
+            let Some(old) = self.key_order.pop_front() else {
+                break;
+            };
+            if let Some(n) = self.keys.remove(&old) {
+                self.retired.keys += 1;
+                self.retired.keys_twice += u64::from(n > 1);
+            }
+        }
+        self.key_order.push_back(key.clone());
+        self.keys.insert(key, 1);
     }
 
     pub(super) fn replayed(&mut self) {
@@ -272,29 +386,18 @@ impl Ledger {
     }
 
     pub(super) fn counts(&self) -> ActionCounts {
-        let mut c = ActionCounts {
-            distinct: self.actions.len() as u64,
-            ..Default::default()
-        };
+        let mut c = self.retired.counts.clone();
         for e in self.actions.values() {
-            c.applies += u64::from(e.applied);
-            match e.fate() {
-                Fate::Rejected => c.rejected += 1,
-                Fate::Lost => c.lost += 1,
-                Fate::Once => c.exactly_once += 1,
-                Fate::Duplicated(n) => {
-                    c.duplicated += 1;
-                    c.extra_applies += u64::from(n - 1);
-                }
-            }
+            book_counts(&mut c, e);
         }
         c
     }
 
     pub(super) fn keys(&self) -> KeyCounts {
         KeyCounts {
-            keys: self.keys.len() as u64,
-            applied_twice: self.keys.values().filter(|n| **n > 1).count() as u64,
+            keys: self.keys.len() as u64 + self.retired.keys,
+            applied_twice: self.keys.values().filter(|n| **n > 1).count() as u64
+                + self.retired.keys_twice,
             replays: self.replays,
             mismatches: self.key_mismatches,
         }
@@ -366,6 +469,41 @@ mod tests {
         assert_eq!(runs.get("r1"), Some(&r1), "{runs:?}");
         assert_eq!(runs.len(), 2, "untagged actions start no run: {runs:?}");
         assert_eq!(l.counts().lost, 3, "the whole ledger still counts them");
+    }
+
+    /// A full ledger retires its oldest actions into counts: every account is
+    /// the same as an unbounded ledger's, in bounded memory.
+    #[test]
+    fn a_full_ledger_retires_the_oldest_and_keeps_every_account() {
+        // As the twin does: each request's actions arrive, then its outcomes.
+        let play = |l: &mut Ledger| {
+            let mut last = [0u8; 16];
+            for i in 0..10u8 {
+                let fp = tagged(l, i, json!({ "run": "r1", "n": i }));
+                // 0..4 once, 4..6 twice, 6..8 lost, 8 refused, 9 once.
+                let r: Vec<([u8; 16], Result<(), bool>)> = match i {
+                    0..=3 | 9 => vec![(fp, Ok(()))],
+                    4 | 5 => vec![(fp, Ok(())), (fp, Ok(()))],
+                    6 | 7 => vec![(fp, Err(false))],
+                    _ => vec![(fp, Err(true))],
+                };
+                let key = format!("k{i}");
+                l.outcomes(&r, Some(("org", key.as_str())));
+                last = fp;
+            }
+            // The newest action and key again, within the horizon: a duplicate.
+            l.outcomes(&[(last, Ok(()))], Some(("org", "k9")));
+        };
+        let (mut small, mut big) = (Ledger::with_capacity(3, 2), Ledger::default());
+        play(&mut small);
+        play(&mut big);
+        assert!(small.actions.len() <= 3 && small.keys.len() <= 2, "bounded");
+        assert_eq!(small.counts(), big.counts());
+        assert_eq!(small.runs(), big.runs());
+        assert_eq!(small.seconds(), big.seconds());
+        assert_eq!(small.keys(), big.keys());
+        assert_eq!(big.counts().duplicated, 3, "4 and 5, and 9 again");
+        assert_eq!(big.keys().applied_twice, 1);
     }
 
     #[test]
