@@ -228,6 +228,16 @@ impl Plan {
         out
     }
 
+    /// What each window of the timeline is judged against: the run's count
+    /// limits, and `[soak]`'s window latency limits (none unless set).
+    pub fn window_thresholds(&self) -> Thresholds {
+        Thresholds {
+            max_p50_latency: self.soak.max_window_p50_latency,
+            max_p99_latency: self.soak.max_window_p99_latency,
+            ..self.thresholds.clone()
+        }
+    }
+
     /// Where the achieved rate is judged: from the warmup to the first disturbance
     /// (a surge or a windowed fault), or to the end.
     pub fn steady_window(&self) -> (Duration, Duration) {

@@ -47,6 +47,12 @@ pub struct SoakFile {
     pub max_target_restarts: Option<u64>,
     /// Peak over steady request rate after a window, per window (not judged by default).
     pub max_storm_ratio: Option<f64>,
+    /// Latency limits of each window alone (not judged by default: a fault
+    /// window's latency is often the fault's, by design).
+    #[serde(default, with = "humantime_serde")]
+    pub max_window_p50_latency: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub max_window_p99_latency: Option<Duration>,
     /// Test only: the harness leaks this many MiB a second (proves the RSS check).
     pub test_leak_mib_per_s: Option<f64>,
 }
@@ -64,6 +70,8 @@ pub struct Soak {
     pub max_latency_drift: f64,
     pub max_target_restarts: u64,
     pub max_storm_ratio: Option<f64>,
+    pub max_window_p50_latency: Option<Duration>,
+    pub max_window_p99_latency: Option<Duration>,
     pub test_leak_mib_per_s: f64,
 }
 
@@ -142,6 +150,8 @@ pub fn check(
         max_latency_drift: drift,
         max_target_restarts: f.max_target_restarts.unwrap_or(0),
         max_storm_ratio: f.max_storm_ratio,
+        max_window_p50_latency: f.max_window_p50_latency,
+        max_window_p99_latency: f.max_window_p99_latency,
         test_leak_mib_per_s: leak,
     })
 }

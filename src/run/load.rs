@@ -300,7 +300,7 @@ async fn begin_schedule(
             .map(|p| crate::soak::target::Watch::new(p, r.faults.clone())),
         thirds: thirds(plan),
         save,
-        thresholds: plan.thresholds.clone(),
+        thresholds: plan.window_thresholds(),
         leak_mib_per_s: plan.soak.test_leak_mib_per_s,
     }));
     let (steady0, steady1) = plan.steady_window();

@@ -36,7 +36,7 @@ pub(super) fn add(s: &mut RunSummary, x: Extras<'_>) {
     if let Some(book) = x.rec.windows() {
         s.windows = windows::judge(
             &book,
-            &x.plan.thresholds,
+            &x.plan.window_thresholds(),
             x.plan.soak.max_storm_ratio,
             x.twin,
         );

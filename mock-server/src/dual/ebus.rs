@@ -166,7 +166,8 @@ pub struct Store {
     next_object: u64,
     next_template: u64,
     objects: HashMap<String, Object>,
-    object_order: Vec<String>,
+    /// Objects in order of creation (an evicted one's place is dropped).
+    object_order: VecDeque<String>,
     templates: Vec<Value>,
     actions: HashMap<String, ActionRecord>,
     action_order: VecDeque<String>,
@@ -184,7 +185,7 @@ impl Store {
             next_object: 1,
             next_template: 1,
             objects: HashMap::new(),
-            object_order: Vec::new(),
+            object_order: VecDeque::new(),
             templates: Vec::new(),
             actions: HashMap::new(),
             action_order: VecDeque::new(),
@@ -270,6 +271,34 @@ impl Store {
         }
     }
 
+    /// Objects are kept up to the action store's capacity: past it, the oldest
+    /// object never changed since it was made is forgotten (a load creates an
+    /// object per `Emit`; objects that were transferred or updated, such as a
+    /// run's transfer pool, stay). A day's soak stays within bounded memory.
+    fn make_room_for_an_object(&mut self) {
+        if self.objects.len() < self.action_capacity {
+            return;
+        }
+        // At most one pass: objects moved to the back were changed since made.
+        for _ in 0..self.object_order.len() {
+            let Some(id) = self.object_order.pop_front() else {
+                return;
+            };
+            match self.objects.get(&id) {
+                Some(o) if o.version > 1 => self.object_order.push_back(id),
+                Some(_) => {
+                    self.objects.remove(&id);
+                    return;
+                }
+                None => {}
+            }
+        }
+        // Every object was changed: the oldest goes.
+        if let Some(id) = self.object_order.pop_front() {
+            self.objects.remove(&id);
+        }
+    }
+
     fn remember(&mut self, id: String, record: ActionRecord) {
         if self.action_order.len() >= self.action_capacity
             && let Some(old) = self.action_order.pop_front()
@@ -336,7 +365,8 @@ impl Store {
                 }
             };
             let owner = str_field("owner")?.unwrap_or_else(|| org.to_string());
-            self.object_order.push(id.clone());
+            self.make_room_for_an_object();
+            self.object_order.push_back(id.clone());
             self.objects.insert(
                 id.clone(),
                 Object {
@@ -477,6 +507,32 @@ mod tests {
             object_id: obj.map(Into::into),
             payload,
         }
+    }
+
+    #[test]
+    fn past_its_capacity_the_store_forgets_the_oldest_unchanged_object() {
+        let mut s = Store::new(3, Sequencer::new(TwinConfig::sandbox("k", "t").sequencer));
+        let t = Duration::from_secs(1);
+        let emit = |id: &str| action("Emit", Some(id), json!({}));
+        s.apply("org", &[emit("pool"), emit("a"), emit("b")], t, |_| None);
+        s.apply(
+            "org",
+            &[action("Transfer", Some("pool"), json!({"to": "bob"}))],
+            t,
+            |_| None,
+        );
+        s.apply("org", &[emit("c"), emit("d")], t, |_| None);
+        let clock = Clock::new(1.0);
+        let kept: Vec<bool> = ["pool", "a", "b", "c", "d"]
+            .iter()
+            .map(|id| s.object("org", id, &clock).is_some())
+            .collect();
+        assert_eq!(
+            kept,
+            [true, false, false, true, true],
+            "bounded, the transferred one kept"
+        );
+        assert_eq!(s.objects("org", 0, 10, &clock)["total"], 3);
     }
 
     #[test]
