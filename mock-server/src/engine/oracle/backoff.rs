@@ -86,8 +86,9 @@ pub struct BackoffGrade {
     /// the same time ([`Spread`]); absent while no group is large enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spread: Option<Spread>,
-    /// Early retries by the tenth of a second of twin time they arrived in (only those
-    /// with any, at most [`MAX_EARLY_SECONDS`]): a long run's account by window.
+    /// Early retries by the second of twin time they arrived in, keyed by its
+    /// middle tenth of a second (only seconds with any, at most 100,000): a long
+    /// run's account by window.
     #[serde(default)]
     pub early_seconds: Vec<EarlySecond>,
 }
