@@ -106,9 +106,13 @@ fn failed(o: &gauntlet::run::RunOutcome) -> Vec<&'static str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_lifecycle_client_passes_lag_pauses_and_a_lossy_relayer() {
     let _goose = GOOSE.lock().await;
+    // A relayer outage and a pause hold withdrawals back too: the sampled peak of
+    // unwithdrawn funds may pass 0.15 ETH here (0.158 once in CI), never the
+    // never-withdrawing flaw's 0.24 (which is judged at 0.15, without faults).
     let o = run_ok(
         "boson-reference",
-        &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER, RELAYER_OUTAGE]),
+        &plan("reference", &[LAG, PAUSE, LOSSY_RELAYER, RELAYER_OUTAGE])
+            .replace("max_available_eth = 0.15", "max_available_eth = 0.2"),
     )
     .await;
     assert!(o.verdict.pass, "{:#?}", o.verdict);

@@ -12,6 +12,8 @@ use crate::util::{KEY, TOKEN, Twin, config};
 const PLAN: &str = "[run]\nduration = \"5s\"\nseed = 21\nrate = 400\nbatch = { min = 10, max = 20 }\nwarmup = \"1s\"\nsnapshot = \"500ms\"\n\
     [client]\nmax_elapsed = \"60s\"\n\
     [webhooks]\nhandler = \"off\"\n\
+    # Not what this test is about: two segments and a twin share 2 cores.\n\
+    [thresholds]\nmax_harness_lag = \"1s\"\n\
     [[faults]]\nname = \"slow\"\nkind = \"latency\"\nroute = \"POST /ebus/actions/batch\"\ndist = \"fixed\"\ndelay = \"20ms\"\n\
     [[faults]]\nname = \"busy\"\nkind = \"status\"\nstatus = 503\nretry_after = 1\nroute = \"POST /ebus/actions/batch\"\nprobability = 0.05\n";
 
