@@ -31,7 +31,7 @@ use crate::report::{self, IntervalRow};
 use crate::run::RunOutcome;
 use crate::segment::{SHARED_LEAD, Segment};
 use crate::twin_link::{TwinAccount, TwinLink};
-use crate::verdict::{Check, Status};
+use crate::verdict::{Check, Status, at_most_with};
 
 /// One segment's folder, read.
 #[derive(Debug)]
@@ -411,6 +411,7 @@ pub async fn run(
         .filter(|p| p.summary["canceled"] == true)
         .map(|p| p.segment.label())
         .collect();
+    let names: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
     s.verdict.add(vec![Check {
         name: "segments",
         what: "segments of the plan merged (a missing one leaves its share unmeasured)",
@@ -422,13 +423,9 @@ pub async fn run(
             Status::Fail
         },
         source: "harness",
-        detail: (!missing.is_empty()).then(|| {
-            let names: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
-            format!("missing: {}", names.join(", "))
-        }),
+        detail: (!missing.is_empty()).then(|| format!("missing: {}", names.join(", "))),
     }]);
     if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
         s.partial = Some(format!(
             "segment {} missing: the figures cover {present} of {count}",
             names.join(", ")
@@ -507,18 +504,16 @@ fn segments_checks(parts: &[Part]) -> Vec<Check> {
                     })
                 })
                 .collect();
-            seen.then(|| Check {
-                name,
-                what,
-                value: Some(failed.len() as f64),
-                limit: "<= 0".into(),
-                status: if failed.is_empty() {
-                    Status::Pass
-                } else {
-                    Status::Fail
-                },
-                source: "harness",
-                detail: (!failed.is_empty()).then(|| failed.join("; ")),
+            seen.then(|| {
+                let detail = (!failed.is_empty()).then(|| failed.join("; "));
+                at_most_with(
+                    name,
+                    what,
+                    "harness",
+                    Some(failed.len() as f64),
+                    0.0,
+                    detail,
+                )
             })
         })
         .collect()

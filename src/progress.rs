@@ -80,11 +80,13 @@ impl Progress {
                 open.join(", ")
             }
         );
-        if r.twin_up == Some(false) || r.unreachable > 0 {
+        if r.unreachable > 0 {
             line.push_str(&format!(
                 "  TARGET UNREACHABLE ({} no reply)",
                 r.unreachable
             ));
+        } else if r.twin_up == Some(false) {
+            line.push_str("  twin status unanswered");
         }
         line
     }

@@ -199,7 +199,18 @@ fn check(
     limit: Option<f64>,
     bound: Bound,
 ) -> Option<Check> {
-    let limit = limit?;
+    limit.map(|limit| judged(name, what, source, value, limit, bound))
+}
+
+/// `value` against `limit`, skipped without a value.
+fn judged(
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    value: Option<f64>,
+    limit: f64,
+    bound: Bound,
+) -> Check {
     let (ok, sign) = match bound {
         Bound::AtMost => (value.map(|v| v <= limit), "<="),
         Bound::AtLeast => (value.map(|v| v >= limit), ">="),
@@ -209,7 +220,7 @@ fn check(
         Some(true) => Status::Pass,
         Some(false) => Status::Fail,
     };
-    Some(Check {
+    Check {
         name,
         what,
         value,
@@ -217,7 +228,24 @@ fn check(
         status,
         source,
         detail: None,
-    })
+    }
+}
+
+/// A check that `value` is at most `limit` (skipped without a value), with
+/// `detail` beside it: for the checks added after `judge` (windows, stability,
+/// restarts, segments).
+pub fn at_most_with(
+    name: &'static str,
+    what: &'static str,
+    source: &'static str,
+    value: Option<f64>,
+    limit: f64,
+    detail: Option<String>,
+) -> Check {
+    Check {
+        detail,
+        ..judged(name, what, source, value, limit, Bound::AtMost)
+    }
 }
 
 fn at_most(

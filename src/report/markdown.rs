@@ -50,14 +50,7 @@ pub fn render(s: &RunSummary) -> String {
     if let Some(p) = &s.partial {
         let _ = writeln!(md, "**Partial:** {p}\n");
     }
-    for line in [
-        super::soak::target_line(s),
-        super::soak::stability_line(s),
-        super::soak::windows_line(s),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for line in super::soak::lines(s) {
         let _ = writeln!(md, "{line}\n");
     }
     let _ = writeln!(md, "| check | value | limit | result |\n|---|---:|---|---|");

@@ -63,6 +63,13 @@ pub fn stability_line(s: &RunSummary) -> Option<String> {
     ))
 }
 
+/// The long-run lines of a report (the target, stability, windows), those that apply.
+pub fn lines(s: &RunSummary) -> impl Iterator<Item = String> {
+    [target_line(s), stability_line(s), windows_line(s)]
+        .into_iter()
+        .flatten()
+}
+
 /// One line on the windows: how many, how many failed.
 pub fn windows_line(s: &RunSummary) -> Option<String> {
     if s.windows.is_empty() {

@@ -77,14 +77,7 @@ pub fn print_table(out: &mut impl Write, s: &RunSummary, dir: &Path) -> std::io:
             writeln!(out, "    alert {} {at}: {}", a.name, a.detail)?;
         }
     }
-    for line in [
-        super::soak::target_line(s),
-        super::soak::stability_line(s),
-        super::soak::windows_line(s),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for line in super::soak::lines(s) {
         writeln!(out, "  {line}")?;
     }
     writeln!(

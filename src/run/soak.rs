@@ -15,7 +15,7 @@ use crate::report::{self, IntervalRow, RunSummary};
 use crate::soak::stability;
 use crate::soak::target::{self, Restart, TargetEvents};
 use crate::soak::windows::{self, TwinSide};
-use crate::verdict::{Check, Status};
+use crate::verdict::{Check, at_most_with};
 
 /// What the long-run figures are computed from.
 pub(super) struct Extras<'a> {
@@ -91,27 +91,23 @@ fn windows_check(w: &[windows::WindowVerdict]) -> Check {
             .cmp(&(b.kind == "slice"))
             .then(a.from_s.total_cmp(&b.from_s))
     });
-    Check {
-        name: "windows",
-        what: "windows of the timeline (fault windows, surges, slices) that failed their own checks",
-        value: Some(failed.len() as f64),
-        limit: "<= 0".into(),
-        status: if failed.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
-        source: "client",
-        detail: failed.first().map(|f| {
-            format!(
-                "first failed: {} ({:.0}-{:.0} s): {}",
-                f.name,
-                f.from_s,
-                f.to_s,
-                f.failed.join(", ")
-            )
-        }),
-    }
+    let detail = failed.first().map(|f| {
+        format!(
+            "first failed: {} ({:.0}-{:.0} s): {}",
+            f.name,
+            f.from_s,
+            f.to_s,
+            f.failed.join(", ")
+        )
+    });
+    at_most_with(
+        "windows",
+        "windows of the timeline (fault windows, surges, slices) that failed their own checks",
+        "client",
+        Some(failed.len() as f64),
+        0.0,
+        detail,
+    )
 }
 
 /// Everything a snapshot of the folder needs, owned by the snapshot task.

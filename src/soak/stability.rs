@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::soak::Soak;
 use crate::report::IntervalRow;
-use crate::verdict::{Check, Status};
+use crate::verdict::{Check, at_most_with};
 
 /// A figure's line over the judged part of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -136,31 +136,19 @@ fn growth_check(
     unit: &str,
     share: bool,
 ) -> Check {
-    let status = match g {
-        None => Status::Skipped,
-        Some(g) if g.growth <= limit => Status::Pass,
-        Some(_) => Status::Fail,
-    };
-    Check {
-        name,
-        what,
-        value: g.map(|g| g.growth),
-        limit: format!("<= {limit}"),
-        status,
-        source: "harness",
-        detail: g.map(|g| {
-            let (a, b) = (g.start, g.end);
-            let grown = if share {
-                format!("{:+.1}%", g.growth * 100.0)
-            } else {
-                format!("{:+.0}", g.growth)
-            };
-            format!(
-                "slope {:+.1} {unit}/h over {} samples ({a:.1} -> {b:.1} {unit}, {grown})",
-                g.slope_per_h, g.samples
-            )
-        }),
-    }
+    let detail = g.map(|g| {
+        let (a, b) = (g.start, g.end);
+        let grown = if share {
+            format!("{:+.1}%", g.growth * 100.0)
+        } else {
+            format!("{:+.0}", g.growth)
+        };
+        format!(
+            "slope {:+.1} {unit}/h over {} samples ({a:.1} -> {b:.1} {unit}, {grown})",
+            g.slope_per_h, g.samples
+        )
+    });
+    at_most_with(name, what, "harness", g.map(|g| g.growth), limit, detail)
 }
 
 /// The stability checks against `[soak]`'s limits.
@@ -205,25 +193,21 @@ pub fn checks(s: &Stability, soak: &Soak) -> Vec<Check> {
         }
     }
     let d = s.latency_drift.as_ref();
-    out.push(Check {
-        name: "latency_drift",
-        what: "p99 latency of the last third of the measured run over the first third's",
-        value: d.map(|d| d.ratio),
-        limit: format!("<= {}", soak.max_latency_drift),
-        status: match d {
-            None => Status::Skipped,
-            Some(d) if d.ratio <= soak.max_latency_drift => Status::Pass,
-            Some(_) => Status::Fail,
-        },
-        source: "client",
-        detail: d.map(|d| format!("{:.1} ms -> {:.1} ms", d.first_p99_ms, d.last_p99_ms)),
-    });
+    out.push(at_most_with(
+        "latency_drift",
+        "p99 latency of the last third of the measured run over the first third's",
+        "client",
+        d.map(|d| d.ratio),
+        soak.max_latency_drift,
+        d.map(|d| format!("{:.1} ms -> {:.1} ms", d.first_p99_ms, d.last_p99_ms)),
+    ));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Status;
 
     fn rows(rss: impl Fn(f64) -> f64) -> Vec<IntervalRow> {
         (1..=60)
@@ -237,6 +221,41 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Each of the other figures fails on its own leak or drift, naming it.
+    #[test]
+    fn descriptors_the_twins_memory_and_latency_drift_each_fail_on_their_own() {
+        let soak = crate::plan::soak::check(
+            Default::default(),
+            std::time::Duration::from_secs(60),
+            std::time::Duration::ZERO,
+        )
+        .expect("ok");
+        let mut rows = rows(|_| 300.0);
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.fds = Some(40 + 4 * i as u64); // a descriptor left open every second
+            r.twin_rss_mb = Some(500.0 + 2.0 * i as f64); // the twin leaks 2 MiB/s
+        }
+        let mut first = Histogram::new(2).expect("h");
+        let mut last = Histogram::new(2).expect("h");
+        first.record_n(10_000, 100).expect("10 ms");
+        last.record_n(50_000, 100).expect("50 ms");
+        let f = figures(&rows, 30.0, &(first, last), false);
+        let c = checks(&f, &soak);
+        let status = |n: &str| c.iter().find(|c| c.name == n).map(|c| c.status);
+        assert_eq!(status("rss_growth"), Some(Status::Pass));
+        assert_eq!(status("fd_growth"), Some(Status::Fail), "{c:?}");
+        assert_eq!(status("twin_rss_growth"), Some(Status::Fail));
+        assert_eq!(status("latency_drift"), Some(Status::Fail));
+        let drift = c.iter().find(|c| c.name == "latency_drift").expect("drift");
+        assert!(
+            drift
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("10.0 ms -> 50")),
+            "{drift:?}"
+        );
     }
 
     #[test]

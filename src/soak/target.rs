@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::IntervalRow;
 use crate::twin_link::TwinProbe;
-use crate::verdict::{Check, Status, Verdict};
+use crate::verdict::{Status, Verdict, at_most_with};
 
 /// What happened to the target during the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -131,14 +131,16 @@ impl Watch {
     }
 }
 
-/// Stretches of rows when the target could not be reached: the twin's status
-/// failed, or attempts got no reply and none succeeded.
+/// Stretches of rows when the target could not be reached: attempts got no
+/// reply, and the twin's status read failed too or nothing was accepted. (A
+/// status read that times out under heavy load while every attempt is answered
+/// is no outage.)
 pub fn outages(rows: &[IntervalRow]) -> Vec<Outage> {
     let mut out: Vec<Outage> = Vec::new();
     let mut prev_end = 0.0;
     let mut open = false;
     for r in rows {
-        let down = r.twin_up == Some(false) || (r.unreachable > 0 && r.accepted_per_s == 0.0);
+        let down = r.unreachable > 0 && (r.twin_up == Some(false) || r.accepted_per_s == 0.0);
         match (down, open, out.last_mut()) {
             (true, true, Some(o)) => o.to_s = r.end_s,
             (true, _, _) => out.push(Outage {
@@ -180,28 +182,24 @@ pub fn judge(v: &mut Verdict, events: &TargetEvents, max_restarts: u64) {
             c.detail = Some(why.clone());
         }
     }
-    v.checks.push(Check {
-        name: "target_restarts",
-        what: "times the twin restarted (and forgot the run) during the run",
-        value: Some(n as f64),
-        limit: format!("<= {max_restarts}"),
-        status: if n <= max_restarts {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
-        source: "harness",
-        detail: events
+    v.checks.push(at_most_with(
+        "target_restarts",
+        "times the twin restarted (and forgot the run) during the run",
+        "harness",
+        Some(n as f64),
+        max_restarts as f64,
+        events
             .restarts
             .first()
             .map(|r| format!("first seen at {:.1} s", r.seen_at_s)),
-    });
+    ));
     v.pass = v.checks.iter().all(|c| c.status != Status::Fail);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Check;
 
     fn row(
         end_s: f64,
@@ -226,6 +224,8 @@ mod tests {
             row(3.0, 0.0, 7, None),
             row(4.0, 50.0, 2, Some(true)),
             row(5.0, 0.0, 3, Some(true)),
+            // A status read timed out under load while actions went through.
+            row(6.0, 900.0, 0, Some(false)),
         ];
         assert_eq!(
             outages(&rows),
