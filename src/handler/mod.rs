@@ -17,7 +17,7 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gauntlet_mock::SecretString;
@@ -37,8 +37,12 @@ pub use effects::Effect;
 pub const TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(300);
 /// Effects waiting to be performed; past it the handler answers 503 (retry later).
 pub const QUEUE_CAPACITY: usize = 10_000;
-/// Event ids and business keys remembered for dedupe.
+/// Event ids and business keys remembered for dedupe, at most.
 pub const MEMORY: usize = 1_000_000;
+/// How long an event id or business key is remembered: past the platform's whole
+/// delivery schedule (retries over about 11 minutes), so a retry is always known.
+/// Forgetting by age keeps a long soak's memory flat after the first 20 minutes.
+pub const FORGET_AFTER: Duration = Duration::from_secs(20 * 60);
 /// The slow flaw answers after this: past the platform's 5 s.
 pub const SLOW_ANSWER: Duration = Duration::from_secs(6);
 /// Largest delivery body read.
@@ -100,21 +104,27 @@ pub struct HandlerConfig {
 #[derive(Debug, Default)]
 struct Seen {
     set: HashSet<String>,
-    order: VecDeque<String>,
+    order: VecDeque<(Instant, String)>,
 }
 
 impl Seen {
     /// Insert; false if it was there.
     fn insert(&mut self, k: &str) -> bool {
+        self.insert_at(k, Instant::now())
+    }
+
+    fn insert_at(&mut self, k: &str, now: Instant) -> bool {
         if self.set.contains(k) {
             return false;
         }
-        if self.order.len() >= MEMORY
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
+        while let Some((at, old)) = self.order.front() {
+            if self.order.len() < MEMORY && now.duration_since(*at) < FORGET_AFTER {
+                break;
+            }
+            self.set.remove(old);
+            self.order.pop_front();
         }
-        self.order.push_back(k.to_string());
+        self.order.push_back((now, k.to_string()));
         self.set.insert(k.to_string());
         true
     }
@@ -380,5 +390,18 @@ mod tests {
         ));
         assert!(!verify(b"whsec_test", Some("1700000000"), Some("zz"), body));
         assert!(!verify(b"whsec_test", None, Some(good), body));
+    }
+
+    /// What was seen is remembered through the platform's retries, then
+    /// forgotten: memory holds only the last [`FORGET_AFTER`].
+    #[test]
+    fn seen_forgets_by_age() {
+        let mut s = Seen::default();
+        let t0 = Instant::now();
+        assert!(s.insert_at("evt_1", t0));
+        assert!(!s.insert_at("evt_1", t0 + Duration::from_secs(700)), "a retry");
+        assert!(s.insert_at("evt_2", t0 + FORGET_AFTER));
+        assert!(!s.contains("evt_1") && s.contains("evt_2"));
+        assert_eq!(s.order.len(), 1);
     }
 }

@@ -83,7 +83,7 @@ impl Dual {
                 continue;
             }
             if let Some(key) = &event.effect_key {
-                self.engine.oracle.effects.expect(key);
+                self.engine.oracle.effects.expect(key, now);
             }
             self.hub.schedule(event, targets, now, now);
         }

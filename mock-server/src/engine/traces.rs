@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 /// Entries kept, at most.
-pub const TRACES_KEPT: usize = 100_000;
+pub const TRACES_KEPT: usize = 20_000;
 
 /// One traced request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

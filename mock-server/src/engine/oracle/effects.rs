@@ -9,7 +9,7 @@
 //! event and never more than 1 at any time; a net above 0 on a removed event is an
 //! orphan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +24,11 @@ use super::{Percentiles, histogram, record};
 pub const EFFECT_FIELD: &str = "effect_of";
 /// How long a receiver has to answer (docs/design.md).
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
+/// How long an event raised at a time ([`Effects::expect`]) is kept one by one;
+/// then its account is final and it is retired into counts. Past the whole
+/// delivery schedule (about 11 minutes of retries) and a receiver's own retries
+/// of its effect; a day's soak keeps only the last 20 minutes of events.
+pub const RETIRE_AFTER: Duration = Duration::from_secs(20 * 60);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Entry {
@@ -50,6 +55,10 @@ impl Entry {
 #[derive(Debug)]
 struct State {
     entries: HashMap<String, Entry>,
+    /// Events raised at a time, oldest first, for retiring them by age.
+    order: VecDeque<(Duration, String)>,
+    /// What the retired entries came to.
+    retired: EffectCounts,
     unexpected_effects: u64,
     premature: u64,
     reversals: u64,
@@ -67,6 +76,8 @@ impl Default for State {
     fn default() -> Self {
         Self {
             entries: HashMap::new(),
+            order: VecDeque::new(),
+            retired: EffectCounts::default(),
             unexpected_effects: 0,
             premature: 0,
             reversals: 0,
@@ -140,15 +151,49 @@ pub enum Forgery {
     Timestamp,
 }
 
+/// One entry's share of an account; `due`: its event is confirmed (or needs no
+/// confirmation).
+fn book(c: &mut EffectCounts, e: &Entry, due: bool) {
+    if e.delivered {
+        c.delivered += 1;
+    }
+    match (e.net(), e.delivered) {
+        _ if e.peak > 1 => c.duplicated += 1,
+        (0, _) if e.removed => c.removed += 1,
+        _ if e.removed => c.orphan += 1,
+        (0, _) if !due => c.pending += 1,
+        (0, true) => c.lost += 1,
+        (0, false) => c.undelivered += 1,
+        (1, _) => c.exactly_once += 1,
+        _ => c.duplicated += 1,
+    }
+}
+
+impl State {
+    /// Retire the events raised before `t`: their accounts are final.
+    fn retire_before(&mut self, t: Duration) {
+        while self.order.front().is_some_and(|(at, _)| *at < t) {
+            let Some((_, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.entries.remove(&key) {
+                self.retired.expected += 1;
+                book(&mut self.retired, &e, true);
+            }
+        }
+    }
+}
+
 impl Effects {
-    /// An event demanding the effect `key` was raised.
-    pub fn expect(&self, key: &str) {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entries
-            .entry(key.to_string())
-            .or_default();
+    /// An event demanding the effect `key` was raised at twin time `now`. Events
+    /// raised more than [`RETIRE_AFTER`] before `now` are retired into counts.
+    pub fn expect(&self, key: &str, now: Duration) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.retire_before(now.saturating_sub(RETIRE_AFTER));
+        if !s.entries.contains_key(key) {
+            s.entries.insert(key.to_string(), Entry::default());
+            s.order.push_back((now, key.to_string()));
+        }
     }
 
     /// A delivery was answered (`None`: no answer in time) after `took`.
@@ -266,8 +311,16 @@ impl Effects {
     /// The account with chain events above height `confirmed` not due yet.
     pub fn counts_at(&self, confirmed: u64) -> EffectCounts {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let r = &s.retired;
         let mut c = EffectCounts {
-            expected: s.entries.len() as u64,
+            expected: s.entries.len() as u64 + r.expected,
+            delivered: r.delivered,
+            exactly_once: r.exactly_once,
+            lost: r.lost,
+            duplicated: r.duplicated,
+            orphan: r.orphan,
+            removed: r.removed,
+            undelivered: r.undelivered,
             unexpected: s.unexpected_effects,
             unconfirmed: s.premature,
             reversed: s.reversals,
@@ -283,25 +336,54 @@ impl Effects {
             ..Default::default()
         };
         for e in s.entries.values() {
-            if e.delivered {
-                c.delivered += 1;
-            }
-            let due = e.height.is_none_or(|h| h <= confirmed);
-            match (e.net(), e.delivered) {
-                _ if e.peak > 1 => c.duplicated += 1,
-                (0, _) if e.removed => c.removed += 1,
-                _ if e.removed => c.orphan += 1,
-                (0, _) if !due => c.pending += 1,
-                (0, true) => c.lost += 1,
-                (0, false) => c.undelivered += 1,
-                (1, _) => c.exactly_once += 1,
-                _ => c.duplicated += 1,
-            }
+            book(&mut c, e, e.height.is_none_or(|h| h <= confirmed));
         }
         c
     }
 
     pub fn reset(&self) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = State::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events older than [`RETIRE_AFTER`] are retired into counts: the account
+    /// is the same before and after, and only the recent events are kept.
+    #[test]
+    fn old_events_retire_into_the_same_account() {
+        let fx = Effects::default();
+        let t = Duration::from_secs;
+        let ok = |key| fx.answered(Some(key), Some(true), t(0), Forgery::None, t(0));
+        for key in ["once", "twice", "lost", "undelivered"] {
+            fx.expect(key, t(1));
+        }
+        for key in ["once", "twice", "lost"] {
+            ok(key);
+        }
+        fx.effect("once");
+        fx.effect("twice");
+        fx.effect("twice");
+        let before = fx.counts();
+        assert_eq!(
+            (before.exactly_once, before.duplicated, before.lost, before.undelivered),
+            (1, 1, 1, 1),
+            "{before:?}"
+        );
+        fx.expect("late", RETIRE_AFTER + t(2));
+        let after = fx.counts();
+        assert_eq!(fx.state.lock().unwrap().entries.len(), 1, "only the late one");
+        assert_eq!(after.expected, 5);
+        assert_eq!(
+            (after.exactly_once, after.duplicated, after.lost, after.undelivered),
+            (1, 1, 1, 2),
+            "{after:?}"
+        );
+        assert_eq!(after.delivered, before.delivered);
+        // An effect for a retired event is one nobody is waiting for.
+        fx.effect("once");
+        assert_eq!(fx.counts().unexpected, 1);
     }
 }

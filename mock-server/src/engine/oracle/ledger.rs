@@ -63,9 +63,15 @@ impl Entry {
     }
 }
 
-/// Actions the ledger keeps one by one at most; older ones are judged and
-/// retired into counts (at 2,000 actions/s, the last 16 minutes: longer than
-/// any client may keep retrying one). A day's soak stays within bounded memory.
+/// How long the ledger keeps an action one by one after its first arrival;
+/// then it is judged and retired into counts. Longer than any sane client keeps
+/// retrying one action (the plans give up after 5 minutes); a retry that comes
+/// later still is counted as a new action. Retiring by age fills the ledger in
+/// the first ten minutes at any rate, so a soak's memory is flat after that.
+pub(super) const RETIRE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Actions the ledger keeps one by one at most (a memory guard for rates past
+/// 3,000 actions/s, where [`RETIRE_AFTER`] would keep more): past it the oldest
+/// are retired early. A day's soak stays within bounded memory.
 pub(super) const LEDGER_CAPACITY: usize = 2_000_000;
 /// Idempotency keys kept one by one at most; older ones are retired into counts.
 pub(super) const KEY_CAPACITY: usize = 1_000_000;
@@ -253,6 +259,23 @@ impl Ledger {
         })
     }
 
+    /// Retire the actions first seen before `ds` (tenths of a second); the
+    /// order is by first sight, so they are at its front.
+    fn retire_older_than(&mut self, ds: u32) {
+        while let Some(old) = self.order.front() {
+            match self.actions.get(old) {
+                Some(e) if e.first_ds >= ds => break,
+                Some(_) => {
+                    if let Some(e) = self.actions.remove(old) {
+                        self.retire(&e);
+                    }
+                }
+                None => {}
+            }
+            self.order.pop_front();
+        }
+    }
+
     fn retire(&mut self, e: &Entry) {
         book_counts(&mut self.retired.counts, e);
         if e.run != 0 {
@@ -268,6 +291,7 @@ impl Ledger {
         now: Duration,
     ) {
         self.last_ds = tenths(now);
+        self.retire_older_than(self.last_ds.saturating_sub(tenths(RETIRE_AFTER)));
         for (fp, tag) in actions {
             let run = match tag {
                 Some(t) if !self.actions.contains_key(&fp) => self.run(t),
@@ -504,6 +528,25 @@ mod tests {
         assert_eq!(small.keys(), big.keys());
         assert_eq!(big.counts().duplicated, 3, "4 and 5, and 9 again");
         assert_eq!(big.keys().applied_twice, 1);
+    }
+
+    /// Actions first seen longer than [`RETIRE_AFTER`] ago are retired into
+    /// counts: the ledger holds only the last ten minutes, the account is whole.
+    #[test]
+    fn old_actions_retire_by_age() {
+        let mut l = Ledger::default();
+        let at = |s: u64| Duration::from_secs(s);
+        l.arrived([([1; 16], Some("r1"))], at(0));
+        l.outcomes(&[([1; 16], Ok(())), ([1; 16], Ok(()))], None);
+        l.arrived([([2; 16], Some("r1"))], at(100));
+        l.arrived([([3; 16], Some("r1"))], at(RETIRE_AFTER.as_secs() + 50));
+        assert_eq!(l.actions.len(), 2, "the first is past the horizon");
+        l.arrived([([4; 16], Some("r1"))], at(RETIRE_AFTER.as_secs() + 101));
+        assert_eq!(l.actions.len(), 2, "and the second");
+        let c = l.counts();
+        assert_eq!((c.distinct, c.duplicated, c.lost), (4, 1, 3), "{c:?}");
+        let r1 = &l.runs()["r1"];
+        assert_eq!((r1.arrived, r1.duplicated, r1.lost), (4, 1, 3), "{r1:?}");
     }
 
     #[test]
