@@ -627,6 +627,12 @@ async fn bad_plans_name_file_line_and_key() {
             "target.url",
         ),
         ("[run]\nrate = 100\n", Some(1), "run"),
+        (
+            // Retries past the twin's ledger horizon would count as new actions.
+            "[run]\nduration = \"5s\"\nrate = 100\n[client]\nmax_elapsed = \"10m\"\n",
+            Some(5),
+            "client.max_elapsed",
+        ),
     ];
     for (i, (text, line, key)) in cases.into_iter().enumerate() {
         let path = write_plan(&format!("bad{i}"), text);

@@ -13,7 +13,7 @@ pub mod chain;
 pub mod cli;
 pub mod effects;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -41,8 +41,8 @@ pub const QUEUE_CAPACITY: usize = 10_000;
 pub const MEMORY: usize = 1_000_000;
 /// How long an event id or business key is remembered: past the platform's whole
 /// delivery schedule (retries over about 11 minutes), so a retry is always known.
-/// Forgetting by age keeps a long soak's memory flat after the first 20 minutes.
-pub const FORGET_AFTER: Duration = Duration::from_secs(20 * 60);
+/// Forgetting by age keeps a long soak's memory flat after the first 13 minutes.
+pub const FORGET_AFTER: Duration = Duration::from_secs(13 * 60);
 /// The slow flaw answers after this: past the platform's 5 s.
 pub const SLOW_ANSWER: Duration = Duration::from_secs(6);
 /// Largest delivery body read.
@@ -103,7 +103,10 @@ pub struct HandlerConfig {
 /// Bounded memory of what was seen.
 #[derive(Debug, Default)]
 struct Seen {
-    set: HashSet<String>,
+    /// Each remembered id with when it was inserted.
+    set: HashMap<String, Instant>,
+    /// Insertions, oldest first; one whose id was forgotten and inserted again
+    /// since is stale and forgets nothing.
     order: VecDeque<(Instant, String)>,
 }
 
@@ -114,23 +117,25 @@ impl Seen {
     }
 
     fn insert_at(&mut self, k: &str, now: Instant) -> bool {
-        if self.set.contains(k) {
+        if self.set.contains_key(k) {
             return false;
         }
         while let Some((at, old)) = self.order.front() {
             if self.order.len() < MEMORY && now.duration_since(*at) < FORGET_AFTER {
                 break;
             }
-            self.set.remove(old);
+            if self.set.get(old) == Some(at) {
+                self.set.remove(old);
+            }
             self.order.pop_front();
         }
         self.order.push_back((now, k.to_string()));
-        self.set.insert(k.to_string());
+        self.set.insert(k.to_string(), now);
         true
     }
 
     fn contains(&self, k: &str) -> bool {
-        self.set.contains(k)
+        self.set.contains_key(k)
     }
 
     /// Forget an event id whose effect could not be queued, so its retry is taken.
@@ -398,10 +403,19 @@ mod tests {
     fn seen_forgets_by_age() {
         let mut s = Seen::default();
         let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
         assert!(s.insert_at("evt_1", t0));
-        assert!(!s.insert_at("evt_1", t0 + Duration::from_secs(700)), "a retry");
-        assert!(s.insert_at("evt_2", t0 + FORGET_AFTER));
-        assert!(!s.contains("evt_1") && s.contains("evt_2"));
-        assert_eq!(s.order.len(), 1);
+        assert!(!s.insert_at("evt_1", at(700)), "a retry");
+        assert!(s.insert_at("evt_2", at(700)));
+        assert!(s.contains("evt_1"), "still within the horizon");
+        assert!(s.insert_at("evt_3", t0 + FORGET_AFTER));
+        assert!(!s.contains("evt_1") && s.contains("evt_2") && s.contains("evt_3"));
+        assert_eq!(s.order.len(), 2);
+        // Forgotten (its effect could not be queued) and taken again on a retry:
+        // the first insertion's age does not forget the second.
+        s.forget("evt_2");
+        assert!(s.insert_at("evt_2", at(1000)));
+        assert!(s.insert_at("evt_4", at(700) + FORGET_AFTER));
+        assert!(s.contains("evt_2"), "remembered from its retry at 1000 s");
     }
 }

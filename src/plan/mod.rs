@@ -572,6 +572,19 @@ fn check_client(c: raw::ClientFile) -> Result<ClientConfig, (&'static str, Strin
             ),
         ));
     }
+    // The twin's ledger judges an action ten minutes after it first arrived: a
+    // retry after that would be booked as a new action, and a double apply missed.
+    let horizon = gauntlet_mock::engine::oracle::LEDGER_HORIZON;
+    if cfg.max_elapsed + cfg.timeout >= horizon {
+        return Err((
+            "max_elapsed",
+            format!(
+                "max_elapsed plus timeout must be under {}: the twin judges an action \
+                 that long after it first arrived, and a later retry would count as a new one",
+                humantime::format_duration(horizon)
+            ),
+        ));
+    }
     if cfg.timeout.is_zero() || cfg.max_elapsed.is_zero() {
         return Err((
             "timeout",

@@ -6,11 +6,12 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use alloy::primitives::{Address, U256};
 use serde_json::{Map, Value, json};
 
+use super::logs::{self, Source};
 use crate::boson::protocol::{DisputeState, Exchange, ExchangeState, NATIVE, Offer, Protocol};
 
 /// One entity: its type and its fields.
@@ -38,11 +39,16 @@ pub struct IndexedBlock {
     pub timestamp: u64,
 }
 
-/// Every entity at one block, by type and id.
+type Tables = HashMap<&'static str, BTreeMap<String, Entity>>;
+
+/// Every entity at one block, by type and id. The event logs are made from
+/// their source the first time a query reads one.
 #[derive(Debug, Default)]
 pub struct Store {
     pub block: Option<IndexedBlock>,
-    by_type: HashMap<&'static str, BTreeMap<String, Entity>>,
+    by_type: Tables,
+    log_source: Option<Source>,
+    logs: OnceLock<Tables>,
 }
 
 fn big(v: U256) -> Value {
@@ -68,7 +74,7 @@ impl Store {
     pub fn build(p: &Protocol, block: IndexedBlock) -> Self {
         let mut s = Self {
             block: Some(block),
-            by_type: HashMap::new(),
+            ..Self::default()
         };
         s.insert("ExchangeToken", token());
         for (id, seller) in &p.sellers {
@@ -121,21 +127,28 @@ impl Store {
         s
     }
 
-    /// Add an entity (its fields as a JSON object with an `id`).
-    pub fn insert_value(&mut self, ty: &'static str, v: Value) {
-        self.insert(ty, v);
+    /// The event logs this store answers with, made on first read.
+    pub fn with_logs(mut self, src: Source) -> Self {
+        self.log_source = Some(src);
+        self
     }
 
     fn insert(&mut self, ty: &'static str, v: Value) {
-        let Value::Object(fields) = v else { return };
-        let e = Entity {
-            ty: Cow::Borrowed(ty),
-            fields: Arc::new(fields),
-        };
-        self.by_type
-            .entry(ty)
-            .or_default()
-            .insert(e.id().to_string(), e);
+        insert(&mut self.by_type, ty, v);
+    }
+
+    fn table(&self, ty: &str) -> Option<&BTreeMap<String, Entity>> {
+        if !logs::is_log_type(ty) {
+            return self.by_type.get(ty);
+        }
+        let logs = self.logs.get_or_init(|| {
+            let mut t = Tables::new();
+            for (ty, v) in self.log_source.iter().flat_map(logs::entities) {
+                insert(&mut t, ty, v);
+            }
+            t
+        });
+        logs.get(ty)
     }
 
     fn offer(&mut self, p: &Protocol, o: &Offer, commits: u64, redeemed: u64) {
@@ -231,13 +244,23 @@ impl Store {
 
     /// An entity by type and id.
     pub fn get(&self, ty: &str, id: &str) -> Option<&Entity> {
-        self.by_type.get(ty)?.get(id)
+        self.table(ty)?.get(id)
     }
 
     /// Every entity of a type, ordered by id.
     pub fn all(&self, ty: &str) -> impl Iterator<Item = &Entity> {
-        self.by_type.get(ty).into_iter().flat_map(|m| m.values())
+        self.table(ty).into_iter().flat_map(|m| m.values())
     }
+}
+
+/// Add an entity (its fields as a JSON object with an `id`) to `t`.
+fn insert(t: &mut Tables, ty: &'static str, v: Value) {
+    let Value::Object(fields) = v else { return };
+    let e = Entity {
+        ty: Cow::Borrowed(ty),
+        fields: Arc::new(fields),
+    };
+    t.entry(ty).or_default().insert(e.id().to_string(), e);
 }
 
 /// The native currency as the subgraph's ExchangeToken.

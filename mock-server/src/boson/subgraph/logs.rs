@@ -2,15 +2,44 @@
 //! on the canonical chain up to the indexed block, typed by what it concerns
 //! (ExchangeEventLog, DisputeEventLog, FundsEventLog, OfferEventLog), with the
 //! account it belongs to and the id `${txHash}-${logIndex}-${account}`.
+//!
+//! They are many (several per exchange) and few queries read them, so a store
+//! makes them only when a query first asks for one ([`Source`]).
+
+use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolEventInterface;
 use serde_json::{Value, json};
 
-use super::entities::Store;
 use crate::boson::abi::IBosonProtocol::IBosonProtocolEvents as E;
-use crate::boson::chain::Chain;
+use crate::boson::chain::{Block, Chain};
 use crate::boson::protocol::Protocol;
+
+/// What the event logs up to an indexed block are made from: the canonical
+/// blocks up to it and the protocol there (for the accounts). Cheap to keep:
+/// the blocks are shared, the protocol's maps are persistent.
+#[derive(Debug, Clone)]
+pub struct Source {
+    blocks: Vec<Arc<Block>>,
+    protocol: Protocol,
+}
+
+impl Source {
+    /// The logs of blocks `0..=upto` of `chain`, read with `p` (the protocol at
+    /// the indexed block).
+    pub fn new(chain: &Chain, upto: u64, p: &Protocol) -> Self {
+        Self {
+            blocks: chain.range(0, upto).cloned().collect(),
+            protocol: p.clone(),
+        }
+    }
+}
+
+/// Whether entities of this type are event logs (made on first read).
+pub fn is_log_type(ty: &str) -> bool {
+    ty.ends_with("EventLog")
+}
 
 /// What one protocol event becomes: its type, its account, and the entity it
 /// concerns (`exchange`, `dispute`, `funds` or `offer`, by id).
@@ -112,10 +141,11 @@ fn entity_type(about: &str) -> &'static str {
     }
 }
 
-/// Add the event logs of blocks `0..=upto` to `store`, read with `p` (the
-/// protocol at the indexed block) for the accounts.
-pub fn add(store: &mut Store, chain: &Chain, upto: u64, p: &Protocol) {
-    for block in chain.range(0, upto) {
+/// Every event log of `src`, as (entity type, fields).
+pub fn entities(src: &Source) -> Vec<(&'static str, Value)> {
+    let p = &src.protocol;
+    let mut out = Vec::new();
+    for block in &src.blocks {
         for m in &block.txs {
             for (i, log) in m.effect.logs.iter().enumerate() {
                 let topics: Vec<B256> = log.topics().to_vec();
@@ -136,8 +166,9 @@ pub fn add(store: &mut Store, chain: &Chain, upto: u64, p: &Protocol) {
                 if let Some((k, v)) = l.extra {
                     fields[k] = v;
                 }
-                store.insert_value(entity_type(l.about.0), fields);
+                out.push((entity_type(l.about.0), fields));
             }
         }
     }
+    out
 }

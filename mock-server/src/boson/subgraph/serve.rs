@@ -60,7 +60,7 @@ impl BosonPlatform {
         let world = chain
             .state_at(number)
             .ok_or_else(|| PinError::pruned(earliest, number))?;
-        let mut store = Store::build(
+        let store = Store::build(
             &world.protocol,
             IndexedBlock {
                 number,
@@ -68,8 +68,8 @@ impl BosonPlatform {
                 parent_hash: format!("{:#x}", block.header.parent_hash),
                 timestamp: block.timestamp(),
             },
-        );
-        super::logs::add(&mut store, &chain, number, &world.protocol);
+        )
+        .with_logs(super::logs::Source::new(&chain, number, &world.protocol));
         let store = Arc::new(store);
         if let Ok(mut c) = self.store_cache.0.lock() {
             *c = Some((block.hash, store.clone()));

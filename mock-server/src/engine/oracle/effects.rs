@@ -25,10 +25,11 @@ pub const EFFECT_FIELD: &str = "effect_of";
 /// How long a receiver has to answer (docs/design.md).
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 /// How long an event raised at a time ([`Effects::expect`]) is kept one by one;
-/// then its account is final and it is retired into counts. Past the whole
-/// delivery schedule (about 11 minutes of retries) and a receiver's own retries
-/// of its effect; a day's soak keeps only the last 20 minutes of events.
-pub const RETIRE_AFTER: Duration = Duration::from_secs(20 * 60);
+/// then its account is final and it is retired into counts (one still not
+/// delivered is booked undelivered). Past the whole delivery schedule (about 11
+/// minutes of retries); a day's soak keeps only the last 13 minutes of events,
+/// and a half-hour soak's are all kept before its judged second half.
+pub const RETIRE_AFTER: Duration = Duration::from_secs(13 * 60);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Entry {
@@ -368,17 +369,35 @@ mod tests {
         fx.effect("twice");
         let before = fx.counts();
         assert_eq!(
-            (before.exactly_once, before.duplicated, before.lost, before.undelivered),
+            (
+                before.exactly_once,
+                before.duplicated,
+                before.lost,
+                before.undelivered
+            ),
             (1, 1, 1, 1),
             "{before:?}"
         );
+        fx.expect_at("chain", 7);
+        fx.expect("almost", RETIRE_AFTER);
+        assert_eq!(
+            fx.state.lock().expect("effects lock").entries.len(),
+            6,
+            "none is old enough yet"
+        );
         fx.expect("late", RETIRE_AFTER + t(2));
         let after = fx.counts();
-        assert_eq!(fx.state.lock().unwrap().entries.len(), 1, "only the late one");
-        assert_eq!(after.expected, 5);
+        let kept = fx.state.lock().expect("effects lock").entries.len();
+        assert_eq!(kept, 3, "the chain event (never retired), almost and late");
+        assert_eq!(after.expected, 7);
         assert_eq!(
-            (after.exactly_once, after.duplicated, after.lost, after.undelivered),
-            (1, 1, 1, 2),
+            (
+                after.exactly_once,
+                after.duplicated,
+                after.lost,
+                after.undelivered
+            ),
+            (1, 1, 1, 4),
             "{after:?}"
         );
         assert_eq!(after.delivered, before.delivered);

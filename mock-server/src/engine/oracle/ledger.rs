@@ -65,12 +65,13 @@ impl Entry {
 
 /// How long the ledger keeps an action one by one after its first arrival;
 /// then it is judged and retired into counts. Longer than any sane client keeps
-/// retrying one action (the plans give up after 5 minutes); a retry that comes
-/// later still is counted as a new action. Retiring by age fills the ledger in
-/// the first ten minutes at any rate, so a soak's memory is flat after that.
-pub(super) const RETIRE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// retrying one action (a plan's client may retry for at most this, less its
+/// timeout); a retry that comes later still is counted as a new action. Retiring
+/// by age fills the ledger in the first ten minutes at any rate, so a soak's
+/// memory is flat after that.
+pub const RETIRE_AFTER: Duration = Duration::from_secs(10 * 60);
 /// Actions the ledger keeps one by one at most (a memory guard for rates past
-/// 3,000 actions/s, where [`RETIRE_AFTER`] would keep more): past it the oldest
+/// 3,333 actions/s, where [`RETIRE_AFTER`] would keep more): past it the oldest
 /// are retired early. A day's soak stays within bounded memory.
 pub(super) const LEDGER_CAPACITY: usize = 2_000_000;
 /// Idempotency keys kept one by one at most; older ones are retired into counts.
@@ -137,8 +138,10 @@ pub(super) struct Ledger {
     /// Fingerprints in order of first sight, for retiring the oldest.
     order: VecDeque<[u8; 16]>,
     capacity: usize,
-    keys: HashMap<(String, String), u32>,
-    key_order: VecDeque<(String, String)>,
+    /// Applies per idempotency key, by a digest of (organization, key).
+    keys: HashMap<[u8; 16], u32>,
+    /// Keys in order of first apply, with its time (tenths of a second).
+    key_order: VecDeque<([u8; 16], u32)>,
     key_capacity: usize,
     retired: Retired,
     /// The latest arrival's time (tenths of a second), for entries first seen
@@ -177,6 +180,20 @@ pub struct SecondCounts {
     pub tenth: u32,
     pub lost: u32,
     pub duplicated: u32,
+}
+
+/// A fixed-size digest of an organization's idempotency key: the ledger counts
+/// keys without keeping their text.
+fn key_digest(org: &str, key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(org.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    let full: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
 }
 
 /// Twin time in tenths of a second (saturating: 13 years fit).
@@ -377,27 +394,30 @@ impl Ledger {
         if applied > 0
             && let Some((org, k)) = key
         {
-            self.key_applied((org.to_string(), k.to_string()));
+            self.key_applied(key_digest(org, k));
         }
         applied
     }
 
-    /// A request under this key was applied (retiring the oldest key when full).
-    fn key_applied(&mut self, key: (String, String)) {
+    /// A request under this key was applied. Keys first applied longer than
+    /// [`RETIRE_AFTER`] ago are retired into counts, and the oldest when full.
+    fn key_applied(&mut self, key: [u8; 16]) {
         if let Some(n) = self.keys.get_mut(&key) {
             *n += 1;
             return;
         }
-        while self.keys.len() >= self.key_capacity {
-            let Some(old) = self.key_order.pop_front() else {
+        let horizon = self.last_ds.saturating_sub(tenths(RETIRE_AFTER));
+        while let Some((old, ds)) = self.key_order.front().copied() {
+            if self.keys.len() < self.key_capacity && ds >= horizon {
                 break;
-            };
+            }
+            self.key_order.pop_front();
             if let Some(n) = self.keys.remove(&old) {
                 self.retired.keys += 1;
                 self.retired.keys_twice += u64::from(n > 1);
             }
         }
-        self.key_order.push_back(key.clone());
+        self.key_order.push_back((key, self.last_ds));
         self.keys.insert(key, 1);
     }
 

@@ -35,7 +35,10 @@ use ledger::Ledger;
 use timeline::Timeline;
 
 pub use backoff::{Advice, BackoffGrade};
-pub use ledger::{ActionCounts, KeyCounts, MAX_RUN_TAG, MAX_RUNS, RUN_FIELD, RunActions, run_tag};
+pub use ledger::{
+    ActionCounts, KeyCounts, MAX_RUN_TAG, MAX_RUNS, RETIRE_AFTER as LEDGER_HORIZON, RUN_FIELD,
+    RunActions, run_tag,
+};
 pub use spread::Spread;
 pub use timeline::{BUCKET, TIMELINE_BUCKETS};
 

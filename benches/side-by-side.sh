@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Side by side: the twin and the harness against yardsticks, in one run, with the
+# cores pinned (servers on SERVER_CORE, the load on LOAD_CORE). Anyone can rerun it:
+#
+#   bash benches/side-by-side.sh                 # 3 rounds of 10 s each
+#   ROUNDS=1 SECS=5 bash benches/side-by-side.sh # a quick look
+#
+# It installs what it needs (wrk from Debian's packages), builds gauntlet and the
+# bare hyper server (benches/bare_hyper.rs), and writes to
+# reports/perf/<UTC date>/side-by-side/: README.md (the machine, the versions, the
+# exact commands and the summary table) and raw/ (every tool's own output).
+#
+# What it measures:
+#   1. GET /health: the twin against a bare hyper server returning the same bytes.
+#   2. Batch ingest: 500-action Update batches, each unique and under its own
+#      Idempotency-Key, 8 connections, no rate limit (benches/twin-bench.toml), the
+#      oracle on. Actions/s are the twin's own count of applied actions
+#      (GET /_gauntlet/oracle), not wrk's.
+#   3. The twin's resident memory before and after the ingest, per action applied.
+#   4. The harness's CPU at 2,000 actions/s (benches/harness.toml) against a twin
+#      in another process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${ROUNDS:-3}"
+SECS="${SECS:-10}"
+SERVER_CORE="${SERVER_CORE:-0}"
+LOAD_CORE="${LOAD_CORE:-1}"
+DATE="${DATE:-$(date -u +%F)}"
+OUT="${OUT:-reports/perf/$DATE/side-by-side}"
+RAW="$OUT/raw"
+TWIN_PORT="${TWIN_PORT:-9100}"
+BARE_PORT="${BARE_PORT:-9101}"
+HEALTH_CONNECTIONS="${HEALTH_CONNECTIONS:-64}"
+BATCH_CONNECTIONS="${BATCH_CONNECTIONS:-8}"
+
+rm -rf "$RAW"
+mkdir -p "$RAW"
+COMMANDS="$RAW/commands.txt"
+: >"$COMMANDS"
+
+# Run a command, recording it (the exact command line) first.
+run() {
+  echo "$*" >>"$COMMANDS"
+  "$@"
+}
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "== installing wrk (Debian's package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq wrk >/dev/null
+fi
+
+echo "== building (release)"
+cargo build --release --quiet --bin gauntlet --example bare_hyper
+GAUNTLET=target/release/gauntlet
+BARE=target/release/examples/bare_hyper
+
+# Bench credentials: generated here, never real, not written to the report.
+GAUNTLET_API_KEY="sk_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+GAUNTLET_CONTROL_TOKEN="ctl_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+export GAUNTLET_API_KEY GAUNTLET_CONTROL_TOKEN
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] && kill "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Wait until a URL answers (at most 10 s).
+wait_up() {
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+start_twin() {
+  echo "taskset -c $SERVER_CORE $GAUNTLET mock --config benches/twin-bench.toml --listen 127.0.0.1:$TWIN_PORT" >>"$COMMANDS"
+  taskset -c "$SERVER_CORE" "$GAUNTLET" mock --config benches/twin-bench.toml \
+    --listen "127.0.0.1:$TWIN_PORT" >"$RAW/twin-$1.log" 2>&1 &
+  TWIN_PID=$!
+  PIDS+=("$TWIN_PID")
+  wait_up "http://127.0.0.1:$TWIN_PORT/health"
+}
+
+stop_twin() {
+  kill "$TWIN_PID" 2>/dev/null || true
+  wait "$TWIN_PID" 2>/dev/null || true
+}
+
+control() {
+  curl -fsS -H "x-gauntlet-token: $GAUNTLET_CONTROL_TOKEN" "http://127.0.0.1:$TWIN_PORT$1"
+}
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') ($(nproc) cores)"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "rustc: $(rustc -V)"
+  echo "wrk: $(wrk -v 2>&1 | head -1)"
+  echo "rounds: $ROUNDS x ${SECS}s; servers on core $SERVER_CORE, load on core $LOAD_CORE"
+} >"$RAW/machine.txt"
+cat "$RAW/machine.txt"
+
+echo "== 1. GET /health: twin against bare hyper"
+start_twin health
+curl -fsS "http://127.0.0.1:$TWIN_PORT/health" >"$RAW/health-body.json"
+echo "taskset -c $SERVER_CORE $BARE 127.0.0.1:$BARE_PORT $RAW/health-body.json" >>"$COMMANDS"
+taskset -c "$SERVER_CORE" "$BARE" "127.0.0.1:$BARE_PORT" "$RAW/health-body.json" \
+  >"$RAW/bare.log" 2>&1 &
+PIDS+=("$!")
+wait_up "http://127.0.0.1:$BARE_PORT/health"
+for round in $(seq "$ROUNDS"); do
+  for who in twin bare; do
+    port=$TWIN_PORT
+    [ "$who" = bare ] && port=$BARE_PORT
+    run taskset -c "$LOAD_CORE" wrk -t1 -c"$HEALTH_CONNECTIONS" -d"${SECS}s" --latency \
+      "http://127.0.0.1:$port/health" >"$RAW/health-$who-$round.txt"
+    grep "Requests/sec" "$RAW/health-$who-$round.txt" | sed "s/^/  $who round $round: /"
+  done
+done
+stop_twin
+
+echo "== 2. batch ingest: 500-action Update batches, $BATCH_CONNECTIONS connections"
+start_twin ingest
+control /_gauntlet/status >"$RAW/ingest-status-before.json"
+# The object every Update touches.
+curl -fsS -X POST -H "x-api-key: $GAUNTLET_API_KEY" -H 'content-type: application/json' \
+  -d '{"actions":[{"action_type":"Emit","object_id":"o-bench"}]}' \
+  "http://127.0.0.1:$TWIN_PORT/ebus/actions/batch" >/dev/null
+for round in $(seq "$ROUNDS"); do
+  control /_gauntlet/oracle >"$RAW/ingest-oracle-before-$round.json"
+  run taskset -c "$LOAD_CORE" wrk -t1 -c"$BATCH_CONNECTIONS" -d"${SECS}s" --latency \
+    -s benches/wrk/batch.lua "http://127.0.0.1:$TWIN_PORT" >"$RAW/batch-$round.txt"
+  control /_gauntlet/oracle >"$RAW/ingest-oracle-after-$round.json"
+  tail -1 "$RAW/batch-$round.txt" | sed "s/^/  round $round (wrk): /"
+done
+control /_gauntlet/status >"$RAW/ingest-status-after.json"
+stop_twin
+
+echo "== 3. the harness at 2,000 actions/s, the twin in another process"
+start_twin harness
+run taskset -c "$LOAD_CORE" "$GAUNTLET" run benches/harness.toml \
+  --target "http://127.0.0.1:$TWIN_PORT" --out "$RAW/harness-run" \
+  >"$RAW/harness-run.txt" 2>&1 || true
+stop_twin
+
+python3 benches/side_by_side_summary.py "$RAW" "$ROUNDS" "$SECS" >"$OUT/README.md"
+cat "$OUT/README.md"
