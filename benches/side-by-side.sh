@@ -60,7 +60,9 @@ BARE=target/release/examples/bare_hyper
 # Bench credentials: generated here, never real, not written to the report.
 GAUNTLET_API_KEY="sk_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 GAUNTLET_CONTROL_TOKEN="ctl_bench_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-export GAUNTLET_API_KEY GAUNTLET_CONTROL_TOKEN
+# The harness's client reads the target's key from DUAL_API_KEY.
+DUAL_API_KEY="$GAUNTLET_API_KEY"
+export GAUNTLET_API_KEY GAUNTLET_CONTROL_TOKEN DUAL_API_KEY
 
 PIDS=()
 cleanup() {
@@ -139,7 +141,7 @@ curl -fsS -X POST -H "x-api-key: $GAUNTLET_API_KEY" -H 'content-type: applicatio
   "http://127.0.0.1:$TWIN_PORT/ebus/actions/batch" >/dev/null
 for round in $(seq "$ROUNDS"); do
   control /_gauntlet/oracle >"$RAW/ingest-oracle-before-$round.json"
-  run taskset -c "$LOAD_CORE" wrk -t1 -c"$BATCH_CONNECTIONS" -d"${SECS}s" --latency \
+  BENCH_RUN="round$round" run taskset -c "$LOAD_CORE" wrk -t1 -c"$BATCH_CONNECTIONS" -d"${SECS}s" --latency \
     -s benches/wrk/batch.lua "http://127.0.0.1:$TWIN_PORT" >"$RAW/batch-$round.txt"
   control /_gauntlet/oracle >"$RAW/ingest-oracle-after-$round.json"
   tail -1 "$RAW/batch-$round.txt" | sed "s/^/  round $round (wrk): /"

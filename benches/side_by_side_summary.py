@@ -66,7 +66,7 @@ for r in range(1, rounds + 1):
     if not before or not after:
         per_round.append(None)
         continue
-    n = after["actions"]["applies"] - before["actions"]["applies"]
+    n = after["oracle"]["actions"]["applies"] - before["oracle"]["actions"]["applies"]
     applied += n
     per_round.append(n / wrk_duration(raw / f"batch-{r}.txt"))
 rate = median(per_round)
