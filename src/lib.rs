@@ -23,6 +23,7 @@
 //! - [`webhook_run`]: webhooks during a run (handler, registration, transfer pool).
 //! - [`secrets`]: where keys and tokens come from, and how they are shown (redacted).
 //! - [`signal`]: one shutdown future for Ctrl-C and SIGTERM.
+//! - [`heap`]: the process's allocator (jemalloc) and its count of live bytes.
 //! - [`exit`]: errors mapped to exit codes (0 pass, 1 a check failed, 2 usage, config
 //!   or environment error).
 //!
@@ -36,6 +37,7 @@ pub mod client;
 pub mod compare;
 pub mod exit;
 pub mod handler;
+pub mod heap;
 pub mod hlog;
 pub mod load;
 pub mod measure;

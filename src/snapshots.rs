@@ -101,6 +101,7 @@ fn row(iv: &Interval, prev: &Counts, twin: TwinReading) -> IntervalRow {
         p99_ms: ms(&iv.hists.latency, 0.99),
         rss_mb: gauntlet_mock::engine::status::rss_bytes().map(|b| b as f64 / (1 << 20) as f64),
         fds: gauntlet_mock::engine::status::open_fds(),
+        heap_mb: crate::heap::allocated_bytes().map(|b| b as f64 / (1 << 20) as f64),
         twin_up: twin.up,
         twin_rss_mb: twin.rss_mb,
         twin_fds: twin.fds,

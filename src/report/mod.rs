@@ -197,6 +197,10 @@ pub struct IntervalRow {
     pub rss_mb: Option<f64>,
     #[serde(default)]
     pub fds: Option<u64>,
+    /// The allocator's live bytes in the harness's process (MiB): what the heap
+    /// holds, apart from what the allocator keeps for reuse.
+    #[serde(default)]
+    pub heap_mb: Option<f64>,
     /// The twin answered its status read (None: no twin).
     #[serde(default)]
     pub twin_up: Option<bool>,

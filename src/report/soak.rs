@@ -43,6 +43,7 @@ pub fn stability_line(s: &RunSummary) -> Option<String> {
     };
     let parts: Vec<String> = [
         g("harness rss", &st.rss_mb, "MiB"),
+        g("heap", &st.heap_mb, "MiB"),
         g("fds", &st.fds, ""),
         g("twin rss", &st.twin_rss_mb, "MiB"),
         g("tape", &st.tape_entries, "entries"),

@@ -44,6 +44,10 @@ pub struct Stability {
     /// The harness's resident memory, MiB (with the embedded twin, the twin's too).
     pub rss_mb: Option<Growth>,
     pub fds: Option<Growth>,
+    /// The allocator's live bytes, MiB (shown, not judged: it tells growth the
+    /// heap holds from memory the allocator keeps).
+    #[serde(default)]
+    pub heap_mb: Option<Growth>,
     /// The twin's own process, when it runs apart (`gauntlet mock`).
     pub twin_rss_mb: Option<Growth>,
     pub twin_fds: Option<Growth>,
@@ -120,6 +124,7 @@ pub fn figures(
         settle_s,
         rss_mb: growth(rows, settle_s, |r| r.rss_mb, true),
         fds: growth(rows, settle_s, |r| r.fds.map(|n| n as f64), false),
+        heap_mb: growth(rows, settle_s, |r| r.heap_mb, true),
         twin_rss_mb: growth(rows, settle_s, |r| r.twin_rss_mb, true),
         twin_fds: growth(rows, settle_s, |r| r.twin_fds.map(|n| n as f64), false),
         tape_entries: growth(rows, settle_s, |r| r.tape_entries.map(|n| n as f64), false),

@@ -65,6 +65,11 @@ pub struct CheckpointView {
     pub finalizes_at: Option<String>,
 }
 
+/// A batch's id, from its number.
+pub fn batch_id(number: u64) -> String {
+    format!("bat_{number}")
+}
+
 pub fn checkpoint_id(number: u64) -> String {
     format!("cp_{number}")
 }
@@ -120,9 +125,10 @@ impl Sequencer {
 
     /// Record a batch of `n` applied actions; returns (batch id, checkpoint number,
     /// first sequence number).
-    pub fn record(&mut self, n: u32, now: Duration) -> (String, u64, u64) {
+    pub fn record(&mut self, n: u32, now: Duration) -> (u64, u64, u64) {
         self.tick(now);
-        let id = format!("bat_{}", self.next_batch);
+        let batch = self.next_batch;
+        let id = batch_id(batch);
         self.next_batch += 1;
         let first_sequence = self.next_sequence;
         self.next_sequence += u64::from(n);
@@ -145,13 +151,13 @@ impl Sequencer {
             self.batches.pop_front();
         }
         self.batches.push_back(Batch {
-            id: id.clone(),
+            id,
             checkpoint: number,
             actions: n,
             first_sequence,
             created_at: now,
         });
-        (id, number, first_sequence)
+        (batch, number, first_sequence)
     }
 
     fn status(&self, cp: &Checkpoint, now: Duration) -> (&'static str, Option<Duration>) {

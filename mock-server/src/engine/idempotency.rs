@@ -2,6 +2,7 @@
 //! gets the same reply and applies nothing; the same key with another body is
 //! refused. Entries live `IDEMPOTENCY_TTL` on the twin clock; eviction follows expiry,
 //! so a key is never forgotten early while the store is within its capacity.
+//! Keys are kept as 16-byte digests, not as text.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -33,12 +34,27 @@ pub enum Replay {
     Mismatch,
 }
 
-type Key = (String, String);
+/// A digest of (organization, key).
+type Key = [u8; 16];
+
+/// A fixed-size digest of an organization's idempotency key: stores count and
+/// find keys without keeping their text.
+pub fn key_digest(org: &str, key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(org.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    let full: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
 
 /// The store.
 #[derive(Debug, Default)]
 pub struct IdempotencyStore {
-    entries: HashMap<Key, Stored>,
+    entries: HashMap<Key, Stored, foldhash::fast::RandomState>,
     /// Keys in the order they were stored, with the expiry they were stored with:
     /// a key stored again later has a newer expiry, so a stale queue entry never
     /// evicts the live reply.
@@ -54,7 +70,7 @@ impl IdempotencyStore {
         request_hash: &[u8; 32],
         now: Duration,
     ) -> Replay {
-        let k = (org.to_string(), key.to_string());
+        let k = key_digest(org, key);
         match self.entries.get(&k) {
             Some(s) if s.expires_at <= now => {
                 self.entries.remove(&k);
@@ -80,9 +96,9 @@ impl IdempotencyStore {
         now: Duration,
     ) {
         self.evict(now);
-        let k = (org.to_string(), key.to_string());
+        let k = key_digest(org, key);
         let expires_at = now + IDEMPOTENCY_TTL;
-        self.order.push_back((k.clone(), expires_at));
+        self.order.push_back((k, expires_at));
         self.entries.insert(
             k,
             Stored {

@@ -140,7 +140,7 @@ pub(super) struct Backoff {
     op_order: VecDeque<(u64, u64)>,
     tick: u64,
     /// Fingerprints of actions that failed transiently in a 2xx batch reply.
-    fps: HashMap<[u8; 16], Armed>,
+    fps: HashMap<[u8; 16], Armed, foldhash::fast::RandomState>,
     fp_order: VecDeque<[u8; 16]>,
     faulted_replies: u64,
     partial_replies: u64,
@@ -172,7 +172,7 @@ impl Backoff {
             ops: HashMap::new(),
             op_order: VecDeque::new(),
             tick: 0,
-            fps: HashMap::new(),
+            fps: HashMap::default(),
             fp_order: VecDeque::new(),
             faulted_replies: 0,
             partial_replies: 0,

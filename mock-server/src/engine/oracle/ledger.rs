@@ -8,6 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::effects::EFFECT_FIELD;
+use crate::engine::idempotency::key_digest;
+
+/// Maps keyed by digests: their keys are already uniform, so a fast hasher will do.
+type DigestMap<V> = HashMap<[u8; 16], V, foldhash::fast::RandomState>;
 
 /// The payload field the harness tags each action it offers with: `"run": "<run id>"`.
 /// The per-run account counts only actions carrying it (and no [`EFFECT_FIELD`]:
@@ -134,12 +138,12 @@ fn book_second(m: &mut BTreeMap<u32, SecondCounts>, e: &Entry) {
 /// The ledger's state (behind the oracle's lock).
 #[derive(Debug)]
 pub(super) struct Ledger {
-    actions: HashMap<[u8; 16], Entry>,
+    actions: DigestMap<Entry>,
     /// Fingerprints in order of first sight, for retiring the oldest.
     order: VecDeque<[u8; 16]>,
     capacity: usize,
     /// Applies per idempotency key, by a digest of (organization, key).
-    keys: HashMap<[u8; 16], u32>,
+    keys: DigestMap<u32>,
     /// Keys in order of first apply, with its time (tenths of a second).
     key_order: VecDeque<([u8; 16], u32)>,
     key_capacity: usize,
@@ -180,20 +184,6 @@ pub struct SecondCounts {
     pub tenth: u32,
     pub lost: u32,
     pub duplicated: u32,
-}
-
-/// A fixed-size digest of an organization's idempotency key: the ledger counts
-/// keys without keeping their text.
-fn key_digest(org: &str, key: &str) -> [u8; 16] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(org.as_bytes());
-    h.update([0]);
-    h.update(key.as_bytes());
-    let full: [u8; 32] = h.finalize().into();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
 }
 
 /// Twin time in tenths of a second (saturating: 13 years fit).
@@ -240,10 +230,10 @@ impl Default for Ledger {
 impl Ledger {
     pub(super) fn with_capacity(capacity: usize, key_capacity: usize) -> Self {
         Self {
-            actions: HashMap::new(),
+            actions: DigestMap::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
-            keys: HashMap::new(),
+            keys: DigestMap::default(),
             key_order: VecDeque::new(),
             key_capacity: key_capacity.max(1),
             retired: Retired::default(),

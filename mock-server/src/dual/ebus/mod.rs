@@ -3,17 +3,24 @@
 //!
 //! Everything here is synchronous and runs under one lock, so a batch is applied in
 //! order and an idempotency check, the apply and the stored reply are one step.
+//!
+//! - [`records`]: the bounded action records, 56 bytes each.
+//! - [`objects`]: the bounded objects, 72 bytes each.
 
-use std::collections::{HashMap, VecDeque};
+pub mod objects;
+pub mod records;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::dual::sequencer::{Sequencer, checkpoint_id};
+use crate::dual::sequencer::{Sequencer, batch_id, checkpoint_id};
 use crate::engine::clock::{Clock, rfc3339};
 use crate::engine::idempotency::IdempotencyStore;
+use objects::{ObjState, Object, Objects};
+use records::{Orgs, Record, Records, action_id};
 
 /// Dual's built-in action types (docs/design.md).
 pub const ACTION_TYPES: [&str; 7] = [
@@ -98,56 +105,6 @@ pub struct ActionResult {
     pub error: Option<Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum ObjState {
-    Active,
-    Redeemed,
-    Dropped,
-    Burned,
-}
-
-#[derive(Debug, Clone)]
-struct Object {
-    id: String,
-    org: String,
-    template_id: Option<String>,
-    owner: String,
-    version: u64,
-    state: ObjState,
-    properties: Map<String, Value>,
-    created_at: Duration,
-    updated_at: Duration,
-}
-
-impl Object {
-    fn state_hash(&self) -> String {
-        let text = json!([self.owner, self.version, self.state, self.properties]).to_string();
-        hex::encode(Sha256::digest(text.as_bytes()))
-    }
-
-    fn view(&self, clock: &Clock) -> Value {
-        json!({
-            "id": self.id, "org_id": self.org, "template_id": self.template_id, "owner": self.owner,
-            "version": self.version, "state": self.state, "properties": self.properties,
-            "state_hash": self.state_hash(),
-            "created_at": rfc3339(clock.unix_at(self.created_at)),
-            "updated_at": rfc3339(clock.unix_at(self.updated_at)),
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-struct ActionRecord {
-    org: String,
-    action_type: String,
-    object_id: String,
-    sequence: u64,
-    batch_id: String,
-    checkpoint: u64,
-    created_at: Duration,
-}
-
 /// What applying a list of actions did.
 #[derive(Debug)]
 pub struct Applied {
@@ -165,13 +122,10 @@ pub struct Applied {
 pub struct Store {
     next_object: u64,
     next_template: u64,
-    objects: HashMap<String, Object>,
-    /// Objects in order of creation (an evicted one's place is dropped).
-    object_order: VecDeque<String>,
+    objects: Objects,
     templates: Vec<Value>,
-    actions: HashMap<String, ActionRecord>,
-    action_order: VecDeque<String>,
-    action_capacity: usize,
+    actions: Records,
+    orgs: Orgs,
     /// Stored replies per idempotency key.
     pub idempotent: IdempotencyStore,
     pub sequencer: Sequencer,
@@ -184,12 +138,10 @@ impl Store {
         Self {
             next_object: 1,
             next_template: 1,
-            objects: HashMap::new(),
-            object_order: VecDeque::new(),
+            objects: Objects::new(action_capacity),
             templates: Vec::new(),
-            actions: HashMap::new(),
-            action_order: VecDeque::new(),
-            action_capacity,
+            actions: Records::new(action_capacity),
+            orgs: Orgs::default(),
             idempotent: IdempotencyStore::default(),
             sequencer,
             charged: 0,
@@ -216,7 +168,7 @@ impl Store {
                         let (version, owner) = self
                             .objects
                             .get(&id)
-                            .map(|o| (o.version, o.owner.clone()))
+                            .map(|o| (o.version, o.owner.to_string()))
                             .unwrap_or_default();
                         Ok((id, version, owner))
                     }
@@ -241,79 +193,46 @@ impl Store {
                 touched,
             };
         }
-        let (batch_id, checkpoint, mut sequence) = self.sequencer.record(applied, now);
+        let (batch, checkpoint, mut sequence) = self.sequencer.record(applied, now);
+        let org_index = self.orgs.intern(org);
+        let created_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
         let results = outcomes
             .into_iter()
             .zip(actions)
             .map(|(o, a)| {
                 let (object_id, _, _) = o?;
-                let id = format!("act_{sequence}");
-                self.remember(
-                    id.clone(),
-                    ActionRecord {
-                        org: org.to_string(),
-                        action_type: a.action_type.clone(),
-                        object_id,
-                        sequence,
-                        batch_id: batch_id.clone(),
+                let kind = ACTION_TYPES
+                    .iter()
+                    .position(|t| *t == a.action_type)
+                    .unwrap_or_default() as u8;
+                self.actions.push(
+                    sequence,
+                    Record {
+                        object: object_id.into(),
+                        batch,
                         checkpoint,
-                        created_at: now,
+                        created_ns,
+                        org: org_index,
+                        kind,
                     },
                 );
                 sequence += 1;
-                Ok((id, sequence - 1))
+                Ok((action_id(sequence - 1), sequence - 1))
             })
             .collect();
         Applied {
-            batch_id: Some(batch_id),
+            batch_id: Some(batch_id(batch)),
             results,
             touched,
         }
     }
 
-    /// Objects are kept up to the action store's capacity: past it, the oldest
-    /// object never changed since it was made is forgotten (a load creates an
-    /// object per `Emit`; objects that were transferred or updated, such as a
-    /// run's transfer pool, stay). A day's soak stays within bounded memory.
-    fn make_room_for_an_object(&mut self) {
-        if self.objects.len() < self.action_capacity {
-            return;
-        }
-        // At most one pass: objects moved to the back were changed since made.
-        for _ in 0..self.object_order.len() {
-            let Some(id) = self.object_order.pop_front() else {
-                return;
-            };
-            match self.objects.get(&id) {
-                Some(o) if o.version > 1 => self.object_order.push_back(id),
-                Some(_) => {
-                    self.objects.remove(&id);
-                    return;
-                }
-                None => {}
-            }
-        }
-        // Every object was changed: the oldest goes.
-        if let Some(id) = self.object_order.pop_front() {
-            self.objects.remove(&id);
-        }
-    }
-
-    fn remember(&mut self, id: String, record: ActionRecord) {
-        if self.action_order.len() >= self.action_capacity
-            && let Some(old) = self.action_order.pop_front()
-        {
-            self.actions.remove(&old);
-        }
-        self.action_order.push_back(id.clone());
-        self.actions.insert(id, record);
-    }
-
     /// Apply one action; returns the object it touched.
     fn apply_one(&mut self, org: &str, a: &ActionIn, now: Duration) -> Result<String, ActionError> {
+        let empty = Map::new();
         let payload = match &a.payload {
-            Value::Null => Map::new(),
-            Value::Object(m) => m.clone(),
+            Value::Null => &empty,
+            Value::Object(m) => m,
             _ => return Err(ActionError::field("payload", "must be an object")),
         };
         let str_field = |key: &str| -> Result<Option<String>, ActionError> {
@@ -327,21 +246,25 @@ impl Store {
             }
         };
         if a.action_type == "Emit" {
-            let template_id = str_field("template_id")?;
-            if let Some(t) = &template_id
-                && !self
+            let template = match str_field("template_id")? {
+                None => None,
+                Some(t) => match self
                     .templates
                     .iter()
-                    .any(|v| v["id"] == *t && v["org_id"] == org)
-            {
-                return Err(ActionError {
-                    code: 404,
-                    message: format!("template {t} not found"),
-                    field: Some("payload.template_id".into()),
-                });
-            }
+                    .position(|v| v["id"] == t && v["org_id"] == org)
+                {
+                    Some(i) => Some(i as u32),
+                    None => {
+                        return Err(ActionError {
+                            code: 404,
+                            message: format!("template {t} not found"),
+                            field: Some("payload.template_id".into()),
+                        });
+                    }
+                },
+            };
             let id = match &a.object_id {
-                Some(id) if self.objects.contains_key(id) => {
+                Some(id) if self.objects.contains(id) => {
                     return Err(ActionError::new(409, format!("object {id} already exists")));
                 }
                 Some(id) => id.clone(),
@@ -349,7 +272,7 @@ impl Store {
                     // A client may have chosen an `obj_N` id itself: skip it.
                     let id = format!("obj_{}", self.next_object);
                     self.next_object += 1;
-                    if !self.objects.contains_key(&id) {
+                    if !self.objects.contains(&id) {
                         break id;
                     }
                 },
@@ -364,22 +287,17 @@ impl Store {
                     ));
                 }
             };
-            let owner = str_field("owner")?.unwrap_or_else(|| org.to_string());
-            self.make_room_for_an_object();
-            self.object_order.push_back(id.clone());
+            let owner = str_field("owner")?;
+            let org_index = self.orgs.intern(org);
             self.objects.insert(
-                id.clone(),
-                Object {
-                    id: id.clone(),
-                    org: org.to_string(),
-                    template_id,
-                    owner,
-                    version: 1,
-                    state: ObjState::Active,
+                &id,
+                Object::new(
+                    owner.as_deref().unwrap_or(org),
+                    org_index,
+                    template,
                     properties,
-                    created_at: now,
-                    updated_at: now,
-                },
+                    now,
+                ),
             );
             return Ok(id);
         }
@@ -396,10 +314,11 @@ impl Store {
             ActionError::field("object_id", format!("{} needs object_id", a.action_type))
         })?;
         let to = str_field("to")?;
+        let org_index = self.orgs.find(org);
         let obj = self
             .objects
             .get_mut(&id)
-            .filter(|o| o.org == org)
+            .filter(|o| Some(o.org) == org_index)
             .ok_or_else(|| ActionError::new(404, format!("object {id} not found")))?;
         let illegal = |o: &Object| {
             ActionError::new(
@@ -413,11 +332,12 @@ impl Store {
         match (a.action_type.as_str(), obj.state) {
             (_, ObjState::Burned) => return Err(illegal(obj)),
             ("Transfer", _) => {
-                obj.owner =
-                    to.ok_or_else(|| ActionError::field("payload.to", "Transfer needs payload.to"))?
+                obj.owner = to
+                    .ok_or_else(|| ActionError::field("payload.to", "Transfer needs payload.to"))?
+                    .into()
             }
             ("Update", _) => match payload.get("properties") {
-                Some(Value::Object(m)) => obj.properties.extend(m.clone()),
+                Some(Value::Object(m)) => obj.merge_properties(m),
                 _ => {
                     return Err(ActionError::field(
                         "payload.properties",
@@ -431,47 +351,62 @@ impl Store {
             ("Pickup", ObjState::Dropped) => {
                 obj.state = ObjState::Active;
                 if let Some(to) = to {
-                    obj.owner = to;
+                    obj.owner = to.into();
                 }
             }
             _ => return Err(illegal(obj)),
         }
-        obj.version += 1;
-        obj.updated_at = now;
+        obj.changed(now);
         Ok(id)
     }
 
+    /// An object's JSON form, with the names behind its indexes.
+    fn view(&self, id: &str, o: &Object, clock: &Clock) -> Value {
+        let template = o
+            .template
+            .and_then(|i| self.templates.get(i as usize))
+            .map(|t| &t["id"]);
+        o.view(id, self.orgs.name(o.org), template, clock)
+    }
+
     pub fn object(&self, org: &str, id: &str, clock: &Clock) -> Option<Value> {
+        let org = self.orgs.find(org)?;
         self.objects
             .get(id)
             .filter(|o| o.org == org)
-            .map(|o| o.view(clock))
+            .map(|o| self.view(id, o, clock))
     }
 
     pub fn objects(&self, org: &str, offset: usize, limit: usize, clock: &Clock) -> Value {
-        let mine: Vec<&Object> = self
-            .object_order
-            .iter()
-            .filter_map(|id| self.objects.get(id))
-            .filter(|o| o.org == org)
+        let org = self.orgs.find(org);
+        let mine: Vec<(&str, &Object)> = self
+            .objects
+            .in_order()
+            .filter(|(_, o)| Some(o.org) == org)
             .collect();
         let page: Vec<Value> = mine
             .iter()
             .skip(offset)
             .take(limit)
-            .map(|o| o.view(clock))
+            .map(|(id, o)| self.view(id, o, clock))
             .collect();
         json!({ "objects": page, "total": mine.len(), "offset": offset, "limit": limit })
     }
 
     pub fn action(&self, org: &str, id: &str, clock: &Clock) -> Option<Value> {
-        self.actions.get(id).filter(|a| a.org == org).map(|a| {
-            json!({
-                "action_id": id, "action_type": a.action_type, "object_id": a.object_id, "status": "applied",
-                "sequence": a.sequence, "batch_id": a.batch_id, "checkpoint_id": checkpoint_id(a.checkpoint),
-                "created_at": rfc3339(clock.unix_at(a.created_at)),
-            })
-        })
+        let org = self.orgs.find(org)?;
+        let (sequence, a) = self.actions.get(id).filter(|(_, a)| a.org == org)?;
+        Some(json!({
+            "action_id": id, "action_type": ACTION_TYPES.get(usize::from(a.kind)), "object_id": a.object.as_str(),
+            "status": "applied", "sequence": sequence, "batch_id": batch_id(a.batch),
+            "checkpoint_id": checkpoint_id(a.checkpoint),
+            "created_at": rfc3339(clock.unix_at(a.created_at())),
+        }))
+    }
+
+    /// Objects and action records kept (for the footprint bench and tests).
+    pub fn kept(&self) -> (usize, usize) {
+        (self.objects.len(), self.actions.len())
     }
 
     pub fn create_template(
