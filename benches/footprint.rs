@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use gauntlet::heap::allocated_bytes;
+use gauntlet_mock::TwinConfig;
 use gauntlet_mock::config::SANDBOX_ORG;
 use gauntlet_mock::dual::api::Route;
 use gauntlet_mock::dual::api::handlers::Submission;
@@ -22,7 +23,6 @@ use gauntlet_mock::dual::ebus::objects::{Object, Objects};
 use gauntlet_mock::dual::ebus::records::{Record, Records};
 use gauntlet_mock::dual::sequencer::Sequencer;
 use gauntlet_mock::engine::oracle::Oracle;
-use gauntlet_mock::TwinConfig;
 
 const BATCH: usize = 500;
 /// Past the default capacity, so every store is at its bound.
@@ -102,12 +102,18 @@ fn batch_path() {
     let config = TwinConfig::sandbox("sk_bench_000000000000", "ctl_bench_0000000000");
     let oracle = Oracle::new();
     let before = heap();
-    let mut store = Store::new(config.action_capacity, Sequencer::new(config.sequencer.clone()));
+    let mut store = Store::new(
+        config.action_capacity,
+        Sequencer::new(config.sequencer.clone()),
+    );
     for round in 0..ACTIONS / BATCH {
         let now = Duration::from_millis(round as u64);
         let body = batch(round);
         let sub = Submission::parse(&Route::Batch, &body, BATCH, SANDBOX_ORG).expect("valid batch");
-        let tags = sub.actions.iter().map(|a| gauntlet_mock::engine::oracle::run_tag(&a.payload));
+        let tags = sub
+            .actions
+            .iter()
+            .map(|a| gauntlet_mock::engine::oracle::run_tag(&a.payload));
         oracle.arrived(sub.fingerprints.iter().copied().zip(tags), now);
         let applied = store.apply(SANDBOX_ORG, &sub.actions, now, |_| None);
         let outcomes: Vec<_> = sub

@@ -150,7 +150,14 @@ mod tests {
         assert!(r.get("act_1").is_none(), "retired past the capacity");
         let (seq, found) = r.get("act_4").expect("kept");
         assert_eq!((seq, found.object.as_str()), (4, "obj_4"));
-        for bad in ["act_5", "act_02", "act_+2", "act_", "2", "act_99999999999999999999"] {
+        for bad in [
+            "act_5",
+            "act_02",
+            "act_+2",
+            "act_",
+            "2",
+            "act_99999999999999999999",
+        ] {
             assert!(r.get(bad).is_none(), "{bad}");
         }
     }
