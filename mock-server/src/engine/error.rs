@@ -151,6 +151,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     if body.is_empty() {
         return Err(ApiError::field("body", "a JSON body is required"));
     }
+    // Fast path: most bodies are well formed. Only a failure is parsed again
+    // with the path tracked, for the message that names the field.
+    if let Ok(v) = T::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+        return Ok(v);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(json_error)
 }

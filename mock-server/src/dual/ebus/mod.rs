@@ -50,8 +50,10 @@ impl ActionIn {
         h.update([0]);
         h.update(self.object_id.as_deref().unwrap_or("").as_bytes());
         h.update([0]);
-        // serde_json's Map is ordered by key, so this text is canonical.
-        h.update(self.payload.to_string().as_bytes());
+        // serde_json's Map is ordered by key, so this text is canonical; it is
+        // written straight into the digest (which takes any bytes: a JSON value
+        // always serializes, so there is no error to handle).
+        let _ = serde_json::to_writer(&mut h, &self.payload);
         let full: [u8; 32] = h.finalize().into();
         full[..16].try_into().expect("16 of 32 bytes")
     }
