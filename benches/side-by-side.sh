@@ -19,6 +19,11 @@
 #   3. The twin's resident memory before and after the ingest, per action applied.
 #   4. The harness's CPU at 2,000 actions/s (benches/harness.toml) against a twin
 #      in another process.
+#   5. JSON-RPC against anvil (npm's @foundry-rs/anvil, installed under target/):
+#      the same signed transfers (benches/sign_txs.rs) through
+#      eth_sendRawTransaction, a block per transaction on both, counted by each
+#      node's own block number; then eth_getLogs over the whole chain; and the
+#      twin's subgraph queries per second (anvil has no subgraph).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +58,14 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 echo "== building (release)"
-cargo build --release --quiet --bin gauntlet --example bare_hyper
+cargo build --release --quiet --bin gauntlet --example bare_hyper --example sign_txs
+ANVIL_VERSION="${ANVIL_VERSION:-1.7.1}"
+ANVIL_DIR=target/anvil
+if [ ! -d "$ANVIL_DIR/node_modules/@foundry-rs" ]; then
+  echo "== installing anvil $ANVIL_VERSION (npm's @foundry-rs/anvil)"
+  npm install --prefix "$ANVIL_DIR" --no-audit --no-fund --silent "@foundry-rs/anvil@$ANVIL_VERSION"
+fi
+ANVIL="$(find "$ANVIL_DIR/node_modules/@foundry-rs" -path '*/bin/anvil' -type f | head -1)"
 GAUNTLET=target/release/gauntlet
 BARE=target/release/examples/bare_hyper
 
@@ -84,8 +96,9 @@ wait_up() {
 }
 
 start_twin() {
-  echo "taskset -c $SERVER_CORE $GAUNTLET mock --config benches/twin-bench.toml --listen 127.0.0.1:$TWIN_PORT" >>"$COMMANDS"
-  taskset -c "$SERVER_CORE" "$GAUNTLET" mock --config benches/twin-bench.toml \
+  local config="${2:-benches/twin-bench.toml}"
+  echo "taskset -c $SERVER_CORE $GAUNTLET mock --config $config --listen 127.0.0.1:$TWIN_PORT" >>"$COMMANDS"
+  taskset -c "$SERVER_CORE" "$GAUNTLET" mock --config "$config" \
     --listen "127.0.0.1:$TWIN_PORT" >"$RAW/twin-$1.log" 2>&1 &
   TWIN_PID=$!
   PIDS+=("$TWIN_PID")
@@ -109,6 +122,7 @@ control() {
   echo "kernel: $(uname -r)"
   echo "rustc: $(rustc -V)"
   echo "wrk: $(wrk -v 2>&1 | head -1)"
+  echo "anvil: $("$ANVIL" --version 2>&1 | head -1)"
   echo "rounds: $ROUNDS x ${SECS}s; servers on core $SERVER_CORE, load on core $LOAD_CORE"
 } >"$RAW/machine.txt"
 cat "$RAW/machine.txt"
@@ -155,6 +169,53 @@ run taskset -c "$LOAD_CORE" "$GAUNTLET" run benches/harness.toml \
   --target "http://127.0.0.1:$TWIN_PORT" --out "$RAW/harness-run" \
   >"$RAW/harness-run.txt" 2>&1 || true
 stop_twin
+
+echo "== 5. JSON-RPC: the twin against anvil"
+RPC_CONNECTIONS="${RPC_CONNECTIONS:-8}"
+TXS="${TXS:-60000}"
+ANVIL_PORT="${ANVIL_PORT:-9102}"
+run target/release/examples/sign_txs "$TXS" "$RAW/txs.jsonl"
+GETLOGS='{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x0","toBlock":"latest"}]}'
+SUBGRAPH='{"query":"{ offers(first: 10) { id price sellerDeposit } exchanges(first: 10) { id state } }"}'
+block_number() {
+  curl -fsS -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}' "$1" |
+    python3 -c 'import json,sys; print(int(json.load(sys.stdin)["result"], 16))'
+}
+rpc_rounds() { # who url path
+  local who=$1 url=$2 path=$3
+  block_number "$url$path" >"$RAW/rpc-$who-blocks-before.txt"
+  RPC_BODIES="$RAW/txs.jsonl" RPC_PATH="$path" run taskset -c "$LOAD_CORE" wrk -t1 -c"$RPC_CONNECTIONS" \
+    -d"${SECS}s" --latency -s benches/wrk/rpc.lua "$url" >"$RAW/rpc-$who-send.txt"
+  block_number "$url$path" >"$RAW/rpc-$who-blocks-after.txt"
+  echo "  $who: $(($(cat "$RAW/rpc-$who-blocks-after.txt") - $(cat "$RAW/rpc-$who-blocks-before.txt"))) blocks mined"
+  RPC_BODY="$GETLOGS" RPC_PATH="$path" run taskset -c "$LOAD_CORE" wrk -t1 -c"$RPC_CONNECTIONS" \
+    -d"${SECS}s" --latency -s benches/wrk/rpc.lua "$url" >"$RAW/rpc-$who-getlogs.txt"
+  grep "Requests/sec" "$RAW/rpc-$who-getlogs.txt" | sed "s/^/  $who eth_getLogs: /"
+}
+GAUNTLET_BOSON_BUYER_KEYS="$(target/release/examples/sign_txs --keys)"
+export GAUNTLET_BOSON_BUYER_KEYS
+start_twin rpc benches/twin-rpc.toml
+rpc_rounds twin "http://127.0.0.1:$TWIN_PORT" /rpc
+RPC_BODY="$SUBGRAPH" RPC_PATH=/subgraphs/name/boson/corecomponents run taskset -c "$LOAD_CORE" wrk -t1 \
+  -c"$RPC_CONNECTIONS" -d"${SECS}s" --latency -s benches/wrk/rpc.lua "http://127.0.0.1:$TWIN_PORT" \
+  >"$RAW/subgraph-twin.txt"
+grep "Requests/sec" "$RAW/subgraph-twin.txt" | sed "s/^/  twin subgraph: /"
+curl -fsS -H 'content-type: application/json' -d "$SUBGRAPH" \
+  "http://127.0.0.1:$TWIN_PORT/subgraphs/name/boson/corecomponents" >"$RAW/subgraph-answer.json"
+stop_twin
+unset GAUNTLET_BOSON_BUYER_KEYS
+echo "taskset -c $SERVER_CORE $ANVIL --port $ANVIL_PORT --silent" >>"$COMMANDS"
+taskset -c "$SERVER_CORE" "$ANVIL" --port "$ANVIL_PORT" --silent >"$RAW/anvil.log" 2>&1 &
+ANVIL_PID=$!
+PIDS+=("$ANVIL_PID")
+for _ in $(seq 100); do
+  block_number "http://127.0.0.1:$ANVIL_PORT/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+rpc_rounds anvil "http://127.0.0.1:$ANVIL_PORT" /
+kill "$ANVIL_PID" 2>/dev/null || true
+wait "$ANVIL_PID" 2>/dev/null || true
 
 python3 benches/side_by_side_summary.py "$RAW" "$ROUNDS" "$SECS" >"$OUT/README.md"
 cat "$OUT/README.md"

@@ -97,6 +97,40 @@ if h:
         f"{fmt(cpu, '{:.1f}')} CPU-s over {fmt(dur, '{:.0f}')} s; verdict {h.get('verdict', {}).get('pass', h.get('verdict'))}; target: at most 5%",
     ))
 
+def read_int(path):
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+for who in ("twin", "anvil"):
+    b0, b1 = read_int(raw / f"rpc-{who}-blocks-before.txt"), read_int(raw / f"rpc-{who}-blocks-after.txt")
+    send = raw / f"rpc-{who}-send.txt"
+    if b0 is None or b1 is None or not send.exists():
+        continue
+    mined = b1 - b0
+    rows.append((
+        f"`eth_sendRawTransaction`, {who} (a block per transaction)",
+        f"{fmt(mined / wrk_duration(send))} tx/s mined",
+        f"{mined:,} blocks by its own eth_blockNumber; p99 {fmt(wrk_p99(send), '{:.1f}')} ms",
+    ))
+for who in ("twin", "anvil"):
+    logs = raw / f"rpc-{who}-getlogs.txt"
+    if logs.exists():
+        rows.append((
+            f"`eth_getLogs` over the whole chain, {who}",
+            f"{fmt(wrk_rate(logs))} req/s",
+            f"p99 {fmt(wrk_p99(logs), '{:.1f}')} ms",
+        ))
+sub = raw / "subgraph-twin.txt"
+if sub.exists():
+    rows.append((
+        "subgraph queries, twin (anvil has none)",
+        f"{fmt(wrk_rate(sub))} req/s",
+        f"offers and exchanges, first 10; p99 {fmt(wrk_p99(sub), '{:.1f}')} ms",
+    ))
+
 print("# Side by side\n")
 print("Written by `benches/side-by-side.sh` (rerun it to reproduce). Raw output in")
 print("[`raw/`](raw/): wrk's own reports, the twin's oracle and status, the harness's run.\n")
