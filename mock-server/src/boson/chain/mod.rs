@@ -340,14 +340,14 @@ impl Chain {
     ) -> Vec<ReorgReport> {
         let mut reports = Vec::new();
         if self.config.block_time.is_zero() {
+            // A block only when a transaction goes in: one waiting on a nonce gap
+            // stays in the pool without an empty block for it, as on anvil.
             while !self.pool.is_empty() {
-                let before = self.pool.len();
-                self.mine(self.timestamp_at(now), 1);
+                if !self.mine_block(self.timestamp_at(now), 1, false) {
+                    break;
+                }
                 if let Some(order) = hook(self, now) {
                     reports.push(self.reorg(order));
-                }
-                if self.pool.len() == before {
-                    break;
                 }
             }
             return reports;
@@ -370,13 +370,24 @@ impl Chain {
 
     /// Mine one block at `timestamp` from the pool (at most `max_txs` transactions).
     pub fn mine(&mut self, timestamp: u64, max_txs: usize) {
+        self.mine_block(timestamp, max_txs, true);
+    }
+
+    /// Mine one block, or (unless `even_empty`) none when no transaction can go
+    /// in; whether a block was mined.
+    fn mine_block(&mut self, timestamp: u64, max_txs: usize, even_empty: bool) -> bool {
         let pool = std::mem::take(&mut self.pool);
         let (included, world, rest) = self.fill(timestamp, pool, max_txs);
+        if included.is_empty() && !even_empty {
+            self.pool = rest;
+            return false;
+        }
         for tx in &included {
             self.pooled.remove(&tx.0.hash);
         }
         self.pool = rest;
         self.seal(timestamp, included, world);
+        true
     }
 
     /// Apply candidates in order on the head's world; those that wait for a nonce

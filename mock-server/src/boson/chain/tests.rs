@@ -349,3 +349,21 @@ fn a_filter_not_polled_for_five_minutes_is_gone() {
     assert_eq!(e["code"], -32000);
     assert_eq!(e["message"], "filter not found");
 }
+
+/// Automine (a block per transaction) mines no empty block for a transaction
+/// that waits on a nonce gap; the gap filled, both go in, a block each.
+#[test]
+fn automine_mines_no_empty_block_for_a_nonce_gap() {
+    let b = twin(Duration::ZERO);
+    let number = |b: &Boson| rpc(b, secs(0), "eth_blockNumber", json!([])).expect("number");
+    let start = number(&b);
+    send(&b, secs(0), commit(&b, 0, 1)).expect("a future nonce is pooled");
+    for _ in 0..3 {
+        assert_eq!(number(&b), start, "no block while it waits");
+    }
+    send(&b, secs(0), commit(&b, 0, 0)).expect("the gap filled");
+    let n = |v: &Value| {
+        u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16).unwrap_or(0)
+    };
+    assert_eq!(n(&number(&b)), n(&start) + 2, "one block per transaction");
+}
