@@ -110,10 +110,15 @@ for who in ("twin", "anvil"):
     if b0 is None or b1 is None or not send.exists():
         continue
     mined = b1 - b0
+    t0 = float((raw / f"rpc-{who}-time-before.txt").read_text())
+    t1 = float((raw / f"rpc-{who}-time-after.txt").read_text())
+    sent = wrk_duration(send)
     rows.append((
         f"`eth_sendRawTransaction`, {who} (a block per transaction)",
-        f"{fmt(mined / wrk_duration(send))} tx/s mined",
-        f"{mined:,} blocks by its own eth_blockNumber; p99 {fmt(wrk_p99(send), '{:.1f}')} ms",
+        f"{fmt(mined / (t1 - t0))} tx/s mined",
+        f"{mined:,} blocks by its own eth_blockNumber over {t1 - t0:,.1f} s: {sent:.0f} s of load, "
+        f"then {max(t1 - t0 - sent, 0):,.1f} s until it answered again; "
+        f"{fmt(wrk_rate(send))} sends/s admitted, p99 {fmt(wrk_p99(send), '{:.1f}')} ms",
     ))
 for who in ("twin", "anvil"):
     logs = raw / f"rpc-{who}-getlogs.txt"
