@@ -76,12 +76,7 @@ fn batch_path(c: &mut Criterion) {
                     .charge(SANDBOX_ORG, Group::Ebus, sub.actions.len() as u32, now, 0.0)
                     .expect("bucket has room");
                 let applied = store.apply(SANDBOX_ORG, &sub.actions, now, |_| None);
-                let outcomes: Vec<_> = sub
-                    .fingerprints
-                    .iter()
-                    .zip(&applied.results)
-                    .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
-                    .collect();
+                let outcomes = applied.outcomes(&sub.fingerprints);
                 oracle.outcomes(&outcomes, None, now);
                 black_box(applied.batch_id)
             },

@@ -116,12 +116,7 @@ fn batch_path() {
             .map(|a| gauntlet_mock::engine::oracle::run_tag(&a.payload));
         oracle.arrived(sub.fingerprints.iter().copied().zip(tags), now);
         let applied = store.apply(SANDBOX_ORG, &sub.actions, now, |_| None);
-        let outcomes: Vec<_> = sub
-            .fingerprints
-            .iter()
-            .zip(&applied.results)
-            .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
-            .collect();
+        let outcomes = applied.outcomes(&sub.fingerprints);
         oracle.outcomes(&outcomes, None, now);
     }
     let (objects, records) = store.kept();

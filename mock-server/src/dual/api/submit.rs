@@ -105,12 +105,7 @@ fn account(
     key: Option<(&str, &str)>,
     now: std::time::Duration,
 ) -> Vec<[u8; 16]> {
-    let outcomes: Vec<([u8; 16], Result<(), bool>)> = sub
-        .fingerprints
-        .iter()
-        .zip(&applied.results)
-        .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
-        .collect();
+    let outcomes = applied.outcomes(&sub.fingerprints);
     dual.engine.oracle.outcomes(&outcomes, key, now);
     let effects = sub
         .actions

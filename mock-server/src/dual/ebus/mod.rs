@@ -119,6 +119,18 @@ pub struct Applied {
     pub touched: Vec<Option<(String, u64, String)>>,
 }
 
+impl Applied {
+    /// Per action, as the oracle books it: its fingerprint, and `Ok` applied or
+    /// `Err(final)` failed (finally or transiently).
+    pub fn outcomes(&self, fingerprints: &[[u8; 16]]) -> Vec<([u8; 16], Result<(), bool>)> {
+        fingerprints
+            .iter()
+            .zip(&self.results)
+            .map(|(fp, r)| (*fp, r.as_ref().map(|_| ()).map_err(|e| e.is_final())))
+            .collect()
+    }
+}
+
 /// Dual's books, behind the twin's state lock.
 #[derive(Debug)]
 pub struct Store {
