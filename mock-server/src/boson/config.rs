@@ -20,6 +20,8 @@ pub const RELAYER_API_KEY_ENV: &str = "GAUNTLET_BOSON_RELAYER_API_KEY";
 pub const ETHER: u128 = 1_000_000_000_000_000_000;
 /// One gwei in wei.
 pub const GWEI: u128 = 1_000_000_000;
+/// Block bodies kept behind the head by default: ten minutes of twin time.
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(600);
 /// Buyers a twin seeds at most.
 pub const MAX_BUYERS: usize = 10_000;
 
@@ -36,6 +38,9 @@ pub struct BosonConfig {
     pub finalized_depth: u64,
     /// The deepest reorg the chain can perform (it keeps this many states).
     pub max_reorg_depth: usize,
+    /// Twin time of block bodies kept behind the head; older blocks keep their
+    /// headers only (see `chain::history`).
+    pub history: Duration,
     /// Base fee and suggested tip per gas, in wei.
     pub base_fee: u128,
     pub priority_fee: u128,
@@ -85,6 +90,7 @@ impl Default for BosonConfig {
             safe_depth: 3,
             finalized_depth: 64,
             max_reorg_depth: 64,
+            history: DEFAULT_HISTORY,
             base_fee: GWEI,
             priority_fee: GWEI,
             known_offer: 1,
@@ -120,6 +126,13 @@ pub struct BosonFile {
     pub finalized_depth: Option<u64>,
     /// The deepest reorg a rule may ask for (default 64).
     pub max_reorg_depth: Option<usize>,
+    /// Block bodies kept behind the head, e.g. "10m" (default): older blocks keep
+    /// their headers only, and `eth_getLogs` there answers geth's "pruned history
+    /// unavailable". Never fewer blocks than the reorg depth, the finalized depth
+    /// and 256 are kept.
+    #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<String>")]
+    pub history: Option<Duration>,
     /// Base fee per gas in gwei (default 1).
     pub base_fee_gwei: Option<u64>,
     /// The seeded test offer's id (default 1).
@@ -164,6 +177,12 @@ impl BosonFile {
                 return Err(("boson.max_reorg_depth".into(), "must be 1..=1024".into()));
             }
             c.max_reorg_depth = d;
+        }
+        if let Some(h) = self.history {
+            if h < Duration::from_secs(1) {
+                return Err(("boson.history".into(), "must be at least 1s".into()));
+            }
+            c.history = h;
         }
         if let Some(g) = self.base_fee_gwei {
             c.base_fee = u128::from(g) * GWEI;

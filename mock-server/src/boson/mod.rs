@@ -93,6 +93,8 @@ pub struct Boson {
     reorgs: Mutex<Vec<ReorgReport>>,
     /// How far the subgraph has indexed.
     indexer: Mutex<indexer::Indexer>,
+    /// The oracle's fold of the blocks the chain has pruned.
+    archive: Mutex<oracle::Archive>,
 }
 
 /// Reorg reports kept for the oracle.
@@ -117,6 +119,7 @@ impl Boson {
             paused: Mutex::new(0),
             reorgs: Mutex::new(Vec::new()),
             indexer: Mutex::new(indexer::Indexer::default()),
+            archive: Mutex::new(oracle::Archive::default()),
         }
     }
 
@@ -136,6 +139,7 @@ impl Boson {
                 priority_fee: config.priority_fee,
                 block_gas_limit: 30_000_000,
                 max_reorg_depth: config.max_reorg_depth,
+                history: config.history,
                 diamond: config.diamond,
                 confirmations: config.confirmations,
             },
@@ -155,6 +159,7 @@ impl Boson {
         *self.chain.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
         *self.filters.lock().unwrap_or_else(|e| e.into_inner()) = rpc::filters::Filters::default();
         *self.paused.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        *self.archive.lock().unwrap_or_else(|e| e.into_inner()) = oracle::Archive::default();
         self.reorgs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -186,6 +191,12 @@ impl Boson {
         let reports = chain.catch_up(now, &mut hook);
         for _ in 0..upgrades {
             self.announce_upgrade(&mut chain);
+        }
+        let pruned = chain.take_pruned();
+        if !pruned.is_empty() {
+            let kept = chain.head_number() + 1 - chain.pruned_below();
+            let mut archive = self.archive.lock().unwrap_or_else(|e| e.into_inner());
+            archive.absorb(&pruned, &chain.config, kept);
         }
         if !reports.is_empty() {
             let mut kept = self.reorgs.lock().unwrap_or_else(|e| e.into_inner());
@@ -257,11 +268,22 @@ impl Boson {
         let reorgs = self.reorgs();
         let paused = self.paused_now(now, faults);
         let chain = self.chain_at(now, faults);
-        let mut view = oracle::view(&chain, paused, &reorgs);
+        let mut view = {
+            let archive = self.archive.lock().unwrap_or_else(|e| e.into_inner());
+            oracle::view(&chain, &archive, paused, &reorgs)
+        };
         let head = chain.head_number();
         drop(chain);
         view.subgraph = Some(self.indexer_view(now, head));
         view
+    }
+
+    /// Pruned blocks the oracle has folded into its archive.
+    pub fn archived_blocks(&self) -> u64 {
+        self.archive
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocks
     }
 
     /// The seeded accounts and entities, without keys (`GET /_gauntlet/boson/accounts`).

@@ -162,7 +162,7 @@ fn push(host: &dyn Host, conn: &mut Conn) -> Vec<Value> {
         for note in notes {
             let result = match (&*sub, note) {
                 (Sub::Logs(f), Note::Log(log)) if f.matches(&log.inner) => json!(log),
-                (Sub::Heads, Note::Block(hash)) => match chain.block_by_hash(hash) {
+                (Sub::Heads, Note::Block(_, hash)) => match chain.block_by_hash(hash) {
                     Some(b) => json!(super::chain::rpc_types::block(b, false).header),
                     None => continue,
                 },

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, keccak256};
 use std::sync::{Arc, Mutex};
 
 use alloy::sol_types::SolInterface;
@@ -82,8 +82,8 @@ pub const INTENTS_KEPT: usize = 65_536;
 pub struct Actions {
     pub reads: Arc<ReadLog>,
     pub counts: ActionCounts,
-    seen: HashSet<(Address, Vec<u8>)>,
-    order: VecDeque<(Address, Vec<u8>)>,
+    seen: HashSet<B256>,
+    order: VecDeque<B256>,
 }
 
 impl Actions {
@@ -101,7 +101,7 @@ impl Actions {
 
     /// First time this intent (user, call) enters the pool: remember it. A repeat
     /// is not judged again (the same call, sent twice, is one action).
-    pub fn first(&mut self, intent: (Address, Vec<u8>)) -> bool {
+    pub fn first(&mut self, intent: B256) -> bool {
         if self.seen.contains(&intent) {
             return false;
         }
@@ -110,7 +110,7 @@ impl Actions {
         {
             self.seen.remove(&old);
         }
-        self.seen.insert(intent.clone());
+        self.seen.insert(intent);
         self.order.push_back(intent);
         true
     }
@@ -145,13 +145,19 @@ impl Actions {
 }
 
 /// The exchange a call to the diamond from `from` acts on, and its intent (the
-/// user and the call, unwrapped from a meta-transaction).
-pub fn action_of(from: Address, input: &[u8]) -> Option<(u64, (Address, Vec<u8>))> {
+/// user and the call, unwrapped from a meta-transaction) as a digest.
+pub fn action_of(from: Address, input: &[u8]) -> Option<(u64, B256)> {
+    let digest = |user: Address, call: &[u8]| {
+        let mut bytes = Vec::with_capacity(20 + call.len());
+        bytes.extend_from_slice(user.as_slice());
+        bytes.extend_from_slice(call);
+        keccak256(&bytes)
+    };
     if let Ok(Calls::executeMetaTransaction(m)) = Calls::abi_decode(input) {
-        let inner = m._functionSignature.to_vec();
-        return Some((exchange_of(&inner)?, (m._userAddress, inner)));
+        let inner = &m._functionSignature;
+        return Some((exchange_of(inner)?, digest(m._userAddress, inner)));
     }
-    Some((exchange_of(input)?, (from, input.to_vec())))
+    Some((exchange_of(input)?, digest(from, input)))
 }
 
 /// The exchange a call to the diamond acts on (inside a meta-transaction too).

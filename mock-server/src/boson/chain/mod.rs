@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod exec;
+pub mod history;
 pub mod notes;
 pub mod reorg;
 pub mod rpc_types;
@@ -56,6 +57,9 @@ pub struct ChainConfig {
     pub max_reorg_depth: usize,
     /// The protocol diamond: calls to it run the protocol, its logs carry it.
     pub diamond: Address,
+    /// Twin time of block bodies kept behind the head ([`history`]); older bodies
+    /// are pruned, headers kept.
+    pub history: Duration,
     /// Confirmations an exchange's transition needs before a client acts on it
     /// ([`actions`] judges every action against it).
     pub confirmations: u64,
@@ -114,6 +118,10 @@ pub struct Chain {
     pooled: HashSet<B256>,
     by_tx: HashMap<B256, TxAt>,
     by_hash: HashMap<B256, u64>,
+    /// Blocks below this one are headers only ([`history`]).
+    pruned_below: u64,
+    /// Blocks pruned and not yet taken by the oracle, with their bodies.
+    pruned: Vec<Arc<Block>>,
     pub notes: Notes,
     /// Twin time the next block is due (interval mining).
     next_due: Duration,
@@ -158,6 +166,8 @@ impl Chain {
             pooled: HashSet::new(),
             by_tx: HashMap::new(),
             by_hash: HashMap::new(),
+            pruned_below: 0,
+            pruned: Vec::new(),
             notes: Notes::default(),
             generation: 0,
             paused: 0,
@@ -167,6 +177,11 @@ impl Chain {
         let ts = chain.timestamp_at(start);
         chain.seal(ts, Vec::new(), world);
         chain
+    }
+
+    /// Every canonical block whose body is kept, oldest first.
+    pub fn kept(&self) -> impl Iterator<Item = &Arc<Block>> {
+        self.range(self.pruned_below, self.head_number())
     }
 
     /// The head block.
@@ -485,15 +500,17 @@ impl Chain {
         for log in rpc_types::block_logs(&block, self.config.diamond, false) {
             self.notes.push(Note::Log(Box::new(log)));
         }
-        self.notes.push(Note::Block(block.hash));
+        self.notes.push(Note::Block(number, block.hash));
         self.blocks.push(block);
         self.states.push_back(world);
         while self.states.len() > self.config.max_reorg_depth + 1 {
             self.states.pop_front();
         }
+        self.prune();
     }
 
-    /// Every canonical block in `from..=to`.
+    /// Every canonical block in `from..=to` (those below [`Chain::pruned_below`]
+    /// are headers only).
     pub fn range(&self, from: u64, to: u64) -> impl Iterator<Item = &Arc<Block>> {
         let to = to.min(self.head_number());
         self.blocks

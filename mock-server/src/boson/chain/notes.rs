@@ -15,8 +15,18 @@ pub const NOTES_KEPT: usize = 200_000;
 pub enum Note {
     /// A log mined (`removed: false`) or orphaned by a reorg (`removed: true`).
     Log(Box<Log>),
-    /// A new canonical block, by hash.
-    Block(B256),
+    /// A new canonical block: its number and hash.
+    Block(u64, B256),
+}
+
+impl Note {
+    /// The block the notice is about.
+    pub fn block(&self) -> u64 {
+        match self {
+            Note::Log(log) => log.block_number.unwrap_or_default(),
+            Note::Block(n, _) => *n,
+        }
+    }
 }
 
 /// The notices in order, each with its sequence number.
@@ -34,6 +44,15 @@ impl Notes {
             self.base += 1;
         }
         self.items.push_back(note);
+    }
+
+    /// Forget the oldest notices about blocks below `number` (pruned history): a
+    /// reader that far behind has long been dropped by any node.
+    pub fn forget_below(&mut self, number: u64) {
+        while self.items.front().is_some_and(|n| n.block() < number) {
+            self.items.pop_front();
+            self.base += 1;
+        }
     }
 
     /// The sequence number the next notice will get: a new reader starts here.
@@ -65,7 +84,7 @@ impl Notes {
         let (iter, end) = self.since(cursor);
         let hashes = iter
             .filter_map(|n| match n {
-                Note::Block(h) => Some(*h),
+                Note::Block(_, h) => Some(*h),
                 Note::Log(_) => None,
             })
             .collect();

@@ -305,9 +305,10 @@ impl Relayer {
             return Some((record, Status::Pending));
         }
         let chain = boson.chain_at(now, faults);
-        let status = match chain.mined(&record.new_hash) {
-            Some(_) => Status::Confirmed,
-            None => Status::Pending,
+        let status = if chain.was_mined(&record.new_hash) {
+            Status::Confirmed
+        } else {
+            Status::Pending
         };
         Some((record, status))
     }

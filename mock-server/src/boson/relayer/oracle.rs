@@ -13,14 +13,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256, keccak256};
 use alloy::sol_types::{SolCall, SolInterface};
 use serde::Serialize;
 
 use super::Relayer;
 use crate::boson::abi::IBosonProtocol::IBosonProtocolCalls as Calls;
 use crate::boson::abi::IBosonProtocol::withdrawFundsCall;
-use crate::boson::chain::Chain;
+use crate::boson::chain::{Block, Chain, ChainConfig};
 use crate::boson::protocol::{Revert, meta};
 use crate::engine::faults::RelayerMode;
 
@@ -46,73 +46,123 @@ pub struct RelayerView {
     pub by_mode: BTreeMap<String, u64>,
 }
 
-/// What a transaction to the diamond asks for: `(user, calldata)`. Calls a
-/// meta-transaction may not make (views, the owner's `diamondCut`) are not intents.
-fn intent(from: Address, input: &[u8]) -> Option<(Address, Vec<u8>)> {
-    match Calls::abi_decode(input).ok()? {
-        Calls::executeMetaTransaction(c) => Some((c._userAddress, c._functionSignature.to_vec())),
-        call if meta::allowlisted(&call) => Some((from, input.to_vec())),
-        _ => None,
-    }
+/// What a transaction to the diamond asks for, `(user, calldata)`, as a digest.
+/// Calls a meta-transaction may not make (views, the owner's `diamondCut`) are
+/// not intents. A withdrawal is flagged: it may be meant more than once.
+fn intent(from: Address, input: &[u8]) -> Option<(B256, bool)> {
+    let (user, call) = match Calls::abi_decode(input).ok()? {
+        Calls::executeMetaTransaction(c) => (c._userAddress, c._functionSignature.to_vec()),
+        call if meta::allowlisted(&call) => (from, input.to_vec()),
+        _ => return None,
+    };
+    let mut bytes = Vec::with_capacity(20 + call.len());
+    bytes.extend_from_slice(user.as_slice());
+    bytes.extend_from_slice(&call);
+    Some((
+        keccak256(&bytes),
+        call.starts_with(&withdrawFundsCall::SELECTOR),
+    ))
 }
 
-/// What a transaction asks for: (user, calldata).
-type Intent = (Address, Vec<u8>);
 /// An intent's applications so far: how many, the exchange the last committed,
 /// and its block.
 type Applications = (u64, Option<u64>, u64);
 
-/// Double submissions and duplicate refusals on the canonical chain; the relayer's
-/// own counts are zero until [`Relayer::fill`] adds them.
+/// Double submissions and duplicate refusals over a run of canonical blocks. The
+/// archive of pruned blocks is one; each view folds the kept blocks into a fresh
+/// one over it ([`Fold::add`] with the archive as `base`).
 ///
 /// Two intents a user may mean more than once: a commit (two of one item) is a
 /// double submission only while the exchange of the first is untouched (still
 /// `Committed`), and a withdrawal of the same amount only when it lands within
-/// `confirmations` blocks of the one before it: the way a resend follows the send it repeats.
-pub fn from_chain(chain: &Chain) -> RelayerView {
-    let diamond = chain.config.diamond;
-    // Per intent: times applied, the exchange its last application committed, and
-    // the block of that application.
-    let mut applied: HashMap<Intent, Applications> = HashMap::new();
-    let confirmations = chain.config.confirmations.max(1);
-    let mut state: HashMap<u64, &'static str> = HashMap::new();
-    let (mut doubles, mut refusals) = (0, 0);
-    for block in chain.range(0, chain.head_number()) {
+/// `confirmations` blocks of the one before it: the way a resend follows the send
+/// it repeats.
+#[derive(Debug, Clone, Default)]
+pub struct Fold {
+    /// Per intent digest: its applications.
+    applied: HashMap<B256, Applications>,
+    /// Per exchange: its last state, and the block of that transition.
+    state: HashMap<u64, (&'static str, u64)>,
+    pub doubles: u64,
+    pub refusals: u64,
+}
+
+impl Fold {
+    fn applied(&self, base: Option<&Fold>, key: &B256) -> Applications {
+        self.applied
+            .get(key)
+            .or_else(|| base.and_then(|b| b.applied.get(key)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn state(&self, base: Option<&Fold>, x: u64) -> Option<&'static str> {
+        self.state
+            .get(&x)
+            .or_else(|| base.and_then(|b| b.state.get(&x)))
+            .map(|s| s.0)
+    }
+
+    /// Fold one canonical block in; `base` holds what came before this fold.
+    pub fn add(&mut self, block: &Block, base: Option<&Fold>, config: &ChainConfig) {
+        let confirmations = config.confirmations.max(1);
+        let n = block.number();
         for m in &block.txs {
-            let key = (m.tx.to() == Some(diamond))
+            let key = (m.tx.to() == Some(config.diamond))
                 .then(|| intent(m.tx.from, m.tx.input()))
                 .flatten();
-            if let Some(key) = key {
-                let seen = applied.get(&key).copied().unwrap_or_default();
-                let withdrawal = key.1.starts_with(&withdrawFundsCall::SELECTOR);
+            if let Some((key, withdrawal)) = key {
+                let seen = self.applied(base, &key);
                 let repeats = seen.0 > 0
                     && match seen.1 {
-                        Some(x) => state.get(&x) == Some(&"Committed"),
-                        None if withdrawal => block.number() < seen.2 + confirmations,
+                        Some(x) => self.state(base, x) == Some("Committed"),
+                        None if withdrawal => n < seen.2 + confirmations,
                         None => true,
                     };
                 if m.effect.success {
-                    doubles += u64::from(repeats);
+                    self.doubles += u64::from(repeats);
                     let committed = m
                         .effect
                         .transitions
                         .iter()
                         .find(|t| t.1 == "Committed")
                         .map(|t| t.0);
-                    applied.insert(key, (seen.0 + 1, committed, block.number()));
+                    self.applied.insert(key, (seen.0 + 1, committed, n));
                 } else if let Some(data) = &m.effect.revert {
                     let nonce_used = Revert(data.clone()).name() == "NonceUsedAlready";
-                    refusals += u64::from(nonce_used || repeats);
+                    self.refusals += u64::from(nonce_used || repeats);
                 }
             }
             for t in &m.effect.transitions {
-                state.insert(t.0, t.1);
+                self.state.insert(t.0, (t.1, n));
             }
         }
     }
+
+    /// Forget intents and exchanges last touched before block `below` (the
+    /// archive's reach).
+    pub fn forget_before(&mut self, below: u64) {
+        self.applied.retain(|_, a| a.2 >= below);
+        self.state.retain(|_, s| s.1 >= below);
+    }
+
+    /// Intents and exchanges remembered.
+    pub fn remembered(&self) -> usize {
+        self.applied.len() + self.state.len()
+    }
+}
+
+/// The relayer view of the canonical chain: the archive of pruned blocks with the
+/// kept blocks folded over it. The relayer's own counts are zero until
+/// [`Relayer::fill`] adds them.
+pub fn from_chain(chain: &Chain, archive: &Fold) -> RelayerView {
+    let mut fold = Fold::default();
+    for block in chain.kept() {
+        fold.add(block, Some(archive), &chain.config);
+    }
     RelayerView {
-        double_submissions: doubles,
-        duplicate_refusals: refusals,
+        double_submissions: archive.doubles + fold.doubles,
+        duplicate_refusals: archive.refusals + fold.refusals,
         by_mode: RelayerMode::NAMES
             .iter()
             .map(|m| (m.to_string(), 0))
@@ -135,7 +185,7 @@ impl Relayer {
         view.mined = self
             .records()
             .iter()
-            .filter(|r| r.submitted && chain.mined(&r.new_hash).is_some())
+            .filter(|r| r.submitted && chain.was_mined(&r.new_hash))
             .count() as u64;
     }
 }

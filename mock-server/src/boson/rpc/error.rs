@@ -1,7 +1,7 @@
 //! JSON-RPC errors with the codes and words real nodes use (geth's unless noted):
 //! -32700 parse, -32600 invalid request, -32601 no such method, -32602 bad
 //! params, -32000 server error (nonce, funds, unknown filter), 3 for a revert
-//! with its data.
+//! with its data, 4444 for pruned history.
 
 use alloy::primitives::Bytes;
 use serde::Serialize;
@@ -53,6 +53,13 @@ impl RpcError {
 
     pub fn server(message: impl Into<String>) -> Self {
         Self::new(-32000, message)
+    }
+
+    /// History the chain no longer holds (a block body behind its horizon): geth's
+    /// code and words for expired history (EIP-4444).
+    pub fn pruned_history() -> Self {
+        use crate::boson::chain::history::{PRUNED_CODE, PRUNED_MESSAGE};
+        Self::new(PRUNED_CODE, PRUNED_MESSAGE)
     }
 
     /// A revert: code 3, `execution reverted`, the revert bytes in `data`.

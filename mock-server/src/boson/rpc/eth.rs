@@ -48,6 +48,7 @@ pub fn call(env: Env<'_>, method: &str, p: &[Value]) -> Result<Value, RpcError> 
             let full = opt::<bool>(p, 1)?.unwrap_or(false);
             let c = chain(env);
             match height(&c, tag).and_then(|n| c.block(n)) {
+                Some(b) if c.is_pruned(b.number()) => Err(RpcError::pruned_history()),
                 Some(b) => to_json(rpc_types::block(b, full)),
                 None => Ok(Value::Null),
             }
@@ -55,7 +56,9 @@ pub fn call(env: Env<'_>, method: &str, p: &[Value]) -> Result<Value, RpcError> 
         "eth_getBlockByHash" => {
             let hash: B256 = arg(p, 0)?;
             let full = opt::<bool>(p, 1)?.unwrap_or(false);
-            match chain(env).block_by_hash(&hash) {
+            let c = chain(env);
+            match c.block_by_hash(&hash) {
+                Some(b) if c.is_pruned(b.number()) => Err(RpcError::pruned_history()),
                 Some(b) => to_json(rpc_types::block(b, full)),
                 None => Ok(Value::Null),
             }
@@ -63,9 +66,11 @@ pub fn call(env: Env<'_>, method: &str, p: &[Value]) -> Result<Value, RpcError> 
         "eth_getBlockTransactionCountByNumber" => {
             let tag: BlockNumberOrTag = arg(p, 0)?;
             let c = chain(env);
-            Ok(height(&c, tag)
-                .and_then(|n| c.block(n))
-                .map_or(Value::Null, |b| quantity(U256::from(b.txs.len()))))
+            match height(&c, tag).and_then(|n| c.block(n)) {
+                Some(b) if c.is_pruned(b.number()) => Err(RpcError::pruned_history()),
+                Some(b) => Ok(quantity(U256::from(b.txs.len()))),
+                None => Ok(Value::Null),
+            }
         }
         "eth_getBalance" => {
             let who: Address = arg(p, 0)?;

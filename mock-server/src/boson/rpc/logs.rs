@@ -1,4 +1,6 @@
-//! Logs: `eth_getLogs` (canonical logs only) and the log and block filters, whose
+//! Logs: `eth_getLogs` (canonical logs only, within the chain's history
+//! horizon: a range reaching below it is refused as geth refuses expired
+//! history) and the log and block filters, whose
 //! changes include orphaned logs again with `removed: true` before the new
 //! chain's, as geth delivers them.
 
@@ -42,6 +44,9 @@ fn matching(c: &Chain, filter: &Filter) -> Result<Vec<Log>, RpcError> {
     };
     if from > to {
         return Err(RpcError::server("invalid block range params"));
+    }
+    if c.is_pruned(from) {
+        return Err(RpcError::pruned_history());
     }
     let mut out = Vec::new();
     for block in c.range(from, to) {

@@ -49,6 +49,9 @@ pub struct Store {
     by_type: Tables,
     log_source: Option<Source>,
     logs: OnceLock<Tables>,
+    /// The store this one is built after, while it is built: an entity whose fields
+    /// did not change shares them rather than holding a second copy.
+    prev: Option<Arc<Store>>,
 }
 
 fn big(v: U256) -> Value {
@@ -72,8 +75,16 @@ const ZERO: &str = "0x0000000000000000000000000000000000000000";
 impl Store {
     /// The entities of `p` as of `block`.
     pub fn build(p: &Protocol, block: IndexedBlock) -> Self {
+        Self::build_after(p, block, None)
+    }
+
+    /// The entities of `p` as of `block`, sharing every entity unchanged since
+    /// `prev` (the store of an earlier block) with it: consecutive stores hold one
+    /// copy of what did not change, not two.
+    pub fn build_after(p: &Protocol, block: IndexedBlock, prev: Option<Arc<Store>>) -> Self {
         let mut s = Self {
             block: Some(block),
+            prev,
             ..Self::default()
         };
         s.insert("ExchangeToken", token());
@@ -124,6 +135,7 @@ impl Store {
                     "token": format!("{token:#x}"), "accountId": n(*entity), "account": entity.to_string()}),
             );
         }
+        s.prev = None;
         s
     }
 
@@ -134,7 +146,32 @@ impl Store {
     }
 
     fn insert(&mut self, ty: &'static str, v: Value) {
-        insert(&mut self.by_type, ty, v);
+        let Value::Object(fields) = v else { return };
+        let id = fields
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let shared = self
+            .prev
+            .as_ref()
+            .and_then(|p| p.by_type.get(ty)?.get(&id))
+            .filter(|e| *e.fields == fields)
+            .map(|e| e.fields.clone());
+        let e = Entity {
+            ty: Cow::Borrowed(ty),
+            fields: shared.unwrap_or_else(|| Arc::new(fields)),
+        };
+        self.by_type.entry(ty).or_default().insert(id, e);
+    }
+
+    /// Whether `other` holds the very same fields for this entity (shared, not
+    /// copied).
+    pub fn shares(&self, other: &Store, ty: &str, id: &str) -> bool {
+        match (self.get(ty, id), other.get(ty, id)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.fields, &b.fields),
+            _ => false,
+        }
     }
 
     fn table(&self, ty: &str) -> Option<&BTreeMap<String, Entity>> {
@@ -267,4 +304,65 @@ fn insert(t: &mut Tables, ty: &'static str, v: Value) {
 fn token() -> Value {
     json!({"id": format!("{NATIVE:#x}"), "address": bytes(NATIVE), "decimals": "18",
         "symbol": "ETH", "name": "Native currency"})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::{IndexedBlock, Store};
+    use crate::boson::Boson;
+    use crate::boson::protocol::Protocol;
+    use crate::boson::testkit::{commit, rpc, twin};
+
+    fn block(number: u64) -> IndexedBlock {
+        IndexedBlock {
+            number,
+            hash: String::new(),
+            parent_hash: String::new(),
+            timestamp: 0,
+        }
+    }
+
+    fn commit_and_read(b: &Boson, buyer: usize) -> Protocol {
+        rpc(
+            b,
+            Duration::ZERO,
+            "eth_sendRawTransaction",
+            json!([commit(b, buyer, 0)]),
+        )
+        .expect("admitted");
+        b.chain().state().protocol.clone()
+    }
+
+    #[test]
+    fn a_store_shares_the_entities_unchanged_since_the_one_before() {
+        let b = twin(Duration::ZERO);
+        let first = Arc::new(Store::build(&commit_and_read(&b, 0), block(1)));
+        let p = commit_and_read(&b, 1);
+        let second = Store::build_after(&p, block(2), Some(first.clone()));
+        assert!(second.get("Exchange", "2").is_some(), "the new exchange");
+        assert!(
+            second.shares(&first, "Exchange", "1"),
+            "exchange 1 is unchanged"
+        );
+        assert!(
+            !second.shares(&first, "Offer", "1"),
+            "the offer's commits went up"
+        );
+        assert_eq!(
+            second
+                .get("Offer", "1")
+                .map(|o| o.fields["numberOfCommits"].clone()),
+            Some(json!("2"))
+        );
+        let alone = Store::build(&p, block(2));
+        assert!(
+            !alone.shares(&first, "Exchange", "1"),
+            "built alone: a copy"
+        );
+    }
 }

@@ -4,7 +4,9 @@
 //! account it belongs to and the id `${txHash}-${logIndex}-${account}`.
 //!
 //! They are many (several per exchange) and few queries read them, so a store
-//! makes them only when a query first asks for one ([`Source`]).
+//! makes them only when a query first asks for one ([`Source`]). Only the logs of
+//! blocks within the chain's history horizon are listed (`chain::history`): a
+//! day's soak would otherwise hold every log it ever made.
 
 use std::sync::Arc;
 
@@ -26,11 +28,11 @@ pub struct Source {
 }
 
 impl Source {
-    /// The logs of blocks `0..=upto` of `chain`, read with `p` (the protocol at
-    /// the indexed block).
+    /// The logs of the blocks of `chain` up to `upto` whose bodies it keeps (its
+    /// history horizon), read with `p` (the protocol at the indexed block).
     pub fn new(chain: &Chain, upto: u64, p: &Protocol) -> Self {
         Self {
-            blocks: chain.range(0, upto).cloned().collect(),
+            blocks: chain.range(chain.pruned_below(), upto).cloned().collect(),
             protocol: p.clone(),
         }
     }

@@ -49,10 +49,11 @@ impl BosonPlatform {
             }
         };
         let block = chain.block(number).ok_or_else(PinError::unknown_hash)?;
-        if let Some((hash, store)) = self.store_cache.0.lock().ok().and_then(|c| c.clone())
-            && hash == block.hash
+        let cached = self.store_cache.0.lock().ok().and_then(|c| c.clone());
+        if let Some((hash, store)) = &cached
+            && *hash == block.hash
         {
-            return Ok(store);
+            return Ok(store.clone());
         }
         let earliest = chain
             .head_number()
@@ -60,7 +61,7 @@ impl BosonPlatform {
         let world = chain
             .state_at(number)
             .ok_or_else(|| PinError::pruned(earliest, number))?;
-        let store = Store::build(
+        let store = Store::build_after(
             &world.protocol,
             IndexedBlock {
                 number,
@@ -68,6 +69,7 @@ impl BosonPlatform {
                 parent_hash: format!("{:#x}", block.header.parent_hash),
                 timestamp: block.timestamp(),
             },
+            cached.map(|c| c.1),
         )
         .with_logs(super::logs::Source::new(&chain, number, &world.protocol));
         let store = Arc::new(store);
