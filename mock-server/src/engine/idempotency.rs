@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-/// How long a stored reply is replayed: longer than any sane retry budget.
-pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a stored reply is replayed: as long as the oracle's ledger keeps an
+/// action (ten minutes), which every plan's retry budget must fit inside.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(10 * 60);
 /// A memory guard only: 15 minutes of single-action requests at 2,000/s. Past it
 /// the oldest keys go first, expired or not.
 pub const IDEMPOTENCY_CAPACITY: usize = 2_000_000;
@@ -59,6 +60,8 @@ pub struct IdempotencyStore {
     /// a key stored again later has a newer expiry, so a stale queue entry never
     /// evicts the live reply.
     order: VecDeque<(Key, Duration)>,
+    /// The most entries held so far ([`crate::engine::table::grow_ahead`]).
+    high: usize,
 }
 
 impl IdempotencyStore {
@@ -108,6 +111,7 @@ impl IdempotencyStore {
                 expires_at,
             },
         );
+        crate::engine::table::grow_ahead(&mut self.entries, &mut self.high);
     }
 
     /// Drop expired entries (and, past the capacity, the oldest).

@@ -32,6 +32,7 @@ pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod status;
+pub mod table;
 pub mod traces;
 pub mod webhooks;
 

@@ -58,9 +58,16 @@ pub struct TapeView {
 
 impl Tape {
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        // Its whole length at once: the buffer is filled in order, so its pages
+        // become resident as entries arrive, and it never doubles mid-run.
+        let entries = VecDeque::with_capacity(capacity.min(1_000_000));
         Self {
-            capacity: capacity.max(1),
-            inner: Mutex::new(TapeInner::default()),
+            capacity,
+            inner: Mutex::new(TapeInner {
+                entries,
+                ..TapeInner::default()
+            }),
         }
     }
 

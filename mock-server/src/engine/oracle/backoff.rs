@@ -95,6 +95,9 @@ pub struct BackoffGrade {
 
 /// Seconds with early retries kept at most (27 hours of a flawed client).
 pub(super) const MAX_EARLY_SECONDS: usize = 100_000;
+/// An operation not seen for this long is forgotten: the ledger's horizon, which
+/// every plan's retry budget must fit inside.
+pub(super) const OP_HORIZON: Duration = super::ledger::RETIRE_AFTER;
 
 /// Early retries that arrived in one tenth of a second of twin time.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
@@ -136,8 +139,11 @@ pub(super) struct Backoff {
     /// Operations and action fingerprints remembered, each at most this many.
     capacity: usize,
     ops: HashMap<u64, Op>,
-    /// Operations by last touch, oldest first; stale pairs are skipped.
-    op_order: VecDeque<(u64, u64)>,
+    /// The most operations held so far ([`crate::engine::table::grow_ahead`]).
+    ops_high: usize,
+    /// Operations by last touch (its tick and twin time), oldest first; stale
+    /// entries are skipped.
+    op_order: VecDeque<(u64, u64, Duration)>,
     tick: u64,
     /// Fingerprints of actions that failed transiently in a 2xx batch reply.
     fps: HashMap<[u8; 16], Armed, foldhash::fast::RandomState>,
@@ -170,6 +176,7 @@ impl Backoff {
         Self {
             capacity: capacity.max(1),
             ops: HashMap::new(),
+            ops_high: 0,
             op_order: VecDeque::new(),
             tick: 0,
             fps: HashMap::default(),
@@ -196,7 +203,7 @@ impl Backoff {
     /// whose transient per-action failures these fingerprints resubmit) is graded;
     /// when both apply, the one that asked for the longer wait.
     pub(super) fn arrival(&mut self, op: u64, fingerprints: &[[u8; 16]], now: Duration) -> u32 {
-        let prior = self.touch(op);
+        let prior = self.touch(op, now);
         let by_op = prior.armed;
         let by_fps = self.take_linked(fingerprints);
         // Saturating: a client polling one route with one body is one long operation.
@@ -221,26 +228,32 @@ impl Backoff {
         attempt
     }
 
-    /// Remember `op` as just seen; what was known of it before.
-    fn touch(&mut self, op: u64) -> Op {
+    /// Remember `op` as just seen at `now`; what was known of it before. An
+    /// operation not seen for [`OP_HORIZON`] is forgotten (a later arrival is a
+    /// new first attempt: no plan's retries are that far apart), and past the
+    /// capacity the least recent goes first.
+    fn touch(&mut self, op: u64, now: Duration) -> Op {
         self.tick += 1;
         let tick = self.tick;
         let e = self.ops.entry(op).or_default();
         let prior = *e;
         e.touched = tick;
-        self.op_order.push_back((op, tick));
-        while self.ops.len() > self.capacity {
-            let Some((old, at)) = self.op_order.pop_front() else {
+        self.op_order.push_back((op, tick, now));
+        let horizon = now.saturating_sub(OP_HORIZON);
+        while let Some(&(old, at, seen)) = self.op_order.front() {
+            if self.ops.len() <= self.capacity && seen >= horizon {
                 break;
-            };
+            }
+            self.op_order.pop_front();
             if self.ops.get(&old).is_some_and(|o| o.touched == at) {
                 self.ops.remove(&old);
             }
         }
         if self.op_order.len() > 2 * self.capacity {
             let Backoff { op_order, ops, .. } = self;
-            op_order.retain(|(k, at)| ops.get(k).is_some_and(|o| o.touched == *at));
+            op_order.retain(|(k, at, _)| ops.get(k).is_some_and(|o| o.touched == *at));
         }
+        crate::engine::table::grow_ahead(&mut self.ops, &mut self.ops_high);
         prior
     }
 

@@ -159,6 +159,17 @@ fn memory_stays_bounded() {
     assert_eq!(b.arrival(99, &[], MS(200)), 2, "the newest were not");
 }
 
+#[test]
+fn an_operation_unseen_for_the_horizon_is_forgotten() {
+    let mut b = Backoff::default();
+    let min = |m: u64| MS(m * 60_000);
+    assert_eq!(b.arrival(1, &[], min(0)), 1);
+    assert_eq!(b.arrival(1, &[], min(9)), 2, "within the horizon: a retry");
+    assert_eq!(b.arrival(2, &[], min(20)), 1);
+    assert_eq!(b.ops.len(), 1, "op 1, last seen at 9 min, is gone at 20");
+    assert_eq!(b.arrival(1, &[], min(20)), 1, "a new first attempt");
+}
+
 /// Ten outages a minute apart, 16 clients answered 503 + `Retry-After: 1` in
 /// each; every client comes back after the advice plus `extra` (drawn per retry).
 fn fleet(mut extra: impl FnMut() -> Duration) -> BackoffGrade {
