@@ -99,9 +99,9 @@ pub async fn handle(
     let answered = Answered {
         method: &Method::POST,
         template: if path == super::subgraph::PATH {
-            super::subgraph::PATH
+            super::subgraph::PATH.into()
         } else {
-            RPC_PATH
+            RPC_PATH.into()
         },
         request_id: &request_id,
         quota: None,

@@ -3,6 +3,7 @@
 //! A platform adds its own families with [`Metrics::register`] before the engine is
 //! shared, and refreshes its gauges in `Platform::refresh_metrics`.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,8 +16,8 @@ use crate::engine::oracle::{ActionCounts, BackoffGrade};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Cow<'static, str>,
     status: u16,
 }
 
@@ -100,16 +101,19 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, method: &http::Method, route: &str, status: u16) {
+    /// Count one answered request. The labels borrow static text where they can
+    /// (every request is counted: no allocation for a known method and a route
+    /// template), and own a platform's dynamic template.
+    pub fn request(&self, method: &http::Method, route: Cow<'static, str>, status: u16) {
         self.requests
             .get_or_create(&RequestLabels {
                 // Methods a client invents must not grow the label set.
-                method: if KNOWN_METHODS.contains(&method.as_str()) {
-                    method.to_string()
-                } else {
-                    "OTHER".into()
-                },
-                route: route.to_string(),
+                method: KNOWN_METHODS
+                    .iter()
+                    .find(|m| **m == method.as_str())
+                    .copied()
+                    .unwrap_or("OTHER"),
+                route,
                 status,
             })
             .inc();

@@ -134,7 +134,7 @@ pub fn post_commit(
 pub struct Answered<'a> {
     pub method: &'a Method,
     /// The route template (`unmatched` if none): the metrics label.
-    pub template: &'a str,
+    pub template: std::borrow::Cow<'static, str>,
     pub request_id: &'a str,
     /// The bucket after this request's charge, for the rate-limit headers.
     pub quota: Option<Quota>,
@@ -182,7 +182,7 @@ pub fn finish(
     match outcome {
         Outcome::Drop { reset: rst } => {
             reset.store(rst, Ordering::Relaxed);
-            engine.metrics.request(a.method, a.template, 0);
+            engine.metrics.request(a.method, a.template.clone(), 0);
             trace(engine, a, 0);
             let advice = Advice::Unadvised(engine.config.min_backoff);
             engine
@@ -200,7 +200,7 @@ pub fn finish(
             }
             engine
                 .metrics
-                .request(a.method, a.template, reply.status.as_u16());
+                .request(a.method, a.template.clone(), reply.status.as_u16());
             trace(engine, a, reply.status.as_u16());
             grade_reply(engine, a, &reply);
             Ok(reply.into_response())

@@ -154,7 +154,7 @@ pub async fn handle(
     };
     let answered = Answered {
         method: &allowed,
-        template: &template,
+        template: template.clone().into(),
         request_id: &request_id,
         quota: None,
         op,

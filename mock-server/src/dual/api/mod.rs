@@ -174,7 +174,7 @@ pub async fn handle(
     };
     let answered = Answered {
         method: &cx.method,
-        template,
+        template: template.into(),
         request_id: &cx.request_id,
         quota: cx.quota,
         op: cx.op,
