@@ -211,3 +211,27 @@ impl BosonFile {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_under_a_second_is_refused_by_its_key() {
+        let file = BosonFile {
+            history: Some(Duration::from_millis(500)),
+            ..BosonFile::default()
+        };
+        let (key, why) = file.resolve().expect_err("refused");
+        assert_eq!(key, "boson.history");
+        assert!(why.contains("at least 1s"), "{why}");
+        let ok = BosonFile {
+            history: Some(Duration::from_secs(3600)),
+            ..BosonFile::default()
+        };
+        assert_eq!(
+            ok.resolve().map(|c| c.history),
+            Ok(Duration::from_secs(3600))
+        );
+    }
+}

@@ -147,17 +147,20 @@ impl Actions {
 /// The exchange a call to the diamond from `from` acts on, and its intent (the
 /// user and the call, unwrapped from a meta-transaction) as a digest.
 pub fn action_of(from: Address, input: &[u8]) -> Option<(u64, B256)> {
-    let digest = |user: Address, call: &[u8]| {
-        let mut bytes = Vec::with_capacity(20 + call.len());
-        bytes.extend_from_slice(user.as_slice());
-        bytes.extend_from_slice(call);
-        keccak256(&bytes)
-    };
     if let Ok(Calls::executeMetaTransaction(m)) = Calls::abi_decode(input) {
         let inner = &m._functionSignature;
-        return Some((exchange_of(inner)?, digest(m._userAddress, inner)));
+        return Some((exchange_of(inner)?, intent_digest(m._userAddress, inner)));
     }
-    Some((exchange_of(input)?, digest(from, input)))
+    Some((exchange_of(input)?, intent_digest(from, input)))
+}
+
+/// An intent, `(user, calldata)`, as the 32-byte digest the pool judge and the
+/// relayer oracle remember it by.
+pub fn intent_digest(user: Address, call: &[u8]) -> B256 {
+    let mut bytes = Vec::with_capacity(20 + call.len());
+    bytes.extend_from_slice(user.as_slice());
+    bytes.extend_from_slice(call);
+    keccak256(&bytes)
 }
 
 /// The exchange a call to the diamond acts on (inside a meta-transaction too).

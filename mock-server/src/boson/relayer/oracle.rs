@@ -13,14 +13,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy::primitives::{Address, B256, keccak256};
+use alloy::primitives::{Address, B256};
 use alloy::sol_types::{SolCall, SolInterface};
 use serde::Serialize;
 
 use super::Relayer;
 use crate::boson::abi::IBosonProtocol::IBosonProtocolCalls as Calls;
 use crate::boson::abi::IBosonProtocol::withdrawFundsCall;
-use crate::boson::chain::{Block, Chain, ChainConfig};
+use crate::boson::chain::{Block, Chain, ChainConfig, actions};
 use crate::boson::protocol::{Revert, meta};
 use crate::engine::faults::RelayerMode;
 
@@ -55,13 +55,8 @@ fn intent(from: Address, input: &[u8]) -> Option<(B256, bool)> {
         call if meta::allowlisted(&call) => (from, input.to_vec()),
         _ => return None,
     };
-    let mut bytes = Vec::with_capacity(20 + call.len());
-    bytes.extend_from_slice(user.as_slice());
-    bytes.extend_from_slice(&call);
-    Some((
-        keccak256(&bytes),
-        call.starts_with(&withdrawFundsCall::SELECTOR),
-    ))
+    let withdrawal = call.starts_with(&withdrawFundsCall::SELECTOR);
+    Some((actions::intent_digest(user, &call), withdrawal))
 }
 
 /// An intent's applications so far: how many, the exchange the last committed,

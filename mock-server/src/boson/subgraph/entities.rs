@@ -146,23 +146,8 @@ impl Store {
     }
 
     fn insert(&mut self, ty: &'static str, v: Value) {
-        let Value::Object(fields) = v else { return };
-        let id = fields
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let shared = self
-            .prev
-            .as_ref()
-            .and_then(|p| p.by_type.get(ty)?.get(&id))
-            .filter(|e| *e.fields == fields)
-            .map(|e| e.fields.clone());
-        let e = Entity {
-            ty: Cow::Borrowed(ty),
-            fields: shared.unwrap_or_else(|| Arc::new(fields)),
-        };
-        self.by_type.entry(ty).or_default().insert(id, e);
+        let prev = self.prev.as_ref().map(|p| &p.by_type);
+        insert(&mut self.by_type, ty, v, prev);
     }
 
     /// Whether `other` holds the very same fields for this entity (shared, not
@@ -181,7 +166,7 @@ impl Store {
         let logs = self.logs.get_or_init(|| {
             let mut t = Tables::new();
             for (ty, v) in self.log_source.iter().flat_map(logs::entities) {
-                insert(&mut t, ty, v);
+                insert(&mut t, ty, v, None);
             }
             t
         });
@@ -290,14 +275,24 @@ impl Store {
     }
 }
 
-/// Add an entity (its fields as a JSON object with an `id`) to `t`.
-fn insert(t: &mut Tables, ty: &'static str, v: Value) {
+/// Add an entity (its fields as a JSON object with an `id`) to `t`, sharing the
+/// fields of the same entity in `prev` when they are equal.
+fn insert(t: &mut Tables, ty: &'static str, v: Value, prev: Option<&Tables>) {
     let Value::Object(fields) = v else { return };
+    let id = fields
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let shared = prev
+        .and_then(|p| p.get(ty)?.get(&id))
+        .filter(|e| *e.fields == fields)
+        .map(|e| e.fields.clone());
     let e = Entity {
         ty: Cow::Borrowed(ty),
-        fields: Arc::new(fields),
+        fields: shared.unwrap_or_else(|| Arc::new(fields)),
     };
-    t.entry(ty).or_default().insert(e.id().to_string(), e);
+    t.entry(ty).or_default().insert(id, e);
 }
 
 /// The native currency as the subgraph's ExchangeToken.
