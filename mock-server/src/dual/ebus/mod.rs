@@ -94,17 +94,36 @@ impl ActionError {
     }
 }
 
-/// One action's result in a batch reply.
+/// One action's result in a batch reply, serialized straight from the books
+/// (borrowed, so a 500-action reply builds no JSON tree).
 #[derive(Debug, Clone, Serialize)]
-pub struct ActionResult {
+pub struct ActionResult<'a> {
     pub index: usize,
-    pub action_id: Option<String>,
+    pub action_id: Option<&'a str>,
     pub status: &'static str,
     pub code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Value>,
+    pub error: Option<ActionErrorBody<'a>>,
+}
+
+/// A failed action's error in a batch reply: `{code, message, field}` (`field`
+/// null when the error is not about one field).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionErrorBody<'a> {
+    pub code: u16,
+    pub message: &'a str,
+    pub field: Option<&'a str>,
+}
+
+/// A batch reply: `{batch_id, applied, failed, results}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchReply<'a> {
+    pub batch_id: Option<&'a str>,
+    pub applied: usize,
+    pub failed: usize,
+    pub results: Vec<ActionResult<'a>>,
 }
 
 /// What applying a list of actions did.

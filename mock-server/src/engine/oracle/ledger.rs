@@ -249,14 +249,7 @@ impl Ledger {
     /// The entry of `fp`, made (retiring the oldest when full) if new.
     fn entry(&mut self, fp: [u8; 16]) -> &mut Entry {
         if !self.actions.contains_key(&fp) {
-            while self.actions.len() >= self.capacity {
-                let Some(old) = self.order.pop_front() else {
-                    break;
-                };
-                if let Some(e) = self.actions.remove(&old) {
-                    self.retire(&e);
-                }
-            }
+            self.make_room(1);
             self.order.push_back(fp);
         }
         let first_ds = self.last_ds;
@@ -264,6 +257,34 @@ impl Ledger {
             first_ds,
             ..Entry::default()
         })
+    }
+
+    /// Retire the oldest entries until `new` more fit in the capacity.
+    ///
+    /// The ledger is far larger than the processor's caches, so each retired
+    /// entry is a cache miss; they are found in one pass of lookups that do not
+    /// depend on each other (the processor overlaps their misses) before they
+    /// are removed.
+    fn make_room(&mut self, new: usize) {
+        let over = (self.actions.len() + new).saturating_sub(self.capacity);
+        if over == 0 {
+            return;
+        }
+        let warm = self
+            .order
+            .iter()
+            .take(over)
+            .filter(|old| self.actions.contains_key(*old))
+            .count();
+        std::hint::black_box(warm);
+        while self.actions.len() + new > self.capacity {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.actions.remove(&old) {
+                self.retire(&e);
+            }
+        }
     }
 
     /// Retire the actions first seen before `ds` (tenths of a second); the
@@ -292,6 +313,10 @@ impl Ledger {
     }
 
     /// These actions arrived, each with its run tag if it has one.
+    ///
+    /// A batch is booked in passes: every fingerprint is looked up first (the
+    /// lookups are independent, so their cache misses overlap), room is made
+    /// for the new ones at once, and then each is counted.
     pub(super) fn arrived<'a>(
         &mut self,
         actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
@@ -299,16 +324,32 @@ impl Ledger {
     ) {
         self.last_ds = tenths(now);
         self.retire_older_than(self.last_ds.saturating_sub(tenths(RETIRE_AFTER)));
+        let actions: Vec<([u8; 16], Option<&str>)> = actions.into_iter().collect();
+        let new = actions
+            .iter()
+            .filter(|(fp, _)| !self.actions.contains_key(fp))
+            .count();
+        self.make_room(new);
+        let first_ds = self.last_ds;
         for (fp, tag) in actions {
-            let run = match tag {
-                Some(t) if !self.actions.contains_key(&fp) => self.run(t),
-                _ => 0,
-            };
-            let e = self.entry(fp);
-            e.arrived += 1;
-            if e.run == 0 {
-                e.run = run;
+            if let Some(e) = self.actions.get_mut(&fp) {
+                e.arrived += 1;
+                continue;
             }
+            let run = tag.map_or(0, |t| self.run(t));
+            // A fingerprint twice in one batch was counted new twice: room
+            // for it was made already.
+            self.make_room(1);
+            self.order.push_back(fp);
+            self.actions.insert(
+                fp,
+                Entry {
+                    arrived: 1,
+                    run,
+                    first_ds,
+                    ..Entry::default()
+                },
+            );
         }
     }
 
@@ -371,7 +412,10 @@ impl Ledger {
     ) -> u32 {
         let mut applied = 0;
         for (fp, r) in results {
-            let e = self.entry(*fp);
+            let e = match self.actions.get_mut(fp) {
+                Some(e) => e,
+                None => self.entry(*fp),
+            };
             match r {
                 Ok(()) => {
                     e.applied += 1;
@@ -538,6 +582,38 @@ mod tests {
         assert_eq!(small.keys(), big.keys());
         assert_eq!(big.counts().duplicated, 3, "4 and 5, and 9 again");
         assert_eq!(big.keys().applied_twice, 1);
+    }
+
+    /// A batch arriving into a full ledger is booked in passes (looked up, room
+    /// made, counted): the ledger stays at its capacity, a fingerprint twice in
+    /// the batch is one action that arrived twice, and the accounts match an
+    /// unbounded ledger's.
+    #[test]
+    fn a_batch_into_a_full_ledger_stays_bounded_and_counts_a_repeat_once() {
+        let play = |l: &mut Ledger| {
+            let t = Duration::from_secs(1);
+            let first: Vec<_> = (0..6u8).map(|i| ([i; 16], Some("r1"))).collect();
+            l.arrived(first, t);
+            // Two of the newest again, three new, one of them twice.
+            let batch = [[4u8; 16], [5; 16], [7; 16], [8; 16], [7; 16], [9; 16]];
+            l.arrived(batch.iter().map(|fp| (*fp, Some("r1"))), t);
+            let applied: Vec<_> = batch.iter().map(|fp| (*fp, Ok(()))).collect();
+            l.outcomes(&applied, None);
+        };
+        let (mut small, mut big) = (Ledger::with_capacity(6, 2), Ledger::default());
+        play(&mut small);
+        play(&mut big);
+        assert!(small.actions.len() <= 6, "bounded: {}", small.actions.len());
+        assert_eq!(
+            small.order.len(),
+            small.actions.len(),
+            "one order entry each"
+        );
+        assert_eq!(small.counts(), big.counts());
+        assert_eq!(small.runs(), big.runs());
+        let c = big.counts();
+        assert_eq!((c.distinct, c.lost, c.duplicated), (9, 4, 1), "{c:?}");
+        assert_eq!(big.actions[&[7; 16]].arrived, 2, "twice in one batch");
     }
 
     /// Actions first seen longer than [`RETIRE_AFTER`] ago are retired into
