@@ -247,6 +247,10 @@ fn advice(reply: &Reply, unix_now: f64, min_backoff: Duration) -> Advice {
 
 /// Read a request body: at most `limit` bytes (413), within [`BODY_TIMEOUT`] (408).
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    // A request without a body (a GET, most often) is read without arming a timer.
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
     let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await
     else {
         return Err(ApiError::new(

@@ -118,14 +118,16 @@ pub async fn handle(
     let op = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
     let attempt = engine.oracle.arrival(op, &[], now);
     let identity = op ^ u64::from(attempt).rotate_left(48);
-    let tape_op = format!("{:012x}/{attempt}", op >> 16);
     let facts = RequestFacts {
         seq,
         now,
         request_id: &request_id,
         method: &allowed,
         path: &template,
-        op: &tape_op,
+        op: crate::engine::faults::TapeOp {
+            digest: op,
+            attempt,
+        },
     };
     let mut rng = engine.faults.rng_for(identity);
     let d = pipeline::decide(engine, &facts, &mut rng);

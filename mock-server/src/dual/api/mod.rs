@@ -21,7 +21,7 @@ use super::Dual;
 use super::auth::Principal;
 use super::limits::Group;
 use crate::engine::error::ApiError;
-use crate::engine::faults::RequestFacts;
+use crate::engine::faults::{RequestFacts, TapeOp};
 use crate::engine::oracle;
 use crate::engine::pipeline::{self, Answered, Dropped, Outcome};
 use crate::engine::ratelimit::Quota;
@@ -92,10 +92,10 @@ impl Ctx {
 
     /// What the request is, for its fault draws: a digest of the idempotency key if
     /// any (else the body digest) with the organization, method and path, mixed with
-    /// the attempt number. Returns the stream key and the tape's name for it,
-    /// `"<12 hex digits of the digest>/<attempt>"`. The organization rather than the
-    /// credential: a rerun may use a new key of the same organization.
-    fn identity(&self) -> (u64, String) {
+    /// the attempt number. Returns the stream key and the tape's name for it
+    /// ([`TapeOp`]). The organization rather than the credential: a rerun may use
+    /// a new key of the same organization.
+    fn identity(&self) -> (u64, TapeOp) {
         let org = self.principal.as_ref().map_or("-", |p| p.org.as_str());
         let mut h = sha2::Sha256::new();
         for part in [
@@ -117,7 +117,11 @@ impl Ctx {
         h.update(self.attempt.to_be_bytes());
         let keyed: [u8; 32] = h.finalize().into();
         let stream = u64::from_be_bytes(keyed[..8].try_into().expect("8 of 32 bytes"));
-        (stream, format!("{:012x}/{}", op >> 16, self.attempt))
+        let tape = TapeOp {
+            digest: op,
+            attempt: self.attempt,
+        };
+        (stream, tape)
     }
 
     pub fn error(&self, e: ApiError) -> Reply {
@@ -185,6 +189,21 @@ pub async fn handle(
     pipeline::finish(engine, outcome, &answered, &reset)
 }
 
+/// The first 8 bytes of SHA-256 of the empty body: most requests (every GET) have
+/// none.
+const EMPTY_BODY_DIGEST: [u8; 8] = [0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14];
+
+/// A request body's digest ([`Ctx::body_digest`]).
+fn body_digest(body: &[u8]) -> [u8; 8] {
+    if body.is_empty() {
+        return EMPTY_BODY_DIGEST;
+    }
+    let digest: [u8; 32] = sha2::Sha256::digest(body).into();
+    let mut out = [0; 8];
+    out.copy_from_slice(&digest[..8]);
+    out
+}
+
 /// The request as the oracle sees it on arrival: body digest, caller, the actions it
 /// carries (now due), its operation and attempt number. Returns the parsed actions.
 fn arrive(
@@ -193,8 +212,7 @@ fn arrive(
     route: &Route,
     body: &[u8],
 ) -> Option<Result<handlers::Submission, ApiError>> {
-    let digest: [u8; 32] = sha2::Sha256::digest(body).into();
-    cx.body_digest.copy_from_slice(&digest[..8]);
+    cx.body_digest = body_digest(body);
     if !route.public() {
         cx.principal = dual.auth.authenticate(&cx.headers, cx.now, cx.unix);
     }
@@ -242,7 +260,7 @@ async fn run(dual: &Dual, cx: &mut Ctx, route: Route, body: Incoming) -> Outcome
         request_id: &cx.request_id,
         method: &cx.method,
         path: &cx.path,
-        op: &tape_op,
+        op: tape_op,
     };
     let d = pipeline::decide(engine, &facts, rng);
     cx.flat = d.flat_error;
@@ -261,4 +279,16 @@ async fn run(dual: &Dual, cx: &mut Ctx, route: Route, body: Incoming) -> Outcome
     let reply = handlers::dispatch(dual, cx, &route, body, submission, &d, rng)
         .unwrap_or_else(|e| cx.error(e));
     pipeline::post_commit(&d, reply, &cx.request_id, cx.flat, &mut cx.transient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_body_digest_is_sha256_of_nothing() {
+        let full: [u8; 32] = sha2::Sha256::digest(b"").into();
+        assert_eq!(body_digest(b""), full[..8]);
+        assert_ne!(body_digest(b"{}"), EMPTY_BODY_DIGEST);
+    }
 }

@@ -105,7 +105,25 @@ pub struct RequestFacts<'a> {
     pub method: &'a http::Method,
     pub path: &'a str,
     /// The operation and attempt, for the tape ([`TapeEntry::op`]).
-    pub op: &'a str,
+    pub op: TapeOp,
+}
+
+/// An operation and its attempt as the tape names them,
+/// `"<12 hex digits of the digest>/<attempt>"`; written out only when a fault
+/// is drawn (most requests draw none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TapeOp {
+    pub digest: u64,
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for TapeOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if *self == TapeOp::default() {
+            return Ok(());
+        }
+        write!(f, "{:012x}/{}", self.digest >> 16, self.attempt)
+    }
 }
 
 impl FaultEngine {
@@ -402,7 +420,7 @@ mod tests {
                 request_id: "req_1",
                 method: &http::Method::GET,
                 path: "/objects",
-                op: "",
+                op: TapeOp::default(),
             };
             engine.decide(&facts, &mut engine.rng(secs)).delay
         };

@@ -351,7 +351,7 @@ mod tests {
             request_id: "req_1",
             method: &http::Method::POST,
             path: "/relayer/api/v2/meta-tx/native",
-            op: "",
+            op: crate::engine::faults::TapeOp::default(),
         };
         e.decide_relayer(&facts, endpoint, &mut e.rng(secs))
             .map(|f| f.mode)
@@ -479,7 +479,7 @@ mod tests {
             request_id: "req_1",
             method: &http::Method::POST,
             path: "/rpc",
-            op: "",
+            op: crate::engine::faults::TapeOp::default(),
         };
         assert!(e.decide(&facts, &mut e.rng(1)).kinds.is_empty());
         assert_eq!(e.relayer_refusing(Duration::from_secs(5)), None);

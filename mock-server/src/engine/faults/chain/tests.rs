@@ -363,7 +363,7 @@ fn chain_kinds_never_touch_a_request_or_a_delivery() {
         request_id: "req_1",
         method: &http::Method::POST,
         path: "/ebus/actions/batch",
-        op: "",
+        op: crate::engine::faults::TapeOp::default(),
     };
     let d = e.decide(&facts, &mut e.rng(1));
     assert!(d.kinds.is_empty() && d.terminal.is_none(), "{d:?}");
