@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Ctx;
 use super::handlers::{MAX_KEY_LEN, Submission};
 use crate::dual::Dual;
-use crate::dual::ebus::{ActionErrorBody, ActionResult, Applied, BatchReply};
+use crate::dual::ebus::{ActionErrorBody, ActionId, ActionResult, Applied, BatchReply};
 use crate::dual::webhooks::event::{EFFECT_FIELD, Event, effect_key};
 use crate::engine::error::ApiError;
 use crate::engine::faults::Decision;
@@ -134,9 +134,9 @@ pub(super) fn reject(dual: &Dual, sub: &Submission, e: ApiError) -> ApiError {
 fn render(cx: &Ctx, single: bool, applied: &Applied) -> Reply {
     if single {
         return match &applied.results[0] {
-            Ok((id, seq)) => Reply::json(
+            Ok(seq) => Reply::json(
                 StatusCode::CREATED,
-                &json!({ "action_id": id, "status": "applied", "sequence": seq }),
+                &json!({ "action_id": ActionId(*seq), "status": "applied", "sequence": seq }),
             ),
             Err(e) => {
                 let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST);
@@ -153,9 +153,9 @@ fn render(cx: &Ctx, single: bool, applied: &Applied) -> Reply {
         .iter()
         .enumerate()
         .map(|(index, r)| match r {
-            Ok((id, seq)) => ActionResult {
+            Ok(seq) => ActionResult {
                 index,
-                action_id: Some(id),
+                action_id: Some(ActionId(*seq)),
                 status: "applied",
                 code: 201,
                 sequence: Some(*seq),
@@ -216,7 +216,7 @@ fn raise_events(dual: &Dual, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
             });
         };
         match (result, touched) {
-            (Ok((action_id, sequence)), Some((object_id, version, owner))) => {
+            (Ok(sequence), Some((object_id, version, owner))) => {
                 if let Some(key) = action.payload.get(EFFECT_FIELD).and_then(|v| v.as_str()) {
                     dual.engine.oracle.effects.effect(key);
                 }
@@ -228,6 +228,7 @@ fn raise_events(dual: &Dual, cx: &Ctx, org: &str, sub: &Submission, applied: &Ap
                     "Transfer" => "object.transferred",
                     _ => "object.updated",
                 };
+                let action_id = ActionId(*sequence);
                 let key = effect_key(event_type, object_id, *version);
                 event(
                     event_type,

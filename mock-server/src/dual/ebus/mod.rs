@@ -12,6 +12,7 @@ pub mod records;
 
 use std::time::Duration;
 
+use compact_str::{CompactString, format_compact};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -20,7 +21,8 @@ use crate::dual::sequencer::{Sequencer, batch_id, checkpoint_id};
 use crate::engine::clock::{Clock, rfc3339};
 use crate::engine::idempotency::IdempotencyStore;
 use objects::{ObjState, Object, Objects};
-use records::{Orgs, Record, Records, action_id};
+pub use records::ActionId;
+use records::{Orgs, Record, Records};
 
 /// Dual's built-in action types (docs/design.md).
 pub const ACTION_TYPES: [&str; 7] = [
@@ -30,9 +32,10 @@ pub const ACTION_TYPES: [&str; 7] = [
 /// One action as submitted.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ActionIn {
-    pub action_type: String,
+    /// Inline (no allocation) up to 24 bytes, as are most object ids.
+    pub action_type: CompactString,
     #[serde(default)]
-    pub object_id: Option<String>,
+    pub object_id: Option<CompactString>,
     #[serde(default)]
     pub payload: Value,
 }
@@ -99,7 +102,7 @@ impl ActionError {
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionResult<'a> {
     pub index: usize,
-    pub action_id: Option<&'a str>,
+    pub action_id: Option<ActionId>,
     pub status: &'static str,
     pub code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,11 +134,12 @@ pub struct BatchReply<'a> {
 pub struct Applied {
     /// The sequencer batch, if anything was applied.
     pub batch_id: Option<String>,
-    /// Per action: (action id, sequence) or why it failed.
-    pub results: Vec<Result<(String, u64), ActionError>>,
-    /// Per action: the object it touched, as it stands after the batch
+    /// Per action: its sequence (its id is `act_{sequence}`, [`ActionId`]) or
+    /// why it failed.
+    pub results: Vec<Result<u64, ActionError>>,
+    /// Per action: the object it touched, as it stands right after the action
     /// (id, version, owner), for the events it raises.
-    pub touched: Vec<Option<(String, u64, String)>>,
+    pub touched: Vec<Option<(CompactString, u64, CompactString)>>,
 }
 
 impl Applied {
@@ -191,7 +195,7 @@ impl Store {
         mut fail: impl FnMut(usize) -> Option<u16>,
     ) -> Applied {
         // Each action's object as it stands right after that action.
-        let outcomes: Vec<Result<(String, u64, String), ActionError>> = actions
+        let outcomes: Vec<Result<(CompactString, u64, CompactString), ActionError>> = actions
             .iter()
             .enumerate()
             .map(|(i, a)| match fail(i) {
@@ -201,7 +205,7 @@ impl Store {
                         let (version, owner) = self
                             .objects
                             .get(&id)
-                            .map(|o| (o.version, o.owner.to_string()))
+                            .map(|o| (o.version, o.owner.clone()))
                             .unwrap_or_default();
                         Ok((id, version, owner))
                     }
@@ -212,14 +216,11 @@ impl Store {
                 },
             })
             .collect();
-        let touched = outcomes.iter().map(|o| o.as_ref().ok().cloned()).collect();
         let applied = outcomes.iter().filter(|o| o.is_ok()).count() as u32;
         self.charged += u64::from(applied);
         if applied == 0 {
-            let results = outcomes
-                .into_iter()
-                .map(|o| o.map(|_| (String::new(), 0)))
-                .collect();
+            let touched = outcomes.iter().map(|_| None).collect();
+            let results = outcomes.into_iter().map(|o| o.map(|_| 0)).collect();
             return Applied {
                 batch_id: None,
                 results,
@@ -229,30 +230,36 @@ impl Store {
         let (batch, checkpoint, mut sequence) = self.sequencer.record(applied, now);
         let org_index = self.orgs.intern(org);
         let created_ns = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
-        let results = outcomes
-            .into_iter()
-            .zip(actions)
-            .map(|(o, a)| {
-                let (object_id, _, _) = o?;
-                let kind = ACTION_TYPES
-                    .iter()
-                    .position(|t| *t == a.action_type)
-                    .unwrap_or_default() as u8;
-                self.actions.push(
-                    sequence,
-                    Record {
-                        object: object_id.into(),
-                        batch,
-                        checkpoint,
-                        created_ns,
-                        org: org_index,
-                        kind,
-                    },
-                );
-                sequence += 1;
-                Ok((action_id(sequence - 1), sequence - 1))
-            })
-            .collect();
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut touched = Vec::with_capacity(outcomes.len());
+        for (o, a) in outcomes.into_iter().zip(actions) {
+            let (object_id, version, owner) = match o {
+                Ok(t) => t,
+                Err(e) => {
+                    results.push(Err(e));
+                    touched.push(None);
+                    continue;
+                }
+            };
+            let kind = ACTION_TYPES
+                .iter()
+                .position(|t| *t == a.action_type)
+                .unwrap_or_default() as u8;
+            self.actions.push(
+                sequence,
+                Record {
+                    object: object_id.clone(),
+                    batch,
+                    checkpoint,
+                    created_ns,
+                    org: org_index,
+                    kind,
+                },
+            );
+            results.push(Ok(sequence));
+            touched.push(Some((object_id, version, owner)));
+            sequence += 1;
+        }
         Applied {
             batch_id: Some(batch_id(batch)),
             results,
@@ -261,7 +268,12 @@ impl Store {
     }
 
     /// Apply one action; returns the object it touched.
-    fn apply_one(&mut self, org: &str, a: &ActionIn, now: Duration) -> Result<String, ActionError> {
+    fn apply_one(
+        &mut self,
+        org: &str,
+        a: &ActionIn,
+        now: Duration,
+    ) -> Result<CompactString, ActionError> {
         let empty = Map::new();
         let payload = match &a.payload {
             Value::Null => &empty,
@@ -303,7 +315,7 @@ impl Store {
                 Some(id) => id.clone(),
                 None => loop {
                     // A client may have chosen an `obj_N` id itself: skip it.
-                    let id = format!("obj_{}", self.next_object);
+                    let id = format_compact!("obj_{}", self.next_object);
                     self.next_object += 1;
                     if !self.objects.contains(&id) {
                         break id;

@@ -15,6 +15,16 @@ pub fn action_id(sequence: u64) -> String {
     format!("act_{sequence}")
 }
 
+/// An action's id as a reply writes it, `act_{sequence}`, without building a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionId(pub u64);
+
+impl serde::Serialize for ActionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("act_{}", self.0))
+    }
+}
+
 /// The sequence an action id names (`act_{sequence}`), if it is one.
 fn sequence_of(id: &str) -> Option<u64> {
     let digits = id.strip_prefix("act_")?;
