@@ -111,7 +111,7 @@ pub fn dispatch(
         (Route::Submit | Route::Batch, _) => {
             let sub =
                 submission.ok_or_else(|| ApiError::field("body", "a JSON body is required"))?;
-            super::submit::submit(dual, cx, org, &body, sub, d, rng)
+            super::submit::submit(dual, cx, org, sub, d, rng)
         }
         (Route::Action(id), _) => dual
             .store()

@@ -46,8 +46,8 @@ pub struct Ctx {
     pub quota: Option<Quota>,
     /// The flat-error fault is on for this request.
     pub flat: bool,
-    /// A digest of the body: with the caller, method and path, "the same operation".
-    pub body_digest: [u8; 8],
+    /// SHA-256 of the body: with the caller, method and path, "the same operation".
+    pub body_digest: [u8; 32],
     /// The oracle's name for this request's operation: a digest of the credential,
     /// method, path and body digest (never the idempotency key); zero until the body
     /// is read.
@@ -81,7 +81,7 @@ impl Ctx {
             client.as_bytes(),
             self.method.as_str().as_bytes(),
             self.path.as_bytes(),
-            &self.body_digest,
+            &self.body_digest[..8],
         ] {
             h.update(part);
             h.update([0]);
@@ -108,7 +108,7 @@ impl Ctx {
         }
         match self.idempotency_key() {
             Some(k) => h.update([b"k".as_slice(), k.as_bytes()].concat()),
-            None => h.update([b"b".as_slice(), &self.body_digest].concat()),
+            None => h.update([b"b".as_slice(), &self.body_digest[..8]].concat()),
         }
         let digest: [u8; 32] = h.finalize().into();
         let op = u64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"));
@@ -165,7 +165,7 @@ pub async fn handle(
         intent: Ok(()),
         quota: None,
         flat: false,
-        body_digest: [0; 8],
+        body_digest: [0; 32],
         op: 0,
         attempt: 0,
         transient: Vec::new(),
@@ -189,19 +189,20 @@ pub async fn handle(
     pipeline::finish(engine, outcome, &answered, &reset)
 }
 
-/// The first 8 bytes of SHA-256 of the empty body: most requests (every GET) have
-/// none.
-const EMPTY_BODY_DIGEST: [u8; 8] = [0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14];
+/// SHA-256 of the empty body: most requests (every GET) have none.
+const EMPTY_BODY_DIGEST: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
 
-/// A request body's digest ([`Ctx::body_digest`]).
-fn body_digest(body: &[u8]) -> [u8; 8] {
+/// A request body's digest ([`Ctx::body_digest`]), taken once per request: the
+/// operation, the fault identity and the idempotency store's request hash all
+/// start from it.
+fn body_digest(body: &[u8]) -> [u8; 32] {
     if body.is_empty() {
         return EMPTY_BODY_DIGEST;
     }
-    let digest: [u8; 32] = sha2::Sha256::digest(body).into();
-    let mut out = [0; 8];
-    out.copy_from_slice(&digest[..8]);
-    out
+    sha2::Sha256::digest(body).into()
 }
 
 /// The request as the oracle sees it on arrival: body digest, caller, the actions it
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn the_empty_body_digest_is_sha256_of_nothing() {
         let full: [u8; 32] = sha2::Sha256::digest(b"").into();
-        assert_eq!(body_digest(b""), full[..8]);
+        assert_eq!(body_digest(b""), full);
         assert_ne!(body_digest(b"{}"), EMPTY_BODY_DIGEST);
     }
 }

@@ -2,6 +2,7 @@
 //! it was applied; per idempotency key, how often its request was applied; and per
 //! run tag, the same account for the load's own actions.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -324,32 +325,35 @@ impl Ledger {
     ) {
         self.last_ds = tenths(now);
         self.retire_older_than(self.last_ds.saturating_sub(tenths(RETIRE_AFTER)));
-        let actions: Vec<([u8; 16], Option<&str>)> = actions.into_iter().collect();
-        let new = actions
-            .iter()
-            .filter(|(fp, _)| !self.actions.contains_key(fp))
-            .count();
+        let actions: Vec<([u8; 16], Option<&str>, bool)> = actions
+            .into_iter()
+            .map(|(fp, tag)| (fp, tag, self.actions.contains_key(&fp)))
+            .collect();
+        let new = actions.iter().filter(|(_, _, known)| !known).count();
         self.make_room(new);
         let first_ds = self.last_ds;
-        for (fp, tag) in actions {
-            if let Some(e) = self.actions.get_mut(&fp) {
-                e.arrived += 1;
+        for (fp, tag, known) in actions {
+            if known {
+                if let Some(e) = self.actions.get_mut(&fp) {
+                    e.arrived += 1;
+                }
                 continue;
             }
-            let run = tag.map_or(0, |t| self.run(t));
             // A fingerprint twice in one batch was counted new twice: room
-            // for it was made already.
-            self.make_room(1);
-            self.order.push_back(fp);
-            self.actions.insert(
-                fp,
-                Entry {
-                    arrived: 1,
-                    run,
-                    first_ds,
-                    ..Entry::default()
-                },
-            );
+            // for it was made already, and its second sight finds it.
+            let run = tag.map_or(0, |t| self.run(t));
+            match self.actions.entry(fp) {
+                Slot::Occupied(mut e) => e.get_mut().arrived += 1,
+                Slot::Vacant(v) => {
+                    v.insert(Entry {
+                        arrived: 1,
+                        run,
+                        first_ds,
+                        ..Entry::default()
+                    });
+                    self.order.push_back(fp);
+                }
+            }
         }
     }
 
