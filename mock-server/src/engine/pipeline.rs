@@ -37,10 +37,19 @@ pub enum Outcome {
     Drop { reset: bool },
 }
 
-/// The request id of request number `seq`: its own random stream, since the fault
-/// draws are keyed by the operation, not by `seq`.
+/// The request id of request number `seq`: `seq` mixed with the seed by
+/// SplitMix64's finalizer, a bijection, so ids look random, repeat with the
+/// seed, and never collide (one mix per request, not a random stream's setup).
 pub fn request_id(engine: &Engine, seq: u64) -> String {
-    format!("req_{:016x}", engine.faults.rng(seq).random::<u64>())
+    format!("req_{:016x}", mix(seq ^ mix(engine.faults.seed())))
+}
+
+/// SplitMix64's finalizer: a bijection on `u64` that scatters its input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Decide the faults of one request (each goes on the tape) and count them.
@@ -282,6 +291,13 @@ mod tests {
     use super::*;
 
     const FLOOR: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn request_ids_of_distinct_requests_differ_and_scatter() {
+        let ids: std::collections::HashSet<u64> = (0..10_000u64).map(|s| mix(s ^ mix(7))).collect();
+        assert_eq!(ids.len(), 10_000, "a bijection never collides");
+        assert_ne!(mix(1) >> 32, mix(2) >> 32, "neighbours scatter");
+    }
 
     #[test]
     fn advice_is_retry_after_else_a_429s_reset_else_the_floor() {

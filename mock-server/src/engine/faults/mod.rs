@@ -136,6 +136,11 @@ impl FaultEngine {
     }
 
     /// The random stream of request `seq`.
+    /// The seed every random stream of the engine is drawn from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     pub fn rng(&self, seq: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(seq);
