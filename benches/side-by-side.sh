@@ -184,14 +184,23 @@ block_number() {
 }
 rpc_rounds() { # who url path
   local who=$1 url=$2 path=$3
-  block_number "$url$path" >"$RAW/rpc-$who-blocks-before.txt"
+  if ! block_number "$url$path" >"$RAW/rpc-$who-blocks-before.txt"; then
+    echo "  $who: not answering; its JSON-RPC rounds are skipped" | tee "$RAW/rpc-$who-failed.txt"
+    return 0
+  fi
   date +%s.%N >"$RAW/rpc-$who-time-before.txt"
   RPC_BODIES="$RAW/txs.jsonl" RPC_PATH="$path" run taskset -c "$LOAD_CORE" wrk -t"$RPC_CONNECTIONS" -c"$RPC_CONNECTIONS" \
     -d"${SECS}s" --latency -s benches/wrk/rpc.lua "$url" >"$RAW/rpc-$who-send.txt"
   # A node that admits faster than it mines is still mining when the load
   # stops (anvil is): its first answer after the load is when the backlog is
   # mined, so the rate is the blocks over the time until that answer.
-  block_number "$url$path" >"$RAW/rpc-$who-blocks-after.txt"
+  if ! block_number "$url$path" >"$RAW/rpc-$who-blocks-after.txt"; then
+    # anvil has been seen to grow past its memory cap while it mines a backlog.
+    echo "  $who: stopped answering after the sends (exit or memory cap; see $who.log)" |
+      tee "$RAW/rpc-$who-failed.txt"
+    rm -f "$RAW/rpc-$who-blocks-after.txt"
+    return 0
+  fi
   date +%s.%N >"$RAW/rpc-$who-time-after.txt"
   echo "  $who: $(($(cat "$RAW/rpc-$who-blocks-after.txt") - $(cat "$RAW/rpc-$who-blocks-before.txt"))) blocks mined"
   RPC_BODY="$GETLOGS" RPC_PATH="$path" run taskset -c "$LOAD_CORE" wrk -t"$RPC_CONNECTIONS" -c"$RPC_CONNECTIONS" \
@@ -210,8 +219,15 @@ curl -fsS -H 'content-type: application/json' -d "$SUBGRAPH" \
   "http://127.0.0.1:$TWIN_PORT/subgraphs/name/boson/corecomponents" >"$RAW/subgraph-answer.json"
 stop_twin
 unset GAUNTLET_BOSON_BUYER_KEYS
-echo "taskset -c $SERVER_CORE $ANVIL --port $ANVIL_PORT --silent" >>"$COMMANDS"
-taskset -c "$SERVER_CORE" "$ANVIL" --port "$ANVIL_PORT" --silent >"$RAW/anvil.log" 2>&1 &
+# anvil runs under a memory cap (ANVIL_MEM_GB, virtual memory): left alone it has
+# grown past this machine's 24 GiB while mining the sends, and the kernel then
+# kills whatever it picks.
+ANVIL_MEM_GB="${ANVIL_MEM_GB:-8}"
+echo "(ulimit -v $((ANVIL_MEM_GB * 1024 * 1024)); taskset -c $SERVER_CORE $ANVIL --port $ANVIL_PORT --silent)" >>"$COMMANDS"
+(
+  ulimit -v $((ANVIL_MEM_GB * 1024 * 1024))
+  exec taskset -c "$SERVER_CORE" "$ANVIL" --port "$ANVIL_PORT" --silent
+) >"$RAW/anvil.log" 2>&1 &
 ANVIL_PID=$!
 PIDS+=("$ANVIL_PID")
 for _ in $(seq 100); do

@@ -121,6 +121,19 @@ for who in ("twin", "anvil"):
         f"{fmt(wrk_rate(send))} sends/s admitted, p99 {fmt(wrk_p99(send), '{:.1f}')} ms",
     ))
 for who in ("twin", "anvil"):
+    failed = raw / f"rpc-{who}-failed.txt"
+    if failed.exists():
+        detail = failed.read_text().strip()
+        send = raw / f"rpc-{who}-send.txt"
+        if send.exists():
+            detail += (f"; while it answered, {fmt(wrk_rate(send))} sends/s admitted,"
+                       f" p99 {fmt(wrk_p99(send), '{:.1f}')} ms")
+        log = raw / f"{who}.log"
+        said = [l for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
+        if said:
+            detail += f"; its log's first line: `{said[0].strip()}`"
+        rows.append((f"`eth_sendRawTransaction`, {who}", "none mined that it reported", detail))
+for who in ("twin", "anvil"):
     logs = raw / f"rpc-{who}-getlogs.txt"
     if logs.exists():
         rows.append((
