@@ -19,7 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gauntlet::plan::Plan;
 use gauntlet_mock::TwinConfig;
 use gauntlet_mock::engine::Engine;
-use gauntlet_mock::engine::faults::RequestFacts;
+use gauntlet_mock::engine::faults::{RequestFacts, TapeOp};
 use gauntlet_mock::engine::pipeline;
 
 /// The twin as the soak plan sets it up: its seed and its fault rules.
@@ -54,7 +54,10 @@ fn fault_decision(c: &mut Criterion) {
                     request_id: "req_00000000deadbeef",
                     method: &method,
                     path,
-                    op: "0123456789ab/0",
+                    op: TapeOp {
+                        digest: 0x0123_4567_89ab_0000,
+                        attempt: 1,
+                    },
                 };
                 let mut rng = engine.faults.rng_for(black_box(identity));
                 black_box(pipeline::decide(&engine, black_box(&facts), &mut rng))
