@@ -10,12 +10,8 @@ use std::time::Duration;
 
 use compact_str::CompactString;
 
-/// An action's id, from its sequence.
-pub fn action_id(sequence: u64) -> String {
-    format!("act_{sequence}")
-}
-
-/// An action's id as a reply writes it, `act_{sequence}`, without building a string.
+/// An action's id, `act_{sequence}`, as a reply writes it: without building a
+/// string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActionId(pub u64);
 
@@ -133,6 +129,13 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_id_names_its_sequence() {
+        let id = serde_json::to_value(ActionId(42)).expect("serializes");
+        assert_eq!(id, "act_42");
+        assert_eq!(id.as_str().and_then(sequence_of), Some(42));
+    }
 
     fn rec(object: &str) -> Record {
         Record {

@@ -119,9 +119,6 @@ pub struct TapeOp {
 
 impl std::fmt::Display for TapeOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if *self == TapeOp::default() {
-            return Ok(());
-        }
         write!(f, "{:012x}/{}", self.digest >> 16, self.attempt)
     }
 }
@@ -135,12 +132,12 @@ impl FaultEngine {
         }
     }
 
-    /// The random stream of request `seq`.
     /// The seed every random stream of the engine is drawn from.
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
+    /// The random stream of request `seq`.
     pub fn rng(&self, seq: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(seq);
@@ -320,6 +317,15 @@ impl FaultEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tape_names_an_operation_by_twelve_hex_digits_and_its_attempt() {
+        let op = TapeOp {
+            digest: 0x0123_4567_89ab_cdef,
+            attempt: 2,
+        };
+        assert_eq!(op.to_string(), "0123456789ab/2");
+    }
 
     fn spec(kind: &str) -> RuleSpec {
         RuleSpec {

@@ -261,23 +261,7 @@ impl Ledger {
     }
 
     /// Retire the oldest entries until `new` more fit in the capacity.
-    ///
-    /// The ledger is far larger than the processor's caches, so each retired
-    /// entry is a cache miss; they are found in one pass of lookups that do not
-    /// depend on each other (the processor overlaps their misses) before they
-    /// are removed.
     fn make_room(&mut self, new: usize) {
-        let over = (self.actions.len() + new).saturating_sub(self.capacity);
-        if over == 0 {
-            return;
-        }
-        let warm = self
-            .order
-            .iter()
-            .take(over)
-            .filter(|old| self.actions.contains_key(*old))
-            .count();
-        std::hint::black_box(warm);
         while self.actions.len() + new > self.capacity {
             let Some(old) = self.order.pop_front() else {
                 break;
@@ -315,9 +299,10 @@ impl Ledger {
 
     /// These actions arrived, each with its run tag if it has one.
     ///
-    /// A batch is booked in passes: every fingerprint is looked up first (the
-    /// lookups are independent, so their cache misses overlap), room is made
-    /// for the new ones at once, and then each is counted.
+    /// A batch is booked in passes: every fingerprint is looked up first, and
+    /// those seen before counted (the lookups are independent, so their cache
+    /// misses overlap); room is made for the new ones at once; then each new
+    /// one is booked.
     pub(super) fn arrived<'a>(
         &mut self,
         actions: impl IntoIterator<Item = ([u8; 16], Option<&'a str>)>,
@@ -325,20 +310,18 @@ impl Ledger {
     ) {
         self.last_ds = tenths(now);
         self.retire_older_than(self.last_ds.saturating_sub(tenths(RETIRE_AFTER)));
-        let actions: Vec<([u8; 16], Option<&str>, bool)> = actions
-            .into_iter()
-            .map(|(fp, tag)| (fp, tag, self.actions.contains_key(&fp)))
-            .collect();
-        let new = actions.iter().filter(|(_, _, known)| !known).count();
-        self.make_room(new);
-        let first_ds = self.last_ds;
-        for (fp, tag, known) in actions {
-            if known {
-                if let Some(e) = self.actions.get_mut(&fp) {
-                    e.arrived += 1;
-                }
-                continue;
+        let mut new = Vec::new();
+        for (fp, tag) in actions {
+            match self.actions.get_mut(&fp) {
+                Some(e) => e.arrived += 1,
+                None => new.push((fp, tag)),
             }
+        }
+        // The ones seen before are booked already, so retiring the oldest
+        // here cannot lose one of this batch's arrivals.
+        self.make_room(new.len());
+        let first_ds = self.last_ds;
+        for (fp, tag) in new {
             // A fingerprint twice in one batch was counted new twice: room
             // for it was made already, and its second sight finds it.
             let run = tag.map_or(0, |t| self.run(t));
