@@ -111,15 +111,21 @@ impl Twin {
             return Ok(self.metrics().into_response());
         }
         // Each platform's paths, then Dual, which takes every path nobody else claims.
+        // Each platform's request future is boxed: hyper moves the service's
+        // future by value, and unboxed this one would be the largest of them
+        // (kilobytes) copied on every request to any platform.
         if crate::boson::relayer::http::owns(path) {
             let served = crate::boson::relayer::http::Served::Shared;
-            return crate::boson::relayer::http::handle(self.boson.clone(), served, reset, req)
-                .await;
+            let boson = self.boson.clone();
+            return Box::pin(crate::boson::relayer::http::handle(
+                boson, served, reset, req,
+            ))
+            .await;
         }
         if crate::boson::api::owns(path) {
-            return crate::boson::api::handle(self.boson.clone(), reset, req).await;
+            return Box::pin(crate::boson::api::handle(self.boson.clone(), reset, req)).await;
         }
-        crate::dual::api::handle(self.dual.clone(), reset, req).await
+        Box::pin(crate::dual::api::handle(self.dual.clone(), reset, req)).await
     }
 
     /// `GET /metrics`: each platform refreshes its gauges, then the engine renders.

@@ -4,7 +4,7 @@
 //! grace, checkpoint sealing, fault windows, the oracle's gaps) reads this clock,
 //! so a test can jump four hours ahead and a soak can run its day faster.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A monotonic twin clock. `now()` is the twin time elapsed since start.
@@ -15,8 +15,9 @@ pub struct Clock {
     unix_at_start: f64,
     /// Twin seconds per real second; 1.0 is real time.
     scale: f64,
-    /// Sum of manual advances (control API `clock/advance`).
-    advanced: Mutex<Duration>,
+    /// Sum of manual advances (control API `clock/advance`), in nanoseconds: an
+    /// atomic, as every request reads the clock.
+    advanced: AtomicU64,
 }
 
 impl Clock {
@@ -30,14 +31,19 @@ impl Clock {
             started: Instant::now(),
             unix_at_start,
             scale,
-            advanced: Mutex::new(Duration::ZERO),
+            advanced: AtomicU64::new(0),
         }
     }
 
     /// Twin time elapsed since the clock started.
     pub fn now(&self) -> Duration {
-        let real = self.started.elapsed().mul_f64(self.scale);
-        real + *self.advanced.lock().unwrap_or_else(|e| e.into_inner())
+        let elapsed = self.started.elapsed();
+        let real = if self.scale == 1.0 {
+            elapsed
+        } else {
+            elapsed.mul_f64(self.scale)
+        };
+        real + Duration::from_nanos(self.advanced.load(Ordering::Acquire))
     }
 
     /// Twin time as Unix seconds (for `X-RateLimit-Reset`, JWT `exp`, RFC 3339 stamps).
@@ -52,7 +58,12 @@ impl Clock {
 
     /// Jump ahead; returns the new twin time.
     pub fn advance(&self, by: Duration) -> Duration {
-        *self.advanced.lock().unwrap_or_else(|e| e.into_inner()) += by;
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .advanced
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
+                Some(a.saturating_add(nanos))
+            });
         self.now()
     }
 

@@ -41,7 +41,20 @@ pub enum Outcome {
 /// SplitMix64's finalizer, a bijection, so ids look random, repeat with the
 /// seed, and never collide (one mix per request, not a random stream's setup).
 pub fn request_id(engine: &Engine, seq: u64) -> String {
-    format!("req_{:016x}", mix(seq ^ mix(engine.faults.seed())))
+    request_id_for(engine.faults.seed(), seq)
+}
+
+/// `req_` and sixteen hex digits, written without the formatting machinery (the
+/// id is made for every request).
+fn request_id_for(seed: u64, seq: u64) -> String {
+    let id = mix(seq ^ mix(seed));
+    let mut s = String::with_capacity(20);
+    s.push_str("req_");
+    for shift in (0..16).rev() {
+        let nibble = (id >> (shift * 4)) & 0xf;
+        s.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
+    s
 }
 
 /// SplitMix64's finalizer: a bijection on `u64` that scatters its input.
@@ -221,12 +234,18 @@ pub fn finish(
 /// operation's next attempt, a 2xx with transient per-action failures for the next
 /// request carrying those actions.
 fn grade_reply(engine: &Engine, a: &Answered<'_>, reply: &Reply) {
+    let status = reply.status.as_u16();
+    let faulted = status == 429 || status >= 500;
+    let partial = reply.status.is_success() && !reply.truncate && !a.transient.is_empty();
+    if !faulted && !partial {
+        // A clean reply arms nothing (most replies): no clock read, no lock.
+        return;
+    }
     let now = engine.clock.now();
     let advice = advice(reply, engine.clock.unix_at(now), engine.config.min_backoff);
-    let status = reply.status.as_u16();
-    if status == 429 || status >= 500 {
+    if faulted {
         engine.oracle.faulted_reply(a.op, a.attempt, now, advice);
-    } else if reply.status.is_success() && !reply.truncate {
+    } else {
         engine
             .oracle
             .partial_reply(a.op, a.attempt, a.transient, now, advice);
@@ -291,6 +310,15 @@ mod tests {
     use super::*;
 
     const FLOOR: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn a_request_id_is_its_mixed_sequence_in_sixteen_hex_digits() {
+        for (seed, seq) in [(7, 42), (0, 0), (u64::MAX, 1 << 40)] {
+            let id = request_id_for(seed, seq);
+            assert_eq!(id, format!("req_{:016x}", mix(seq ^ mix(seed))));
+        }
+        assert_ne!(request_id_for(7, 42), request_id_for(7, 43));
+    }
 
     #[test]
     fn request_ids_of_distinct_requests_differ_and_scatter() {

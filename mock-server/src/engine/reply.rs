@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use serde::Serialize;
 
@@ -77,24 +77,31 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: StatusCode, value: &impl Serialize) -> Self {
-        let body = serde_json::to_vec(value).unwrap_or_default();
+        // Most replies are small: one allocation rather than a vector that grows.
+        let mut body = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut body, value).is_err() {
+            body.clear();
+        }
         Self::bytes(status, body.into())
     }
 
     pub fn bytes(status: StatusCode, body: Bytes) -> Self {
-        Self {
-            status,
-            body,
-            headers: vec![("content-type".into(), "application/json".into())],
-            truncate: false,
-        }
+        Self::text_bytes(status, "application/json", body)
     }
 
     pub fn text(status: StatusCode, content_type: &str, body: String) -> Self {
+        Self::text_bytes(status, content_type, body.into())
+    }
+
+    fn text_bytes(status: StatusCode, content_type: &str, body: Bytes) -> Self {
+        // Room for the headers every reply gets on its way out (the request id
+        // and, on the event bus, three rate-limit headers).
+        let mut headers = Vec::with_capacity(REPLY_HEADERS);
+        headers.push(("content-type".into(), content_type.into()));
         Self {
             status,
-            body: body.into(),
-            headers: vec![("content-type".into(), content_type.into())],
+            body,
+            headers,
             truncate: false,
         }
     }
@@ -131,22 +138,129 @@ impl Reply {
 impl Reply {
     /// The hyper response: the whole body, or (truncated) half of it with the full
     /// length announced.
+    ///
+    /// The header map is filled directly: the twin's own header names are
+    /// constants and each value's text is moved in, not parsed and copied again.
+    /// A header that is not valid HTTP (only a fault's configured headers could
+    /// be) is left out with a warning rather than spoiling the reply.
     pub fn into_response(self) -> Response<TwinBody> {
-        let mut b = Response::builder().status(self.status);
-        for (name, value) in &self.headers {
-            b = b.header(name.as_ref(), value.as_str());
+        let Reply {
+            status,
+            body,
+            headers,
+            truncate,
+        } = self;
+        let mut map = HeaderMap::with_capacity(headers.len() + 1);
+        for (name, value) in headers {
+            let Some(name) = header_name(&name) else {
+                tracing::warn!(header = %name, "reply header name is not valid HTTP; left out");
+                continue;
+            };
+            match HeaderValue::try_from(value) {
+                Ok(value) => {
+                    map.append(name, value);
+                }
+                Err(_) => {
+                    tracing::warn!(header = %name, "reply header value is not valid HTTP; left out")
+                }
+            }
         }
-        let body = if self.truncate {
-            let half = self.body.len() / 2;
-            b = b.header("content-length", self.body.len().to_string());
+        let body = if truncate {
+            let half = body.len() / 2;
+            map.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
             TwinBody::Truncated {
-                part: Some(self.body.slice(..half)),
+                part: Some(body.slice(..half)),
                 flushed: false,
             }
         } else {
-            TwinBody::full(self.body)
+            TwinBody::full(body)
         };
-        b.body(body)
-            .unwrap_or_else(|_| Response::new(TwinBody::full("")))
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        *response.headers_mut() = map;
+        response
+    }
+}
+
+/// Headers a reply usually carries: its content type, the request id and the
+/// three rate-limit headers.
+const REPLY_HEADERS: usize = 5;
+
+/// The header name for a reply header: the twin's own names are constants (no
+/// parsing per reply), any other is parsed; `None` if it is not a valid name.
+fn header_name(name: &str) -> Option<HeaderName> {
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+    const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+    const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+    Some(match name {
+        "content-type" => http::header::CONTENT_TYPE,
+        "x-request-id" => X_REQUEST_ID,
+        "x-ratelimit-limit" => X_RATELIMIT_LIMIT,
+        "x-ratelimit-remaining" => X_RATELIMIT_REMAINING,
+        "x-ratelimit-reset" => X_RATELIMIT_RESET,
+        "retry-after" => http::header::RETRY_AFTER,
+        other => return HeaderName::from_bytes(other.as_bytes()).ok(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_carries_the_status_headers_and_body_of_its_reply() {
+        let reply = Reply::json(StatusCode::TOO_MANY_REQUESTS, &serde_json::json!({"a": 1}))
+            .header("x-request-id", "req_1")
+            .header("x-ratelimit-remaining", "0")
+            .header("X-Custom", "yes");
+        let r = reply.into_response();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let h = r.headers();
+        assert_eq!(
+            h.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        assert_eq!(
+            h.get("x-request-id").map(|v| v.as_bytes()),
+            Some(&b"req_1"[..])
+        );
+        assert_eq!(
+            h.get("x-ratelimit-remaining").map(|v| v.as_bytes()),
+            Some(&b"0"[..])
+        );
+        assert_eq!(h.get("x-custom").map(|v| v.as_bytes()), Some(&b"yes"[..]));
+        assert_eq!(h.len(), 4);
+        match r.into_body() {
+            TwinBody::Full(Some(b)) => assert_eq!(&b[..], br#"{"a":1}"#),
+            other => panic!("whole body expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_that_is_not_valid_http_is_left_out_and_the_rest_go_out() {
+        let reply = Reply::bytes(StatusCode::OK, Bytes::from_static(b"{}"))
+            .header("bad name", "v")
+            .header("x-fine", "line\nbreak")
+            .header("x-request-id", "req_2");
+        let r = reply.into_response();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("x-fine").is_none());
+        assert_eq!(r.headers().len(), 2, "{:?}", r.headers());
+    }
+
+    #[test]
+    fn a_truncated_reply_announces_its_whole_length_and_sends_half() {
+        let mut reply = Reply::bytes(StatusCode::OK, Bytes::from_static(b"0123456789"));
+        reply.truncate = true;
+        let r = reply.into_response();
+        assert_eq!(
+            r.headers().get("content-length").map(|v| v.as_bytes()),
+            Some(&b"10"[..])
+        );
+        match r.into_body() {
+            TwinBody::Truncated { part: Some(p), .. } => assert_eq!(&p[..], b"01234"),
+            other => panic!("truncated body expected, got {other:?}"),
+        }
     }
 }

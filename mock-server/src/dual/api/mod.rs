@@ -27,6 +27,11 @@ use crate::engine::pipeline::{self, Answered, Dropped, Outcome};
 use crate::engine::ratelimit::Quota;
 use crate::engine::reply::{Reply, TwinBody};
 
+/// Header names looked up on every request, as constants (a name given as text
+/// is parsed on each lookup).
+const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// What the twin knows about the request in hand. Its headers carry credentials,
 /// so its `Debug` leaves them out.
 pub struct Ctx {
@@ -64,7 +69,7 @@ impl Ctx {
     /// The idempotency key, if the request carries one.
     pub fn idempotency_key(&self) -> Option<&str> {
         self.headers
-            .get("idempotency-key")
+            .get(&IDEMPOTENCY_KEY)
             .and_then(|v| v.to_str().ok())
     }
 
@@ -161,7 +166,9 @@ pub async fn handle(
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
         headers: parts.headers,
-        principal: Err(ApiError::unauthorized("missing credentials")),
+        // Not yet known: arrival authenticates every route that needs a caller
+        // (this placeholder allocates nothing; public routes keep it).
+        principal: Err(ApiError::new(http::StatusCode::UNAUTHORIZED, String::new())),
         intent: Ok(()),
         quota: None,
         flat: false,
@@ -184,7 +191,7 @@ pub async fn handle(
         op: cx.op,
         attempt: cx.attempt,
         transient: &cx.transient,
-        traceparent: cx.headers.get("traceparent").and_then(|v| v.to_str().ok()),
+        traceparent: cx.headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()),
     };
     pipeline::finish(engine, outcome, &answered, &reset)
 }

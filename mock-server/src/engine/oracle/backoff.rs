@@ -138,7 +138,7 @@ struct Op {
 pub(super) struct Backoff {
     /// Operations and action fingerprints remembered, each at most this many.
     capacity: usize,
-    ops: HashMap<u64, Op>,
+    ops: HashMap<u64, Op, foldhash::fast::RandomState>,
     /// The most operations held so far ([`crate::engine::table::grow_ahead`]).
     ops_high: usize,
     /// Operations by last touch (its tick and twin time), oldest first; stale
@@ -175,7 +175,7 @@ impl Backoff {
     fn with_capacity(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            ops: HashMap::new(),
+            ops: HashMap::default(),
             ops_high: 0,
             op_order: VecDeque::new(),
             tick: 0,
