@@ -78,6 +78,12 @@ pub fn dispatch(
         Route::Refresh => return refresh(dual, cx, &body),
         _ => {}
     }
+    // Arrival authenticated every route that is not public; a public route
+    // left to here would answer the placeholder (an empty 401).
+    debug_assert!(
+        !route.public(),
+        "public route {route:?} must be answered above"
+    );
     let p = cx.principal.clone()?;
     p.require(route.scope(&cx.method))?;
     if let Err(e) = &cx.intent {
