@@ -48,12 +48,12 @@ pub fn request_id(engine: &Engine, seq: u64) -> String {
 /// id is made for every request).
 fn request_id_for(seed: u64, seq: u64) -> String {
     let id = mix(seq ^ mix(seed));
-    let mut s = String::with_capacity(20);
+    let mut digits = [0u8; 16];
+    // Eight bytes make sixteen digits: the buffer fits, so this cannot fail.
+    let _ = hex::encode_to_slice(id.to_be_bytes(), &mut digits);
+    let mut s = String::with_capacity(4 + digits.len());
     s.push_str("req_");
-    for shift in (0..16).rev() {
-        let nibble = (id >> (shift * 4)) & 0xf;
-        s.push(char::from(b"0123456789abcdef"[nibble as usize]));
-    }
+    s.extend(digits.iter().map(|&d| char::from(d)));
     s
 }
 
@@ -169,10 +169,14 @@ pub struct Answered<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+/// The W3C trace-context header, as a constant name (a name given as text is
+/// parsed on every lookup).
+pub const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// The `traceparent` header of a request, if present.
 pub fn traceparent(headers: &http::HeaderMap) -> Option<String> {
     headers
-        .get("traceparent")
+        .get(&TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }

@@ -27,10 +27,9 @@ use crate::engine::pipeline::{self, Answered, Dropped, Outcome};
 use crate::engine::ratelimit::Quota;
 use crate::engine::reply::{Reply, TwinBody};
 
-/// Header names looked up on every request, as constants (a name given as text
-/// is parsed on each lookup).
+/// Looked up on every request, so a constant name (a name given as text is
+/// parsed on each lookup).
 const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
-const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// What the twin knows about the request in hand. Its headers carry credentials,
 /// so its `Debug` leaves them out.
@@ -191,7 +190,10 @@ pub async fn handle(
         op: cx.op,
         attempt: cx.attempt,
         transient: &cx.transient,
-        traceparent: cx.headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok()),
+        traceparent: cx
+            .headers
+            .get(&pipeline::TRACEPARENT)
+            .and_then(|v| v.to_str().ok()),
     };
     pipeline::finish(engine, outcome, &answered, &reset)
 }
